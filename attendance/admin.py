@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from attendance.models import (
+    AttendanceChange,
+    AttendanceRecord,
+    CheckinSnapshot,
+    Course,
+    CourseMembership,
+    FaceEmbedding,
+    FaceEnrolment,
+    Session,
+    User,
+)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "first_name", "last_name", "email", "role", "student_number", "is_active")
+    list_filter = ("role", "is_active", "is_staff")
+    search_fields = ("username", "first_name", "last_name", "email", "student_number")
+    fieldsets = (
+        *(DjangoUserAdmin.fieldsets or ()),
+        ("Rollcall", {"fields": ("role", "student_number")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("username", "password1", "password2")}),
+        ("Rollcall", {"fields": ("role", "first_name", "last_name", "email", "student_number")}),
+    )
+
+
+class MembershipInline(admin.TabularInline):
+    model = CourseMembership
+    extra = 0
+    autocomplete_fields = ("student",)
+
+
+class SessionInline(admin.TabularInline):
+    model = Session
+    extra = 0
+    fields = ("title", "status", "scheduled_start", "opened_at", "closed_at")
+    readonly_fields = ("opened_at", "closed_at")
+    show_change_link = True
+
+
+@admin.register(Course)
+class CourseAdmin(admin.ModelAdmin):
+    list_display = ("code", "title", "term", "student_count", "session_count", "index_version")
+    list_filter = ("term",)
+    search_fields = ("code", "title")
+    filter_horizontal = ("lecturers",)
+    readonly_fields = ("index_version", "created_at")
+    inlines = (MembershipInline, SessionInline)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Course]:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_students=Count("memberships", distinct=True), _sessions=Count("sessions", distinct=True))
+        )
+
+    @admin.display(description="Students", ordering="_students")
+    def student_count(self, obj: Course) -> int:
+        return obj._students  # type: ignore[attr-defined]
+
+    @admin.display(description="Sessions", ordering="_sessions")
+    def session_count(self, obj: Course) -> int:
+        return obj._sessions  # type: ignore[attr-defined]
+
+
+@admin.register(CourseMembership)
+class CourseMembershipAdmin(admin.ModelAdmin):
+    list_display = ("student", "course", "joined_at")
+    list_filter = ("course__term", "course")
+    search_fields = ("student__username", "student__last_name", "course__code")
+    autocomplete_fields = ("student", "course")
+
+
+@admin.register(FaceEnrolment)
+class FaceEnrolmentAdmin(admin.ModelAdmin):
+    list_display = ("student", "status", "backbone", "embedding_count", "created_at", "finished_at", "error_code")
+    list_filter = ("status", "backbone")
+    search_fields = ("student__username", "student__last_name", "student__student_number")
+    readonly_fields = ("progress", "attempts", "created_at", "started_at", "finished_at", "created_by")
+    autocomplete_fields = ("student",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FaceEnrolment]:
+        return super().get_queryset(request).select_related("student").annotate(_embeddings=Count("embeddings"))
+
+    @admin.display(description="Embeddings", ordering="_embeddings")
+    def embedding_count(self, obj: FaceEnrolment) -> int:
+        return obj._embeddings  # type: ignore[attr-defined]
+
+
+@admin.register(FaceEmbedding)
+class FaceEmbeddingAdmin(admin.ModelAdmin):
+    list_display = ("id", "student", "backbone", "dim", "frame_time", "quality")
+    list_filter = ("backbone",)
+    search_fields = ("student__username",)
+    readonly_fields = ("enrolment", "student", "backbone", "dim", "frame_time", "quality")
+    exclude = ("vector",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # embeddings come from the enrolment pipeline only
+
+
+class AttendanceRecordInline(admin.TabularInline):
+    model = AttendanceRecord
+    extra = 0
+    fields = ("student", "status", "method", "confidence", "marked_at", "marked_by")
+    readonly_fields = ("confidence", "marked_at", "marked_by")
+    autocomplete_fields = ("student",)
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "course", "status", "scheduled_start", "opened_at", "closed_at")
+    list_filter = ("status", "course__term", "course")
+    search_fields = ("title", "course__code", "course__title")
+    date_hierarchy = "scheduled_start"
+    readonly_fields = ("kiosk_token",)
+    inlines = (AttendanceRecordInline,)
+
+
+class AttendanceChangeInline(admin.TabularInline):
+    model = AttendanceChange
+    extra = 0
+    readonly_fields = ("changed_by", "changed_at", "old_status", "new_status", "reason")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(AttendanceRecord)
+class AttendanceRecordAdmin(admin.ModelAdmin):
+    list_display = ("student", "session", "status", "method", "confidence", "marked_at", "marked_by")
+    list_filter = ("status", "method", "session__course")
+    search_fields = ("student__username", "student__last_name", "session__course__code")
+    autocomplete_fields = ("student",)
+    raw_id_fields = ("session",)
+    inlines = (AttendanceChangeInline,)
+
+
+@admin.register(CheckinSnapshot)
+class CheckinSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("session", "taken_at")
+    list_filter = ("session__course",)
+    date_hierarchy = "taken_at"

@@ -1,0 +1,297 @@
+"""Rollcall's domain: people, courses, face enrolments, class sessions and attendance.
+
+What must always hold is written as database constraints, not view code: one attendance record per
+student per session, one active and one ready enrolment per student, k1 < k2 on a course.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import PurePosixPath
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        LECTURER = "lecturer", "Lecturer"
+        STUDENT = "student", "Student"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
+    student_number = models.CharField(max_length=32, blank=True, help_text="The university's ID for a student.")
+
+    class Meta:
+        ordering = ["last_name", "first_name", "username"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role__in=["admin", "lecturer", "student"]), name="user_role_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["student_number"],
+                condition=~Q(student_number=""),
+                name="user_student_number_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def is_admin(self) -> bool:
+        # A Django superuser is an admin whatever its role field says.
+        return self.is_superuser or self.role == self.Role.ADMIN
+
+    @property
+    def is_lecturer(self) -> bool:
+        return self.role == self.Role.LECTURER
+
+    @property
+    def is_student(self) -> bool:
+        return self.role == self.Role.STUDENT and not self.is_superuser
+
+
+class Course(models.Model):
+    code = models.CharField(max_length=32)
+    title = models.CharField(max_length=200)
+    term = models.CharField(max_length=32, help_text="For example 2026-autumn.")
+    lecturers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="taught_courses", blank=True,
+        limit_choices_to={"role": User.Role.LECTURER},
+    )
+    students = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="CourseMembership", related_name="courses", blank=True
+    )
+    # Recognition parameters for this course; empty means the backbone's calibrated default.
+    k1 = models.PositiveSmallIntegerField(null=True, blank=True)
+    k2 = models.PositiveSmallIntegerField(null=True, blank=True)
+    threshold = models.FloatField(null=True, blank=True, help_text="L2 distance between unit vectors (0-2).")
+    late_after_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Arrivals after this many minutes are marked late; empty: the site default."
+    )
+    # Bumped every time the course's face index is rebuilt: web processes compare it with the
+    # version of the index they hold in memory and reload only when it moved.
+    index_version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-term", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["code", "term"], name="course_code_term_unique"),
+            models.CheckConstraint(
+                condition=Q(k1__isnull=True) | Q(k2__isnull=True) | Q(k1__lt=models.F("k2")),
+                name="course_k1_below_k2",
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__isnull=True) | (Q(threshold__gt=0) & Q(threshold__lte=2)),
+                name="course_threshold_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title} ({self.term})"
+
+
+class CourseMembership(models.Model):
+    """A student taking a course. Distinct from a face enrolment: one can exist without the other."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["course", "student"]
+        constraints = [
+            models.UniqueConstraint(fields=["course", "student"], name="membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} in {self.course.code}"
+
+
+def enrolment_video_path(instance: FaceEnrolment, filename: str) -> str:
+    # The user's file name never reaches the file system: only its extension, and only if plain.
+    suffix = PurePosixPath(filename).suffix.lower()
+    if not suffix[1:].isalnum() or len(suffix) > 6:
+        suffix = ".bin"
+    return f"enrolments/{instance.student_id}/{uuid.uuid4().hex}{suffix}"
+
+
+class FaceEnrolment(models.Model):
+    """One attempt to record a student's face from a video, and its outcome."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        PROCESSING = "processing", "Processing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.PROCESSING)
+
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_enrolments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    consent_given_at = models.DateTimeField(help_text="When the student consented to biometric processing.")
+    video = models.FileField(upload_to=enrolment_video_path, blank=True, max_length=255)
+    backbone = models.CharField(max_length=32, blank=True)
+    progress = models.JSONField(default=dict, blank=True, help_text="Stage and counters shown to the student.")
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One video in flight per student: a second upload while one processes is refused.
+            models.UniqueConstraint(
+                fields=["student"], condition=Q(status__in=["queued", "processing"]), name="enrolment_one_active"
+            ),
+            models.UniqueConstraint(fields=["student"], condition=Q(status="ready"), name="enrolment_one_ready"),
+        ]
+        indexes = [models.Index(fields=["status", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"Face enrolment of {self.student} ({self.status})"
+
+
+class FaceEmbedding(models.Model):
+    """One face crop's embedding: the source of truth from which every course index is built."""
+
+    enrolment = models.ForeignKey(FaceEnrolment, on_delete=models.CASCADE, related_name="embeddings")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_embeddings")
+    backbone = models.CharField(max_length=32)
+    dim = models.PositiveSmallIntegerField()
+    vector = models.BinaryField(help_text="float32, little-endian, L2-normalised.")
+    frame_time = models.FloatField(null=True, blank=True, help_text="Seconds into the source video.")
+    quality = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["backbone", "student"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(dim__gt=0), name="embedding_dim_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.backbone} embedding of {self.student_id}"
+
+    def as_array(self) -> np.ndarray:
+        return np.frombuffer(bytes(self.vector), dtype="<f4")
+
+
+class Session(models.Model):
+    """A class meeting of a course, during which attendance is taken."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="sessions")
+    title = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    scheduled_start = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A kiosk token lets a tablet at the door post check-ins for this one session while it is open.
+    kiosk_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-scheduled_start", "-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="open") | Q(opened_at__isnull=False), name="session_open_has_opened_at"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="closed") | Q(closed_at__isnull=False), name="session_closed_has_closed_at"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        when = self.opened_at or self.scheduled_start
+        label = self.title or (f"{when:%Y-%m-%d %H:%M}" if when else f"#{self.pk}")
+        return f"{self.course.code} {label}"
+
+    @property
+    def starts_at(self) -> datetime | None:
+        return self.scheduled_start or self.opened_at
+
+
+class AttendanceRecord(models.Model):
+    class Status(models.TextChoices):
+        PRESENT = "present", "Present"
+        LATE = "late", "Late"
+        ABSENT = "absent", "Absent"
+        EXCUSED = "excused", "Excused"
+
+    class Method(models.TextChoices):
+        FACE = "face", "Face"
+        MANUAL = "manual", "Manual"
+        AUTO = "auto", "Closing the session"
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="records")
+    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendance_records")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    method = models.CharField(max_length=16, choices=Method.choices)
+    confidence = models.FloatField(null=True, blank=True, help_text="Recognition distance behind a face mark.")
+    marked_at = models.DateTimeField(default=timezone.now)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["session", "student"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "student"], name="attendance_one_per_student_session"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.student} {self.status} at {self.session}"
+
+
+class AttendanceChange(models.Model):
+    """Audit trail: every manual change to a record, so a lecturer's correction is never lost."""
+
+    record = models.ForeignKey(AttendanceRecord, on_delete=models.CASCADE, related_name="changes")
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+    old_status = models.CharField(max_length=16, blank=True)
+    new_status = models.CharField(max_length=16)
+    reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-changed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.old_status or 'none'} -> {self.new_status} by {self.changed_by_id}"
+
+
+class CheckinSnapshot(models.Model):
+    """A check-in frame kept only when ROLLCALL_STORE_SNAPSHOTS is on, deleted after the retention period."""
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="snapshots")
+    image = models.FileField(upload_to="snapshots/%Y/%m/%d/", max_length=255)
+    taken_at = models.DateTimeField(default=timezone.now, db_index=True)
+    students = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="checkin_snapshots", blank=True)
+
+    def __str__(self) -> str:
+        return f"Snapshot of {self.session_id} at {self.taken_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,246 @@
+"""Rollcall settings.
+
+Every value comes from the environment (see .env.example for the full list) with a default that
+works for a one-machine development run. Malformed values raise ImproperlyConfigured at start.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_str,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("ROLLCALL_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", False)
+
+def _local_secret_key() -> str:
+    """A random key kept in VAR_DIR, so a one-machine install is safe without configuring one."""
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # the web server and a worker started together: the first one won
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+SECRET_KEY = env_optional_str("SECRET_KEY") or _local_secret_key()
+if len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "attendance",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "attendance.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# SQLite is the embedded default so that one machine can run the app with no database server;
+# production sets DATABASE_URL to PostgreSQL (docker-compose.yml does).
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+
+AUTH_USER_MODEL = "attendance.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+# Media holds enrolment videos: it is never served from a public URL, only through views that
+# check permission, so there is deliberately no MEDIA_URL route in config/urls.py.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
+MEDIA_URL = "/media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Uploads larger than this stream to a temporary file instead of memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1024)
+
+# --- Redis, cache and Celery -------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "rollcall",
+    }
+}
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
+# JSON only: tasks take ids, never pickled objects (a pickle from the broker is code execution).
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 3600
+# acks_late + reject_on_worker_lost: a worker that dies mid-task leaves the message on the broker
+# for the next worker, so a crash loses no enrolment. Tasks are idempotent to make that safe.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 540, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
+# Redis redelivers an unacknowledged task after this long; it must exceed the longest task.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Recognition -------------------------------------------------------------------------------
+# The paper uses CLIP; `dlib` is a face-specific model that runs fully offline.
+ROLLCALL_BACKBONE = env_choice("ROLLCALL_BACKBONE", "clip", ["clip", "dlib"])
+ROLLCALL_CLIP_MODEL = env_str("ROLLCALL_CLIP_MODEL", "ViT-B-32")
+ROLLCALL_CLIP_PRETRAINED = env_str("ROLLCALL_CLIP_PRETRAINED", "openai")
+ROLLCALL_CLIP_CHECKPOINT = env_optional_str("ROLLCALL_CLIP_CHECKPOINT")
+if ROLLCALL_CLIP_CHECKPOINT and not Path(ROLLCALL_CLIP_CHECKPOINT).is_file():
+    raise ImproperlyConfigured(f"ROLLCALL_CLIP_CHECKPOINT={ROLLCALL_CLIP_CHECKPOINT!r} is not a file")
+ROLLCALL_DEVICE = env_str("ROLLCALL_DEVICE", "cpu")
+ROLLCALL_MODEL_DIR = Path(env_str("ROLLCALL_MODEL_DIR", str(VAR_DIR / "models")))
+ROLLCALL_DETECTOR_MODEL = Path(
+    env_str("ROLLCALL_DETECTOR_MODEL", str(ROLLCALL_MODEL_DIR / "face_detection_yunet_2023mar.onnx"))
+)
+ROLLCALL_INDEX_DIR = Path(env_str("ROLLCALL_INDEX_DIR", str(VAR_DIR / "indexes")))
+# Empty means "the backbone's calibrated default" (recognition.BACKBONE_DEFAULTS).
+ROLLCALL_K1 = env_int("ROLLCALL_K1", 0, minimum=0, maximum=100) or None
+ROLLCALL_K2 = env_int("ROLLCALL_K2", 0, minimum=0, maximum=100) or None
+ROLLCALL_THRESHOLD = env_float("ROLLCALL_THRESHOLD", None, minimum=0.0, maximum=2.0)
+if ROLLCALL_K1 and ROLLCALL_K2 and ROLLCALL_K1 >= ROLLCALL_K2:
+    raise ImproperlyConfigured(f"ROLLCALL_K1 ({ROLLCALL_K1}) must be smaller than ROLLCALL_K2 ({ROLLCALL_K2})")
+
+# --- Enrolment ---------------------------------------------------------------------------------
+ROLLCALL_ENROLMENT_MAX_UPLOAD_MB = env_int("ROLLCALL_ENROLMENT_MAX_UPLOAD_MB", 50, minimum=1)
+ROLLCALL_ENROLMENT_MAX_SECONDS = env_int("ROLLCALL_ENROLMENT_MAX_SECONDS", 30, minimum=1)
+ROLLCALL_ENROLMENT_STALE_MINUTES = env_int("ROLLCALL_ENROLMENT_STALE_MINUTES", 15, minimum=1)
+ROLLCALL_KEEP_ENROLMENT_VIDEOS = env_bool("ROLLCALL_KEEP_ENROLMENT_VIDEOS", False)
+
+# --- Check-in ----------------------------------------------------------------------------------
+ROLLCALL_CHECKIN_INTERVAL_MS = env_int("ROLLCALL_CHECKIN_INTERVAL_MS", 400, minimum=100)
+ROLLCALL_CHECKIN_CONFIRMATIONS = env_int("ROLLCALL_CHECKIN_CONFIRMATIONS", 3, minimum=1)
+ROLLCALL_CHECKIN_WINDOW_SECONDS = env_int("ROLLCALL_CHECKIN_WINDOW_SECONDS", 10, minimum=1)
+ROLLCALL_CHECKIN_MAX_IMAGE_MB = env_int("ROLLCALL_CHECKIN_MAX_IMAGE_MB", 4, minimum=1)
+ROLLCALL_CHECKIN_RATE_PER_MINUTE = env_int("ROLLCALL_CHECKIN_RATE_PER_MINUTE", 600, minimum=1)
+ROLLCALL_LATE_AFTER_MINUTES = env_int("ROLLCALL_LATE_AFTER_MINUTES", 10, minimum=0)
+ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
+ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)
+ROLLCALL_LOW_ATTENDANCE_RATE = env_float("ROLLCALL_LOW_ATTENDANCE_RATE", 0.75, minimum=0.0, maximum=1.0)
+
+# --- REST framework ----------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Rollcall API",
+    "DESCRIPTION": "Face-recognition attendance: courses, sessions, check-in and enrolment.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Security ----------------------------------------------------------------------------------
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}

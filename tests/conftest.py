@@ -1,0 +1,134 @@
+"""Fixtures shared by every test package: people, courses and a real Celery worker."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DIR = Path(os.environ.get("ROLLCALL_SHARED_DIR", REPO_ROOT.parent / "shared"))
+FACES_DIR = Path(os.environ.get("ROLLCALL_FACES_DIR", SHARED_DIR / "faces"))
+DETECTOR_MODEL = Path(
+    os.environ.get("ROLLCALL_TEST_DETECTOR_MODEL", SHARED_DIR / "models" / "face_detection_yunet_2023mar.onnx")
+)
+
+_counter = itertools.count(1)
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., object]:
+    from attendance.models import User
+
+    def make(role: str = "student", **fields: object) -> User:
+        n = next(_counter)
+        fields.setdefault("username", f"{role}{n}")
+        fields.setdefault("first_name", role.title())
+        fields.setdefault("last_name", f"Number{n}")
+        user = User.objects.create_user(role=role, password="pw-for-tests-only", **fields)  # type: ignore[arg-type]
+        return user
+
+    return make
+
+
+@pytest.fixture
+def admin_user(make_user: Callable[..., object]) -> object:
+    return make_user("admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def lecturer(make_user: Callable[..., object]) -> object:
+    return make_user("lecturer")
+
+
+@pytest.fixture
+def student(make_user: Callable[..., object]) -> object:
+    return make_user("student")
+
+
+@pytest.fixture
+def course(db: None, lecturer: object) -> object:
+    from attendance.models import Course
+
+    course = Course.objects.create(code=f"CS{next(_counter)}", title="Computer Vision", term="2026-autumn")
+    course.lecturers.add(lecturer)  # type: ignore[arg-type]
+    return course
+
+
+def _worker_env() -> dict[str, str]:
+    """The worker must see the test database, not the development one, and the same media folders."""
+    from django.conf import settings
+    from django.db import connection
+
+    env = dict(os.environ)
+    db = connection.settings_dict
+    env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings_test"
+    env["MEDIA_ROOT"] = str(settings.MEDIA_ROOT)
+    env["ROLLCALL_INDEX_DIR"] = str(settings.ROLLCALL_INDEX_DIR)
+    return env
+
+
+class WorkerProcess:
+    """A real `celery worker` subprocess, started and stopped by a test."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, timeout: float = 60.0) -> None:
+        from config.celery import app
+
+        hostname = f"test-{os.getpid()}-{time.monotonic_ns()}@localhost"
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "INFO",
+             "--hostname", hostname, "--without-gossip", "--without-mingle"],
+            cwd=REPO_ROOT, env=_worker_env(), stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Celery worker exited early:\n{self.log_path.read_text()[-3000:]}")
+            if app.control.ping(destination=[hostname], timeout=0.5):
+                return
+        self.stop()
+        raise RuntimeError(f"the Celery worker did not answer within {timeout} s:\n{self.log_path.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash or the out-of-memory killer does; no chance to clean up."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db: None, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A real worker against the test database. Tests using it need committed rows (transactional_db)."""
+    from config.celery import app
+
+    app.control.purge()  # leftovers from an earlier test must not run in this one
+    worker = WorkerProcess(tmp_path / "celery-worker.log")
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
