@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served locally: no CDN on an offline campus network
     "attendance",
 ]
 
@@ -225,6 +226,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Face-recognition attendance: courses, sessions, check-in and enrolment.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Security ----------------------------------------------------------------------------------
