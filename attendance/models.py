@@ -144,7 +144,9 @@ class FaceEnrolment(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     consent_given_at = models.DateTimeField(help_text="When the student consented to biometric processing.")
     video = models.FileField(upload_to=enrolment_video_path, blank=True, max_length=255)
-    backbone = models.CharField(max_length=32, blank=True)
+    # The embedding space (recognition's Embedder.name, e.g. "clip:ViT-B-32:openai"): a checkpoint's
+    # file name can make it long.
+    backbone = models.CharField(max_length=100, blank=True)
     progress = models.JSONField(default=dict, blank=True, help_text="Stage and counters shown to the student.")
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
@@ -176,7 +178,7 @@ class FaceEmbedding(models.Model):
 
     enrolment = models.ForeignKey(FaceEnrolment, on_delete=models.CASCADE, related_name="embeddings")
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_embeddings")
-    backbone = models.CharField(max_length=32)
+    backbone = models.CharField(max_length=100, help_text="The embedding space, e.g. dlib:resnet_v1:mirror.")
     dim = models.PositiveSmallIntegerField()
     vector = models.BinaryField(help_text="float32, little-endian, L2-normalised.")
     frame_time = models.FloatField(null=True, blank=True, help_text="Seconds into the source video.")
