@@ -1,0 +1,79 @@
+"""Rollcall's face recognition: detection, alignment, embeddings, index and the paper's vote.
+
+Plain Python (numpy, OpenCV, open_clip, dlib, faiss); no Django, Celery or settings, so it runs
+from a script or a notebook. Models load lazily, on first use.
+"""
+
+from .align import align_face, face_quality, frontal_score
+from .classify import UNKNOWN, assign_unique, candidate_matches, classify_face
+from .detect import YUNET_SHA256, YUNET_URL, FaceDetector, resolve_detector_model
+from .embed import BACKBONE_DEFAULTS, ClipEmbedder, DlibEmbedder, Embedder, create_embedder
+from .errors import (
+    EmptyVideoError,
+    ImageError,
+    IndexFormatError,
+    ModelUnavailableError,
+    NotAVideoError,
+    RecognitionError,
+    VideoError,
+    VideoTooLargeError,
+    VideoTruncatedError,
+)
+from .image import load_image
+from .index import FORMAT_VERSION, FaceIndex
+from .pipeline import Gallery, Recognizer
+from .types import (
+    BackboneDefaults,
+    Face,
+    FaceQuality,
+    Frame,
+    Label,
+    Match,
+    Neighbour,
+    VideoInfo,
+)
+from .video import iter_frames, probe_video, read_frames
+
+__all__ = [
+    "BACKBONE_DEFAULTS",
+    "FORMAT_VERSION",
+    "UNKNOWN",
+    "YUNET_SHA256",
+    "YUNET_URL",
+    "BackboneDefaults",
+    "ClipEmbedder",
+    "DlibEmbedder",
+    "Embedder",
+    "EmptyVideoError",
+    "Face",
+    "FaceDetector",
+    "FaceIndex",
+    "FaceQuality",
+    "Frame",
+    "Gallery",
+    "ImageError",
+    "IndexFormatError",
+    "Label",
+    "Match",
+    "ModelUnavailableError",
+    "Neighbour",
+    "NotAVideoError",
+    "RecognitionError",
+    "Recognizer",
+    "VideoError",
+    "VideoInfo",
+    "VideoTooLargeError",
+    "VideoTruncatedError",
+    "align_face",
+    "assign_unique",
+    "candidate_matches",
+    "classify_face",
+    "create_embedder",
+    "face_quality",
+    "frontal_score",
+    "iter_frames",
+    "load_image",
+    "probe_video",
+    "read_frames",
+    "resolve_detector_model",
+]

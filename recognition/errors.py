@@ -1,0 +1,44 @@
+"""Exceptions raised by the recognition package.
+
+Every message says what went wrong and what the user (or operator) can do about it, because
+the web app shows them as they are. Catch ``RecognitionError`` to handle them all.
+"""
+
+
+class RecognitionError(Exception):
+    """Base class: something about the input or the models prevents recognition."""
+
+
+class VideoError(RecognitionError):
+    """A video file cannot be used."""
+
+
+class NotAVideoError(VideoError):
+    """The file is not a video OpenCV/FFmpeg can read (a text file, a photo, an audio file)."""
+
+
+class EmptyVideoError(VideoError):
+    """The file is empty, or is a video without a single decodable frame."""
+
+
+class VideoTruncatedError(VideoError):
+    """The file starts like a video but is cut off or damaged (an interrupted upload)."""
+
+
+class VideoTooLargeError(VideoError):
+    """The video claims a resolution or length we refuse to decode."""
+
+
+class ImageError(RecognitionError):
+    """An image file or array cannot be used."""
+
+
+class ModelUnavailableError(RecognitionError):
+    """A model file or weights cannot be found, downloaded or loaded."""
+
+
+class IndexFormatError(RecognitionError):
+    """A saved index is missing, corrupt, of another format version or of another model.
+
+    The index is a cache of stored embeddings: callers rebuild it when they see this.
+    """

@@ -1,0 +1,233 @@
+"""Reading a video file into evenly spaced RGB frames."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import (
+    EmptyVideoError,
+    NotAVideoError,
+    VideoError,
+    VideoTooLargeError,
+    VideoTruncatedError,
+)
+from .types import Frame, VideoInfo
+
+MAX_VIDEO_PIXELS = 8192 * 4320
+"""8K is the largest frame we decode; a header claiming more is a broken or hostile file."""
+MAX_VIDEO_FRAMES = 1_000_000
+"""About 9 hours at 30 fps: an enrolment or check-in clip is seconds long."""
+
+# Containers whose header frame count is unreliable: browsers' MediaRecorder writes WebM without
+# a duration, so OpenCV's CAP_PROP_FRAME_COUNT is meaningless and frames must be counted.
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
+_IMAGE_MAGIC = {
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x89PNG": "a PNG image",
+    b"GIF8": "a GIF image",
+    b"BM": "a BMP image",
+}
+_ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Open a video and report its size, rate, length and rotation without keeping frames.
+
+    For WebM (and any file whose header has no usable frame count) the frames are counted by
+    decoding them, so every field is a real number.
+    """
+    cap, info = _open(Path(path))
+    cap.release()
+    return info
+
+
+def read_frames(
+    path: str | os.PathLike[str],
+    *,
+    target_fps: float = 5.0,
+    max_frames: int = 120,
+    max_side: int | None = None,
+) -> list[Frame]:
+    """All sampled frames as a list; see ``iter_frames``."""
+    return list(iter_frames(path, target_fps=target_fps, max_frames=max_frames, max_side=max_side))
+
+
+def iter_frames(
+    path: str | os.PathLike[str],
+    *,
+    target_fps: float = 5.0,
+    max_frames: int = 120,
+    max_side: int | None = None,
+) -> Iterator[Frame]:
+    """Sample frames evenly: ``target_fps`` per second of video, at most ``max_frames`` spread
+    over the whole file. Frames come rotated as the file's metadata asks, as RGB uint8, shrunk
+    so that their longer side is at most ``max_side``.
+
+    The file is opened and checked here, so a bad file raises before the first frame is asked
+    for; frames are then decoded lazily. A file that ends early raises VideoTruncatedError.
+    """
+    if target_fps <= 0 or max_frames < 1:
+        raise ValueError("target_fps must be positive and max_frames at least 1")
+    if max_side is not None and max_side < 1:
+        raise ValueError("max_side must be positive")
+    file = Path(path)
+    cap, info = _open(file)
+    wanted = _sample_indices(info, target_fps=target_fps, max_frames=max_frames)
+    return _decode(cap, info, wanted, file, max_side)
+
+
+def _sample_indices(info: VideoInfo, *, target_fps: float, max_frames: int) -> list[int]:
+    count = min(max_frames, max(1, math.floor(info.duration_s * target_fps + 1e-6)))
+    step = info.frame_count / count
+    # The middle of each of `count` equal slices: evenly spread, and it skips the first and last
+    # frames, which are often a fade or the hand reaching for the stop button.
+    return sorted({min(info.frame_count - 1, int((i + 0.5) * step)) for i in range(count)})
+
+
+def _decode(
+    cap: cv2.VideoCapture, info: VideoInfo, wanted: list[int], file: Path, max_side: int | None
+) -> Iterator[Frame]:
+    try:
+        targets = iter(wanted)
+        target = next(targets)
+        index = 0
+        while True:
+            # grab() without retrieve() skips the colour conversion of frames we do not keep;
+            # sequential reading is slower than seeking but exact for every codec.
+            if not cap.grab():
+                if index >= 0.95 * info.frame_count:
+                    # Headers often overstate the count by a frame or two; that is not damage.
+                    return
+                raise VideoTruncatedError(
+                    f"{file.name} ends after {index} of its {info.frame_count} frames: it is cut "
+                    "off or damaged. Upload or record it again."
+                )
+            if index == target:
+                ok, bgr = cap.retrieve()
+                if not ok or bgr is None:
+                    raise VideoTruncatedError(
+                        f"Frame {index} of {file.name} cannot be decoded: the file is damaged. "
+                        "Upload or record it again."
+                    )
+                image = _to_rgb(bgr, info, max_side)
+                yield Frame(index=index, time_s=index / info.fps, image=image)
+                target = next(targets, -1)
+                if target < 0:
+                    return
+            index += 1
+    finally:
+        cap.release()
+
+
+def _to_rgb(bgr: np.ndarray, info: VideoInfo, max_side: int | None) -> np.ndarray:
+    if info.rotation in _ROTATIONS:
+        bgr = cv2.rotate(bgr, _ROTATIONS[info.rotation])
+    height, width = bgr.shape[:2]
+    if max_side is not None and max(height, width) > max_side:
+        scale = max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+
+
+def _open(file: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
+    if not file.is_file():
+        raise VideoError(f"No video file at {file}.")
+    if file.stat().st_size == 0:
+        raise EmptyVideoError(f"{file.name} is empty (0 bytes): upload or record the video again.")
+    with file.open("rb") as fh:
+        head = fh.read(16)
+    for magic, what in _IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            raise NotAVideoError(
+                f"{file.name} is {what}, not a video: upload a video (MP4 or WebM), "
+                "or add the picture as a photo instead."
+            )
+    cap = cv2.VideoCapture(str(file), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        cap.release()
+        if _looks_like_video(head):
+            raise VideoTruncatedError(
+                f"{file.name} looks like a video but cannot be opened: it is probably incomplete "
+                "(an interrupted upload) or damaged. Upload or record it again."
+            )
+        raise NotAVideoError(f"{file.name} is not a video this server reads: send an MP4 or WebM.")
+    # Rotation is applied by hand so that it does not depend on the backend's default.
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    try:
+        info = _info(cap, file, head)
+    except Exception:
+        cap.release()
+        raise
+    if not head.startswith(_EBML_MAGIC) and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+        return cap, info
+    # Counting consumed the capture; reopen it for decoding.
+    cap.release()
+    cap = cv2.VideoCapture(str(file), cv2.CAP_FFMPEG)
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    return cap, info
+
+
+def _info(cap: cv2.VideoCapture, file: Path, head: bytes) -> VideoInfo:
+    width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width <= 0 or height <= 0:
+        raise NotAVideoError(f"{file.name} has no picture (an audio file?): upload a video.")
+    if width * height > MAX_VIDEO_PIXELS:
+        raise VideoTooLargeError(
+            f"{file.name} claims {width}x{height} pixels, more than this server decodes (8K): "
+            "record at a lower resolution."
+        )
+    fps = float(cap.get(cv2.CAP_PROP_FPS))
+    if not math.isfinite(fps) or fps <= 0 or fps > 1000:
+        # A missing rate only affects the reported times; 25 is the common camera rate.
+        fps = 25.0
+    claimed = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    if not math.isfinite(claimed) or claimed > MAX_VIDEO_FRAMES:
+        raise VideoTooLargeError(
+            f"{file.name} claims {claimed:.0f} frames, more than this server decodes "
+            f"({MAX_VIDEO_FRAMES}): upload a shorter clip."
+        )
+    if head.startswith(_EBML_MAGIC) or claimed <= 0:
+        frame_count = _count_frames(cap, file)
+    else:
+        frame_count = int(claimed)
+    if frame_count == 0:
+        raise EmptyVideoError(f"{file.name} contains no video frames: record the video again.")
+    rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(
+        width=width,
+        height=height,
+        fps=fps,
+        frame_count=frame_count,
+        duration_s=frame_count / fps,
+        rotation=rotation if rotation in _ROTATIONS else 0,
+    )
+
+
+def _count_frames(cap: cv2.VideoCapture, file: Path) -> int:
+    count = 0
+    while cap.grab():
+        count += 1
+        if count > MAX_VIDEO_FRAMES:
+            message = f"{file.name} has more than {MAX_VIDEO_FRAMES} frames: upload a shorter clip."
+            raise VideoTooLargeError(message)
+    return count
+
+
+def _looks_like_video(head: bytes) -> bool:
+    return (
+        head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide")
+        or head.startswith(_EBML_MAGIC)
+        or (head.startswith(b"RIFF") and head[8:12] == b"AVI ")
+        or head.startswith(b"OggS")
+        or head.startswith(b"\x00\x00\x01\xba")
+    )

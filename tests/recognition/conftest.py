@@ -1,0 +1,109 @@
+"""Fixtures for the recognition library's tests: real faces, the real detector, real models.
+
+The faces and the detector model live beside the repository (../shared), never in it. Tests that
+need them skip, saying why, when they are absent. Expensive objects (the detector, the dlib
+model, the embeddings of the whole faces set) are built once per session.
+"""
+
+from __future__ import annotations
+
+import os
+
+# The test machines are small and shared: one thread per library, set before numpy, OpenCV or
+# torch start their pools.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import json  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from recognition import DlibEmbedder, FaceDetector, load_image  # noqa: E402
+
+cv2.setNumThreads(1)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FACES_DIR = Path(os.environ.get("ROLLCALL_FACES_DIR", REPO_ROOT.parent / "shared" / "faces"))
+DETECTOR_MODEL = Path(
+    os.environ.get(
+        "ROLLCALL_TEST_DETECTOR_MODEL",
+        REPO_ROOT.parent / "shared" / "models" / "face_detection_yunet_2023mar.onnx",
+    ),
+)
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not (FACES_DIR / "people").is_dir():
+        pytest.skip(f"the test faces are not at {FACES_DIR} (set ROLLCALL_FACES_DIR)")
+    return FACES_DIR
+
+
+@pytest.fixture(scope="session")
+def detector_model() -> Path:
+    if not DETECTOR_MODEL.is_file():
+        pytest.skip(
+            f"the YuNet model is not at {DETECTOR_MODEL} (set ROLLCALL_TEST_DETECTOR_MODEL)",
+        )
+    return DETECTOR_MODEL
+
+
+@pytest.fixture(scope="session")
+def detector(detector_model: Path) -> FaceDetector:
+    return FaceDetector(detector_model)
+
+
+@pytest.fixture(scope="session")
+def talking_video(faces_dir: Path) -> Path:
+    path = faces_dir / "videos" / "katie_hill_talking.mp4"
+    if not path.is_file():
+        pytest.skip(f"{path} is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def group_photos(faces_dir: Path) -> dict[Path, dict[str, object]]:
+    truth = json.loads((faces_dir / "group" / "faces.json").read_text())
+    return {faces_dir / "group" / name: entry for name, entry in truth.items()}
+
+
+@pytest.fixture(scope="session")
+def dlib_embedder() -> DlibEmbedder:
+    embedder = DlibEmbedder()
+    embedder.load()
+    return embedder
+
+
+@dataclass(frozen=True)
+class EmbeddedSet:
+    """Every photo of people/ and unknown/, one face each, embedded once for the session."""
+
+    paths: list[Path]
+    labels: np.ndarray  # person folder names
+    known: np.ndarray  # True for people/, False for unknown/
+    vectors: np.ndarray  # (n, 128) float32
+
+
+def image_paths(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*/*") if p.suffix.lower() in {".jpg", ".png"})
+
+
+@pytest.fixture(scope="session")
+def dlib_faces(faces_dir: Path, detector: FaceDetector, dlib_embedder: DlibEmbedder) -> EmbeddedSet:
+    paths = image_paths(faces_dir / "people") + image_paths(faces_dir / "unknown")
+    vectors = []
+    for path in paths:
+        rgb = load_image(path)
+        faces = detector.detect(rgb)
+        assert faces, f"no face found in {path}"
+        vectors.append(dlib_embedder.encode([dlib_embedder.crop(rgb, faces[0])])[0])
+    return EmbeddedSet(
+        paths=paths,
+        labels=np.array([p.parent.name for p in paths]),
+        known=np.array([p.parent.parent.name == "people" for p in paths]),
+        vectors=np.stack(vectors),
+    )
