@@ -225,7 +225,7 @@ class ClipEmbedder:
             model, _, preprocess = open_clip.create_model_and_transforms(
                 self.model_name, pretrained=weights, device=self.device, **options
             )
-        except (RuntimeError, OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # torch.load and load_state_dict fail in many types; all mean this
             raise ModelUnavailableError(
                 f"Could not load CLIP {self.model_name} weights from {weights} ({exc}). "
                 f"The file must be a checkpoint of that model. {CLIP_SETTINGS_HINT}"
