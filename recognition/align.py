@@ -31,7 +31,7 @@ DLIB_TEMPLATE = (
     / 150.0
 )
 """Where YuNet's five landmarks fall in dlib's own 150x150 face chip (dlib.get_face_chip with
-padding 0.25 after its 5-point shape predictor). Measured as the mean over the 252 faces of the
+padding 0.25 after its 5-point shape predictor). Measured as the mean over the 219 faces of the
 test set's people/ and unknown/ folders; dlib's ResNet expects its input framed this way."""
 
 _QUALITY_CROP = 112

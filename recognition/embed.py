@@ -31,11 +31,11 @@ BACKBONE_DEFAULTS: dict[str, BackboneDefaults] = {
     # The paper's best grid point on YouTube Faces (precision = recall = 0.7305).
     "clip": BackboneDefaults(k1=1, k2=3, threshold=0.82),
     # Calibrated on ../shared/faces (mirror averaging on, our DLIB_TEMPLATE alignment): the
-    # leave-one-out nearest distances of the 219 people/ photos against the 33 unknown/ photos.
+    # leave-one-out nearest distances of the 186 people/ photos against the 33 unknown/ photos.
     # Both floors (>= 95% of known probes identified, >= 90% of unknown probes rejected) hold for
     # thresholds 0.255..0.285; 0.27 is the middle (97.7% identified, 100% rejected there).
-    # dlib's customary 0.6 is for its raw descriptors (norm ~1.4); it is ~0.43 here and lets
-    # every unknown/ face in. See tests/recognition/test_dlib_accuracy.py.
+    # dlib's customary 0.6 is for its raw descriptors (norm ~1.4); it is ~0.43 here and accepts
+    # 64% of unknown/ as someone enrolled. See tests/recognition/test_dlib_accuracy.py.
     "dlib": BackboneDefaults(k1=1, k2=3, threshold=0.27),
 }
 
