@@ -17,6 +17,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import json  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -66,7 +67,7 @@ def talking_video(faces_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def group_photos(faces_dir: Path) -> dict[Path, dict[str, object]]:
+def group_photos(faces_dir: Path) -> dict[Path, dict[str, Any]]:
     truth = json.loads((faces_dir / "group" / "faces.json").read_text())
     return {faces_dir / "group" / name: entry for name, entry in truth.items()}
 

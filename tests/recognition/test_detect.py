@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -23,7 +24,7 @@ from recognition import (
 
 def test_group_photos_have_the_labelled_number_of_faces_within_one(
     detector: FaceDetector,
-    group_photos: dict[Path, dict[str, object]],
+    group_photos: dict[Path, dict[str, Any]],
 ):
     counts = {}
     for path, truth in group_photos.items():
@@ -38,7 +39,7 @@ def in_a_box(boxes: list[tuple[float, float, float, float]], px: float, py: floa
 
 def test_every_labelled_nose_lies_in_a_detected_box(
     detector: FaceDetector,
-    group_photos: dict[Path, dict[str, object]],
+    group_photos: dict[Path, dict[str, Any]],
 ):
     for path, truth in group_photos.items():
         faces = detector.detect(load_image(path))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recognition import BACKBONE_DEFAULTS, DlibEmbedder, FaceIndex, classify_face
+from recognition import BACKBONE_DEFAULTS, DlibEmbedder, Embedder, FaceIndex, Label, classify_face
 
 from .conftest import EmbeddedSet
 
@@ -25,7 +25,7 @@ def known_index(faces: EmbeddedSet, name: str) -> tuple[FaceIndex, np.ndarray]:
     return index, labels
 
 
-def leave_one_out(faces: EmbeddedSet, name: str) -> list[object]:
+def leave_one_out(faces: EmbeddedSet, name: str) -> list[Label | None]:
     """Each people/ photo identified against all the others."""
     index, labels = known_index(faces, name)
     predictions = []
@@ -89,4 +89,5 @@ def test_the_customary_dlib_threshold_would_let_strangers_in(
 
 
 def test_mirror_averaging_is_part_of_the_embedding_space_name():
+    assert isinstance(DlibEmbedder(), Embedder)
     assert DlibEmbedder().name != DlibEmbedder(mirror=False).name

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import recognition.index as index_module
-from recognition import FaceIndex, IndexFormatError, Neighbour
+from recognition import FaceIndex, IndexFormatError
 
 
 def unit(rows: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -35,7 +35,7 @@ def test_search_returns_our_ids_nearest_first_with_l2_distances():
     index.add(ids, vectors)
     results = index.search(vectors[:3], k=4)
     for row, hits in enumerate(results):
-        assert hits[0] == Neighbour(id=1000 + row, distance=pytest.approx(0.0, abs=1e-3))
+        assert hits[0].id == 1000 + row and hits[0].distance == pytest.approx(0.0, abs=1e-3)
         assert [h.distance for h in hits] == sorted(h.distance for h in hits)
         for hit in hits:
             expected = np.linalg.norm(vectors[row] - vectors[hit.id - 1000])

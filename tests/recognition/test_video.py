@@ -78,7 +78,7 @@ def set_rotation(path: Path) -> None:
 
 def test_rotation_metadata_is_honoured(talking_video: Path, tmp_path: Path, detector: FaceDetector):
     phone = tmp_path / "phone.mp4"
-    writer = cv2.VideoWriter(str(phone), cv2.VideoWriter_fourcc(*"mp4v"), 25, (256, 256))
+    writer = cv2.VideoWriter(str(phone), cv2.VideoWriter.fourcc(*"mp4v"), 25, (256, 256))
     for frame in read_frames(talking_video, target_fps=25.0, max_frames=10, max_side=256):
         sideways = np.ascontiguousarray(np.rot90(frame.image))  # stored turned a quarter left
         writer.write(cv2.cvtColor(sideways, cv2.COLOR_RGB2BGR))
@@ -107,7 +107,7 @@ def test_a_webm_without_a_reliable_frame_count_is_counted_by_decoding(
     tmp_path: Path,
 ):
     path = tmp_path / "clip.webm"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"VP90"), 10, (128, 128))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"VP90"), 10, (128, 128))
     if not writer.isOpened():
         pytest.skip("this OpenCV build cannot write WebM")
     for frame in read_frames(talking_video, target_fps=3.0, max_frames=20, max_side=128):
@@ -156,7 +156,7 @@ def test_a_video_that_ends_early_raises_instead_of_returning_part(
 ):
     # AVI keeps its frame count at the front: a cut-off AVI opens, then runs out of frames.
     full = tmp_path / "full.avi"
-    writer = cv2.VideoWriter(str(full), cv2.VideoWriter_fourcc(*"MJPG"), 25, (256, 256))
+    writer = cv2.VideoWriter(str(full), cv2.VideoWriter.fourcc(*"MJPG"), 25, (256, 256))
     for frame in read_frames(talking_video, target_fps=25.0, max_frames=40, max_side=256):
         writer.write(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
     writer.release()
