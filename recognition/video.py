@@ -161,20 +161,21 @@ def _open(file: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     # Rotation is applied by hand so that it does not depend on the backend's default.
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
     try:
-        info = _info(cap, file, head)
+        info, counted = _info(cap, file, head)
     except Exception:
         cap.release()
         raise
-    if not head.startswith(_EBML_MAGIC) and cap.get(cv2.CAP_PROP_FRAME_COUNT) > 0:
+    if not counted:
         return cap, info
-    # Counting consumed the capture; reopen it for decoding.
+    # Counting the frames consumed the capture; reopen it for decoding.
     cap.release()
     cap = cv2.VideoCapture(str(file), cv2.CAP_FFMPEG)
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
     return cap, info
 
 
-def _info(cap: cv2.VideoCapture, file: Path, head: bytes) -> VideoInfo:
+def _info(cap: cv2.VideoCapture, file: Path, head: bytes) -> tuple[VideoInfo, bool]:
+    """The file's facts, and whether its frames had to be counted by decoding them."""
     width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     if width <= 0 or height <= 0:
@@ -194,16 +195,14 @@ def _info(cap: cv2.VideoCapture, file: Path, head: bytes) -> VideoInfo:
             f"{file.name} claims {claimed:.0f} frames, more than this server decodes "
             f"({MAX_VIDEO_FRAMES}): upload a shorter clip."
         )
-    if head.startswith(_EBML_MAGIC) or claimed <= 0:
-        frame_count = _count_frames(cap, file)
-    else:
-        frame_count = int(claimed)
+    counted = head.startswith(_EBML_MAGIC) or claimed <= 0
+    frame_count = _count_frames(cap, file) if counted else int(claimed)
     if frame_count == 0:
         raise EmptyVideoError(f"{file.name} contains no video frames: record the video again.")
     rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
     if rotation in (90, 270):
         width, height = height, width
-    return VideoInfo(
+    info = VideoInfo(
         width=width,
         height=height,
         fps=fps,
@@ -211,6 +210,7 @@ def _info(cap: cv2.VideoCapture, file: Path, head: bytes) -> VideoInfo:
         duration_s=frame_count / fps,
         rotation=rotation if rotation in _ROTATIONS else 0,
     )
+    return info, counted
 
 
 def _count_frames(cap: cv2.VideoCapture, file: Path) -> int:
