@@ -171,6 +171,13 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=1)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Periodic work for `celery beat` (run beside the worker by ./rollcall up and docker-compose.yml).
+CELERY_BEAT_SCHEDULE = {
+    "delete-expired-checkin-snapshots": {
+        "task": "attendance.snapshots_delete_expired",
+        "schedule": 3600.0,  # hourly: retention is counted in days, so an hour late is harmless
+    },
+}
 
 # --- Recognition -------------------------------------------------------------------------------
 # The paper uses CLIP; `dlib` is a face-specific model that runs fully offline.
