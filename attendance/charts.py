@@ -47,7 +47,7 @@ def _bars(
     bars: Sequence[Bar], *, y_max: float, y_ticks: Sequence[float], y_label: str, colour_of: list[str],
     width: int, height: int, reference: tuple[float, str] | None = None, tick_format: str = "{:.0f}",
 ) -> list[str]:
-    left, right, top, bottom = 44, 12, 14, 44
+    left, right, top, bottom = 56, 12, 14, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     body: list[str] = []
 
@@ -99,7 +99,7 @@ def _bars(
     return body
 
 
-def turnout_chart(bars: Sequence[Bar], *, threshold: float, width: int = 760, height: int = 240) -> SafeString:
+def turnout_chart(bars: Sequence[Bar], *, threshold: float, width: int = 480, height: int = 240) -> SafeString:
     """Turnout per session over the term, as percentages, with the low-attendance threshold drawn."""
     values = [b.value for b in bars if b.value is not None]
     desc = (
@@ -116,7 +116,7 @@ def turnout_chart(bars: Sequence[Bar], *, threshold: float, width: int = 760, he
     return _svg(width, height, "Turnout per session", desc, body, "chart-turnout")
 
 
-def rate_histogram(rates: Sequence[float], *, threshold: float, width: int = 760, height: int = 240) -> SafeString:
+def rate_histogram(rates: Sequence[float], *, threshold: float, width: int = 480, height: int = 240) -> SafeString:
     """How many students fall in each tenth of attendance rate (the top bin includes 100 %)."""
     counts = [0] * 10
     for rate in rates:
