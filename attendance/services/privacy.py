@@ -9,12 +9,14 @@ withdrawal never leaves rows pointing at missing files.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, F
@@ -29,6 +31,7 @@ from attendance.models import (
     CourseMembership,
     FaceEmbedding,
     FaceEnrolment,
+    Session,
     User,
 )
 
@@ -208,6 +211,30 @@ def student_data_export(*, student: User) -> dict[str, Any]:
             for r in records
         ],
     }
+
+
+# --- Check-in snapshots -----------------------------------------------------------------------
+
+def checkin_snapshot_store(
+    *, session: Session, jpeg: bytes, students: Iterable[User], taken_at: datetime | None = None
+) -> CheckinSnapshot | None:
+    """Keep a check-in frame, with the students recognised in it, only when ROLLCALL_STORE_SNAPSHOTS is on.
+
+    Off (the default), nothing is written and None comes back: a frame holds the faces of everyone
+    in the room, recognised or not, so it is not kept without a deliberate decision to keep it.
+    """
+    if not settings.ROLLCALL_STORE_SNAPSHOTS:
+        return None
+    snapshot = CheckinSnapshot(session=session, taken_at=taken_at or timezone.now())
+    snapshot.image.save(f"{uuid.uuid4().hex}.jpg", ContentFile(jpeg), save=False)
+    try:
+        with transaction.atomic():
+            snapshot.save()
+            snapshot.students.set(list(students))
+    except Exception:
+        _delete_files([snapshot.image.name] if snapshot.image.name else [])  # no row points at it
+        raise
+    return snapshot
 
 
 # --- Snapshot retention -----------------------------------------------------------------------

@@ -209,6 +209,17 @@ def test_retention_deletes_snapshots_older_than_the_setting_with_their_files(
     assert default_storage.exists(fresh.image.name)
 
 
+def test_check_in_snapshots_are_not_stored_unless_the_setting_turns_them_on(classroom, settings):
+    student, other, session = classroom
+    settings.ROLLCALL_STORE_SNAPSHOTS = False
+    assert privacy.checkin_snapshot_store(session=session, jpeg=b"frame", students=[student]) is None
+    assert not CheckinSnapshot.objects.exists()
+    settings.ROLLCALL_STORE_SNAPSHOTS = True
+    kept = privacy.checkin_snapshot_store(session=session, jpeg=b"frame", students=[student, other])
+    assert kept is not None and set(kept.students.all()) == {student, other}
+    assert default_storage.open(kept.image.name).read() == b"frame"
+
+
 def test_celery_beat_runs_the_retention_task_periodically():
     from config.celery import app
 
