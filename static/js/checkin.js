@@ -1,0 +1,400 @@
+// Check-in page (lecturer) and kiosk page (device at the door).
+//
+// The webcam is previewed in a <video>; every intervalMs a downscaled JPEG of the current frame is
+// posted to the check-in API and each face's box and name are drawn on a canvas over the video.
+// At most one snapshot is in flight: the next one is only scheduled once the previous answer (or
+// failure) is in, so a slow server slows the page down instead of queueing requests. Failures back
+// off exponentially behind a visible banner. The lecturer's page also polls the live list.
+"use strict";
+
+(() => {
+  const config = JSON.parse(document.getElementById("checkin-config").textContent);
+  const banner = document.getElementById("banner");
+  const cameraStatus = document.getElementById("camera-status");
+  const video = document.getElementById("camera");
+  const overlay = document.getElementById("overlay");
+  const MAX_BACKOFF_MS = 30000;
+  const REQUEST_TIMEOUT_MS = 15000;
+  const COLOURS = {
+    marked: "#1f8a4c", recorded: "#1f8a4c", confirming: "#2457d6", doubtful: "#b86e00", unknown: "#c23a3a",
+  };
+
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    if (input) return input.value;
+    const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  function headers(extra) {
+    const result = Object.assign({ "X-CSRFToken": csrfToken(), Accept: "application/json" }, extra || {});
+    if (config.kiosk) result[config.kioskHeader] = config.kioskToken;
+    return result;
+  }
+
+  function showBanner(text, kind) {
+    banner.textContent = text;
+    banner.className = "banner banner-" + (kind || "error");
+    banner.hidden = false;
+  }
+
+  function hideBanner() {
+    banner.hidden = true;
+  }
+
+  async function readJson(response) {
+    try {
+      return await response.json();
+    } catch (error) {
+      return {};
+    }
+  }
+
+  function describe(response, data) {
+    return (data && data.detail) || `The server answered ${response.status} ${response.statusText}.`;
+  }
+
+  // --- Camera and snapshots -------------------------------------------------------------------
+
+  const capture = document.createElement("canvas");
+  let stream = null;
+  let timer = null;
+  let inFlight = false;
+  let failures = 0;
+  let stopped = false;
+  let lastFaces = null;
+
+  async function startCamera() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      showBanner("This browser cannot use the camera here. Browsers allow cameras only on https:// pages " +
+        "(or on localhost): ask your administrator to serve Rollcall over HTTPS.");
+      cameraStatus.textContent = "No camera.";
+      return;
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } }, audio: false,
+      });
+    } catch (error) {
+      const messages = {
+        NotAllowedError: "Camera access was refused. Allow the camera for this site (the icon in the address " +
+          "bar), then reload the page.",
+        NotFoundError: "No camera was found. Plug one in, then reload the page.",
+        NotReadableError: "The camera is in use by another program. Close it, then reload the page.",
+      };
+      showBanner(messages[error.name] || `The camera could not start (${error.name}: ${error.message}).`);
+      cameraStatus.textContent = "No camera.";
+      return;
+    }
+    video.srcObject = stream;
+    await video.play().catch(() => {});
+    cameraStatus.textContent = "Looking for faces…";
+    schedule(0);
+  }
+
+  function stopCamera() {
+    stopped = true;
+    clearTimeout(timer);
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+  }
+
+  function schedule(delay) {
+    clearTimeout(timer);
+    if (!stopped) timer = setTimeout(tick, delay);
+  }
+
+  function backoffDelay(retryAfterSeconds) {
+    const exponential = Math.min(MAX_BACKOFF_MS, config.intervalMs * 2 ** failures);
+    const jittered = exponential * (0.8 + Math.random() * 0.4);
+    return Math.max(jittered, (retryAfterSeconds || 0) * 1000);
+  }
+
+  function snapshot() {
+    const width = video.videoWidth;
+    const height = video.videoHeight;
+    const scale = Math.min(1, config.maxSide / Math.max(width, height));
+    capture.width = Math.round(width * scale);
+    capture.height = Math.round(height * scale);
+    capture.getContext("2d").drawImage(video, 0, 0, capture.width, capture.height);
+    return new Promise((resolve, reject) => {
+      capture.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the frame could not be encoded"))),
+        "image/jpeg", config.jpegQuality);
+    });
+  }
+
+  async function tick() {
+    if (stopped) return;
+    if (inFlight || document.hidden || video.readyState < 2 || !video.videoWidth) {
+      schedule(config.intervalMs);
+      return;
+    }
+    const started = performance.now();
+    let delay = config.intervalMs;
+    inFlight = true;
+    try {
+      const body = await snapshot();
+      const response = await fetch(config.checkinUrl, {
+        method: "POST", body, credentials: "same-origin",
+        headers: headers({ "Content-Type": "image/jpeg" }),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      const data = await readJson(response);
+      if (response.ok) {
+        failures = 0;
+        hideBanner();
+        lastFaces = data;
+        draw(data);
+        report(data);
+        delay = Math.max(0, config.intervalMs - (performance.now() - started));
+      } else if (response.status === 403 || response.status === 409) {
+        // Closed session or a dead kiosk link: retrying cannot help.
+        stopCamera();
+        clearOverlay();
+        showBanner(describe(response, data) + (config.kiosk ? "" : " Reload the page to see the final list."));
+        cameraStatus.textContent = "Check-in stopped.";
+        return;
+      } else {
+        failures += 1;
+        delay = backoffDelay(Number(response.headers.get("Retry-After")) || 0);
+        showBanner(`${describe(response, data)} Retrying in ${Math.round(delay / 1000)} s.`,
+          response.status === 429 ? "warning" : "error");
+      }
+    } catch (error) {
+      failures += 1;
+      delay = backoffDelay(0);
+      clearOverlay();
+      const reason = error.name === "TimeoutError" ? "the server took too long to answer" : error.message;
+      showBanner(`Cannot reach the server (${reason}). Retrying in ${Math.round(delay / 1000)} s; ` +
+        "students seen meanwhile are not checked in.");
+    } finally {
+      inFlight = false;
+    }
+    schedule(delay);
+  }
+
+  // --- Overlay ------------------------------------------------------------------------------
+
+  function clearOverlay() {
+    if (!overlay) return;
+    overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height);
+  }
+
+  function label(face, needed) {
+    if (face.outcome === "unknown") return "Unknown";
+    if (face.outcome === "doubtful") return `${face.name}?`;
+    if (face.outcome === "confirming") return `${face.name} (${face.confirmations}/${needed})`;
+    return `${face.name} ✓`;
+  }
+
+  function draw(data) {
+    if (!overlay || !video.videoWidth) return;
+    overlay.width = video.videoWidth;
+    overlay.height = video.videoHeight;
+    const ctx = overlay.getContext("2d");
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    const scale = overlay.width / data.width;
+    const fontSize = Math.max(14, Math.round(overlay.width / 40));
+    ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
+    ctx.textBaseline = "bottom";
+    for (const face of data.faces) {
+      const [x, y, w, h] = face.box.map((v) => v * scale);
+      const colour = COLOURS[face.outcome] || COLOURS.unknown;
+      ctx.lineWidth = Math.max(2, overlay.width / 320);
+      ctx.strokeStyle = colour;
+      ctx.strokeRect(x, y, w, h);
+      const text = label(face, data.confirmations_needed);
+      const textWidth = ctx.measureText(text).width + 10;
+      const top = y > fontSize + 8 ? y - fontSize - 8 : y + h;
+      ctx.fillStyle = colour;
+      ctx.fillRect(x - ctx.lineWidth / 2, top, textWidth, fontSize + 8);
+      ctx.fillStyle = "#fff";
+      ctx.fillText(text, x + 5, top + fontSize + 5);
+    }
+    overlay.dataset.faces = String(data.faces.length);
+  }
+
+  window.addEventListener("resize", () => lastFaces && draw(lastFaces));
+
+  function report(data) {
+    const count = data.faces.length;
+    const known = data.faces.filter((f) => f.outcome !== "unknown").length;
+    cameraStatus.textContent = count
+      ? `${count} face${count === 1 ? "" : "s"} in view, ${known} recognised · ${data.processing_ms} ms`
+      : "No face in view.";
+    if (data.marked.length) {
+      if (config.kiosk) welcome(data.faces.filter((f) => f.outcome === "marked"));
+      else refreshState();
+    }
+  }
+
+  // --- Kiosk: a short welcome for each student checked in --------------------------------------
+
+  function welcome(faces) {
+    const list = document.getElementById("welcome");
+    for (const face of faces) {
+      const item = document.createElement("li");
+      item.className = "welcome-item";
+      item.textContent = `✓ ${face.name}: checked in${face.record_status === "late" ? " (late)" : ""}`;
+      list.prepend(item);
+      setTimeout(() => item.remove(), 8000);
+    }
+  }
+
+  // --- Lecturer: the live list, manual marks, doubtful matches ---------------------------------
+
+  let stateInFlight = false;
+  let stateTimer = null;
+  let arrivalStatus = "present";
+  const seen = new Map();
+
+  function scheduleState(delay) {
+    clearTimeout(stateTimer);
+    stateTimer = setTimeout(refreshState, delay);
+  }
+
+  async function refreshState() {
+    if (stateInFlight) return;
+    stateInFlight = true;
+    try {
+      const response = await fetch(config.stateUrl, {
+        headers: headers(), credentials: "same-origin", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+      const data = await readJson(response);
+      if (response.ok) renderState(data);
+    } catch (error) {
+      // The snapshot loop reports connection trouble; the list just tries again.
+    } finally {
+      stateInFlight = false;
+      if (config.open && !stopped) scheduleState(config.stateIntervalMs);
+    }
+  }
+
+  function cell(row, text, className) {
+    const td = document.createElement("td");
+    if (className) td.className = className;
+    if (text instanceof Node) td.append(text);
+    else td.textContent = text;
+    row.append(td);
+    return td;
+  }
+
+  function badge(status) {
+    const span = document.createElement("span");
+    span.className = `badge badge-${status}`;
+    span.textContent = status.charAt(0).toUpperCase() + status.slice(1);
+    return span;
+  }
+
+  function confidence(distance) {
+    if (distance === null || distance === undefined) return "";
+    const word = distance <= config.threshold * 0.7 ? "high" : distance <= config.doubtfulFrom ? "good" : "low";
+    return `${word} · ${distance.toFixed(2)}`;
+  }
+
+  function button(text, onClick, className) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.className = "small-button " + (className || "");
+    b.addEventListener("click", onClick);
+    return b;
+  }
+
+  function renderState(data) {
+    arrivalStatus = data.session.arrival_status || "present";
+    const tbody = document.querySelector("#roster tbody");
+    const rows = [];
+    for (const s of data.students) {
+      const row = document.createElement("tr");
+      row.dataset.student = s.student_id;
+      row.dataset.status = s.status || "";
+      const previous = seen.get(s.student_id);
+      if (previous !== undefined && previous !== s.status && s.status) row.classList.add("flash");
+      seen.set(s.student_id, s.status);
+      const name = document.createElement("span");
+      name.textContent = s.name;
+      const nameCell = cell(row, name);
+      if (!s.face_enrolled) {
+        const note = document.createElement("span");
+        note.className = "muted small";
+        note.title = "No face enrolled: mark by hand";
+        note.textContent = " no face";
+        nameCell.append(note);
+      }
+      cell(row, s.status ? badge(s.status) : "–");
+      cell(row, s.marked_at ? new Date(s.marked_at).toLocaleTimeString() : "", "nowrap");
+      cell(row, confidence(s.confidence));
+      cell(row, s.method ? (s.method === "auto" ? "closing" : s.method) : "");
+      const actions = cell(row, "", "row-actions");
+      const here = s.status === "present" || s.status === "late";
+      if (s.status !== "present") actions.append(button("Present", () => mark(s, "present")));
+      if (s.status !== "late") actions.append(button("Late", () => mark(s, "late")));
+      if (here) actions.append(button("Unmark", () => mark(s, "absent", "Unmarked on the check-in page"), "danger-outline"));
+      rows.push(row);
+    }
+    tbody.replaceChildren(...rows);
+    const c = data.counts;
+    document.getElementById("counts").textContent =
+      `${c.present} present · ${c.late} late · ${c.absent} absent · ${c.unmarked} not yet seen`;
+    renderDoubtful(data.doubtful);
+  }
+
+  function renderDoubtful(items) {
+    const box = document.getElementById("doubtful");
+    const list = document.getElementById("doubtful-list");
+    list.replaceChildren(...items.map((d) => {
+      const item = document.createElement("li");
+      item.dataset.student = d.student_id;
+      const text = document.createElement("span");
+      text.textContent = `${d.name} (distance ${d.distance.toFixed(2)}) `;
+      item.append(text,
+        button("Confirm", () => mark({ student_id: d.student_id, name: d.name }, arrivalStatus,
+          `Confirmed a doubtful face match (distance ${d.distance.toFixed(2)})`), "primary"),
+        button("Not them", () => dismiss(d.student_id)));
+      return item;
+    }));
+    box.hidden = items.length === 0;
+  }
+
+  async function mark(student, status, reason) {
+    try {
+      const response = await fetch(config.marksUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: headers({ "Content-Type": "application/json" }),
+        body: JSON.stringify({ student: student.student_id, status, reason: reason || "" }),
+      });
+      const data = await readJson(response);
+      if (!response.ok) {
+        showBanner(`${student.name} could not be marked ${status}: ${describe(response, data)}`);
+        return;
+      }
+    } catch (error) {
+      showBanner(`${student.name} could not be marked ${status}: the server cannot be reached. Try again.`);
+      return;
+    }
+    refreshState();
+  }
+
+  async function dismiss(studentId) {
+    const url = config.doubtfulUrlTemplate.replace(/\/0\/$/, `/${studentId}/`);
+    try {
+      await fetch(url, { method: "DELETE", credentials: "same-origin", headers: headers() });
+    } catch (error) {
+      // Nothing lost: the match drops off the list by itself after a few minutes.
+    }
+    refreshState();
+  }
+
+  // --- Start ----------------------------------------------------------------------------------
+
+  document.querySelectorAll("form[data-confirm]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) event.preventDefault();
+    });
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && !stopped && config.open) schedule(0);
+  });
+  if (!config.kiosk) refreshState();
+  if (config.open && video) startCamera();
+})();
