@@ -239,6 +239,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Sessions and attendance records both have a "status"; name the two enums instead of hashing them.
+    "ENUM_NAME_OVERRIDES": {
+        "SessionStatusEnum": "attendance.models.Session.Status",
+        "AttendanceStatusEnum": "attendance.models.AttendanceRecord.Status",
+    },
 }
 
 # --- Security ----------------------------------------------------------------------------------

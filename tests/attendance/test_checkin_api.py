@@ -1,0 +1,469 @@
+"""The check-in API with real faces: confirmations across snapshots, strangers, groups, races, marks."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+from rest_framework.test import APIClient
+
+from attendance.models import AttendanceChange, AttendanceRecord, CourseMembership, Session
+from attendance.services import checkin as checkin_service
+from attendance.services.sessions import session_close, session_kiosk_token_create, session_open
+from recognition import load_image
+from tests.attendance.factories_faces import (
+    enrol_with_vectors,
+    jpeg,
+    katie_enrolment_vectors,
+    katie_probe_jpegs,
+    person_images,
+    person_vectors,
+)
+from tests.conftest import FACES_DIR
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redis():
+    from attendance.redis_client import redis_client
+
+    redis_client().flushdb()
+    yield
+    redis_client().flushdb()
+
+
+@pytest.fixture
+def classroom(course, lecturer, make_user):
+    """Katie (enrolled from the video's first half) and two other enrolled students on the course."""
+    katie = make_user("student", first_name="Katie", last_name="Hill")
+    enrol_with_vectors(student=katie, vectors=katie_enrolment_vectors(), courses=[course])
+    for person in ("john_salley", "yale_subject01"):
+        other = make_user("student", first_name=person, last_name="Example")
+        enrol_with_vectors(student=other, vectors=person_vectors(person), courses=[course])
+    session = session_open(course=course, by=lecturer)
+    return katie, session
+
+
+def checkin_url(session: Session) -> str:
+    return reverse("api-session-checkin", args=[session.pk])
+
+
+def post_image(client: APIClient, session: Session, data: bytes, **extra: str):
+    return client.post(checkin_url(session), data=data, content_type="image/jpeg", **extra)
+
+
+def lecturer_client(lecturer) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(lecturer)
+    return client
+
+
+def test_an_enrolled_student_is_marked_present_only_after_the_configured_number_of_snapshots(
+    classroom, lecturer, settings
+):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    katie, session = classroom
+    client = lecturer_client(lecturer)
+    probes = katie_probe_jpegs()
+    outcomes = []
+    for i, frame in enumerate(probes[:3]):
+        response = post_image(client, session, frame)
+        assert response.status_code == 200, response.content
+        (face,) = response.json()["faces"]
+        assert face["student_id"] == katie.pk and face["name"] == "Katie Hill"
+        outcomes.append(face["outcome"])
+        exists = AttendanceRecord.objects.filter(session=session, student=katie).exists()
+        assert exists == (i == 2), f"after snapshot {i + 1}"
+    assert outcomes == ["confirming", "confirming", "marked"]
+    record = AttendanceRecord.objects.get(session=session, student=katie)
+    assert (record.status, record.method) == ("present", "face")
+    assert 0 < record.confidence < 0.27
+    # Later snapshots find her already recorded and create nothing more.
+    again = post_image(client, session, probes[5]).json()["faces"][0]
+    assert again["outcome"] == "recorded" and again["record_status"] == "present"
+    assert AttendanceRecord.objects.filter(session=session).count() == 1
+
+
+def test_every_probe_frame_of_the_second_half_recognises_the_enrolled_student(classroom):
+    katie, session = classroom
+    hits = 0
+    probes = katie_probe_jpegs()
+    for frame in probes:
+        result = checkin_service.session_check_in(session=session, image_bytes=frame, now=0.0)
+        assert len(result.faces) == 1
+        hits += result.faces[0].student_id == katie.pk
+    assert hits == len(probes)
+
+
+@pytest.mark.parametrize("person", ["yale_subject14", "john_simm"])
+def test_a_stranger_marks_nobody_and_comes_back_unknown(classroom, lecturer, settings, person):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    _, session = classroom
+    client = lecturer_client(lecturer)
+    for path in person_images(person, folder="unknown")[:4]:
+        # A face chip alone is not a webcam frame: put it in a room-sized picture.
+        face = load_image(path)
+        frame = np.full((480, 640, 3), 110, dtype=np.uint8)
+        frame[120 : 120 + face.shape[0], 240 : 240 + face.shape[1]] = face
+        response = post_image(client, session, jpeg(frame))
+        assert response.status_code == 200
+        (found,) = response.json()["faces"]
+        assert found["outcome"] == "unknown" and found["name"] == "Unknown" and found["student_id"] is None
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+
+
+def test_a_group_photo_returns_one_entry_per_face_and_no_student_twice(classroom, lecturer):
+    _, session = classroom
+    meta = json.loads((FACES_DIR / "group" / "faces.json").read_text())
+    client = lecturer_client(lecturer)
+    for name in ("016_8.jpg", "000_5.jpg"):
+        response = post_image(client, session, (FACES_DIR / "group" / name).read_bytes())
+        assert response.status_code == 200
+        body = response.json()
+        assert len(body["faces"]) == meta[name]["faces"]
+        named = [f["student_id"] for f in body["faces"] if f["student_id"] is not None]
+        assert len(named) == len(set(named))
+        for face in body["faces"]:
+            x, y, w, h = face["box"]
+            assert 0 <= x and 0 <= y and x + w <= body["width"] and y + h <= body["height"] and w > 0 and h > 0
+
+
+def test_a_photo_without_a_face_returns_no_faces(classroom, lecturer):
+    _, session = classroom
+    negative = next((FACES_DIR / "negative").iterdir()).read_bytes()
+    response = post_image(lecturer_client(lecturer), session, negative)
+    assert response.status_code == 200 and response.json()["faces"] == []
+
+
+def test_two_faces_of_one_frame_never_get_the_same_student(classroom, lecturer, settings):
+    """Katie twice side by side: one face is her, the other must be someone else or Unknown."""
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    katie, session = classroom
+    frame = load_image(katie_probe_jpegs()[0])
+    double = np.concatenate([frame, frame[:, ::-1]], axis=1)
+    response = post_image(lecturer_client(lecturer), session, jpeg(double))
+    faces = response.json()["faces"]
+    assert len(faces) == 2
+    assert [f["student_id"] for f in faces].count(katie.pk) == 1
+
+
+def test_sightings_older_than_the_window_do_not_count_towards_the_confirmations(classroom, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    settings.ROLLCALL_CHECKIN_WINDOW_SECONDS = 10
+    katie, session = classroom
+    probes = katie_probe_jpegs()
+    for now, frame in [(1000.0, probes[0]), (1005.0, probes[1]), (1020.0, probes[2]), (1025.0, probes[3])]:
+        result = checkin_service.session_check_in(session=session, image_bytes=frame, now=now)
+        assert result.faces[0].outcome == "confirming"
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+    result = checkin_service.session_check_in(session=session, image_bytes=probes[4], now=1027.0)
+    assert result.faces[0].outcome == "marked" and result.marked == [katie.pk]
+
+
+def test_a_late_arrival_is_marked_late_after_the_courses_minutes(classroom, course, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    katie, session = classroom
+    course.late_after_minutes = 5
+    course.save()
+    Session.objects.filter(pk=session.pk).update(opened_at=timezone.now() - timedelta(minutes=20))
+    session.refresh_from_db()
+    result = checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[0])
+    assert result.faces[0].record_status == "late"
+    assert AttendanceRecord.objects.get(session=session, student=katie).status == "late"
+
+
+def test_a_match_in_the_doubtful_band_is_offered_to_the_lecturer_and_never_marked(classroom, lecturer, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    # 0.0135-0.27 with dlib's threshold: every probe of Katie (0.13-0.23) falls in the band.
+    settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.95
+    katie, session = classroom
+    client = lecturer_client(lecturer)
+    for frame in katie_probe_jpegs()[:4]:
+        face = post_image(client, session, frame).json()["faces"][0]
+        assert (face["outcome"], face["student_id"]) == ("doubtful", katie.pk)
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+    state = client.get(reverse("api-session-state", args=[session.pk])).json()
+    assert [d["student_id"] for d in state["doubtful"]] == [katie.pk]
+    # The lecturer confirms: a manual, audited mark, and the match leaves the list.
+    response = client.post(reverse("api-session-marks", args=[session.pk]),
+                           {"student": katie.pk, "status": "present", "reason": "Confirmed a doubtful face match"},
+                           format="json")
+    assert response.status_code == 200 and response.json()["method"] == "manual"
+    state = client.get(reverse("api-session-state", args=[session.pk])).json()
+    assert state["doubtful"] == []
+
+
+def test_a_dismissed_doubtful_match_leaves_the_list(classroom, lecturer, settings):
+    settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.99
+    katie, session = classroom
+    client = lecturer_client(lecturer)
+    post_image(client, session, katie_probe_jpegs()[0])
+    state_url = reverse("api-session-state", args=[session.pk])
+    assert client.get(state_url).json()["doubtful"][0]["name"] == "Katie Hill"
+    response = client.delete(reverse("api-session-doubtful-dismiss", args=[session.pk, katie.pk]))
+    assert response.status_code == 204
+    assert client.get(state_url).json()["doubtful"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_snapshots_create_one_record(course, lecturer, make_user, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    katie = make_user("student", first_name="Katie", last_name="Hill")
+    enrol_with_vectors(student=katie, vectors=katie_enrolment_vectors(), courses=[course])
+    session = session_open(course=course, by=lecturer)
+    frame = katie_probe_jpegs()[0]
+    checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[1], now=0)  # warm up
+    AttendanceRecord.objects.all().delete()
+    from attendance.redis_client import redis_client
+
+    redis_client().flushdb()
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def post() -> None:
+        from django.db import connection
+
+        client = lecturer_client(lecturer)
+        barrier.wait()
+        try:
+            results.append(post_image(client, session, frame))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert [r.status_code for r in results] == [200] * 4  # type: ignore[attr-defined]
+    outcomes = sorted(r.json()["faces"][0]["outcome"] for r in results)  # type: ignore[attr-defined]
+    assert outcomes.count("marked") == 1 and set(outcomes) <= {"marked", "recorded"}
+    assert AttendanceRecord.objects.filter(session=session, student=katie).count() == 1
+
+
+def test_a_lecturers_unmark_is_final_for_the_camera(classroom, lecturer, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    katie, session = classroom
+    client = lecturer_client(lecturer)
+    post_image(client, session, katie_probe_jpegs()[0])
+    assert AttendanceRecord.objects.get(session=session, student=katie).method == "face"
+    marks = reverse("api-session-marks", args=[session.pk])
+    response = client.post(marks, {"student": katie.pk, "status": "absent", "reason": "Her twin"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["status"] == "absent" and response.json()["method"] == "manual"
+    change = AttendanceChange.objects.get(record__student=katie)
+    assert (change.old_status, change.new_status, change.changed_by, change.reason) == (
+        "present", "absent", lecturer, "Her twin")
+    face = post_image(client, session, katie_probe_jpegs()[1]).json()["faces"][0]
+    assert face["outcome"] == "recorded" and face["record_status"] == "absent"
+    assert AttendanceRecord.objects.get(session=session, student=katie).status == "absent"
+
+
+def test_the_state_lists_every_student_with_their_record_and_counts(classroom, lecturer, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    katie, session = classroom
+    client = lecturer_client(lecturer)
+    post_image(client, session, katie_probe_jpegs()[0])
+    state = client.get(reverse("api-session-state", args=[session.pk])).json()
+    assert state["session"]["status"] == "open" and state["session"]["arrival_status"] == "present"
+    by_id = {s["student_id"]: s for s in state["students"]}
+    assert len(by_id) == 3
+    assert by_id[katie.pk]["status"] == "present" and by_id[katie.pk]["method"] == "face"
+    assert by_id[katie.pk]["confidence"] is not None and by_id[katie.pk]["face_enrolled"] is True
+    assert state["counts"] == {"present": 1, "late": 0, "absent": 0, "excused": 0, "unmarked": 2}
+    assert not any("photo" in key or "image" in key for key in by_id[katie.pk])
+
+
+# --- Who may post, and what -------------------------------------------------------------------
+
+@pytest.fixture
+def blank_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("who", ["anonymous", "student", "other_lecturer"])
+def test_others_get_403(course, lecturer, make_user, blank_jpeg, who):
+    session = session_open(course=course, by=lecturer)
+    client = APIClient()
+    if who == "student":
+        user = make_user("student")
+        CourseMembership.objects.create(course=course, student=user)
+        client.force_authenticate(user)
+    elif who == "other_lecturer":
+        client.force_authenticate(make_user("lecturer"))
+    response = post_image(client, session, blank_jpeg)
+    assert response.status_code == 403
+    assert "lecturer of this course" in response.json()["detail"]
+    assert client.get(reverse("api-session-state", args=[session.pk])).status_code == 403
+    marks = client.post(reverse("api-session-marks", args=[session.pk]), {"student": 1, "status": "present"},
+                        format="json")
+    assert marks.status_code == 403
+
+
+def test_an_admin_may_post(course, admin_user, lecturer, blank_jpeg):
+    session = session_open(course=course, by=lecturer)
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = post_image(client, session, blank_jpeg)
+    assert response.status_code == 200 and response.json()["faces"] == []
+
+
+def test_a_kiosk_token_posts_for_its_own_open_session_only(course, lecturer, blank_jpeg):
+    session = session_open(course=course, by=lecturer)
+    other = session_open(course=course, by=lecturer)
+    token = session_kiosk_token_create(session=session, by=lecturer)
+    client = APIClient()
+    assert post_image(client, session, blank_jpeg, HTTP_X_KIOSK_TOKEN=token).status_code == 200
+    refused = post_image(client, other, blank_jpeg, HTTP_X_KIOSK_TOKEN=token)
+    assert refused.status_code == 403 and "kiosk link" in refused.json()["detail"]
+    # The kiosk token reads nothing: no class list at the door.
+    assert client.get(reverse("api-session-state", args=[session.pk]), HTTP_X_KIOSK_TOKEN=token).status_code == 403
+    session_close(session=session, by=lecturer)
+    dead = post_image(client, session, blank_jpeg, HTTP_X_KIOSK_TOKEN=token)
+    assert dead.status_code == 403 and "no longer valid" in dead.json()["detail"]
+
+
+def test_a_closed_session_gets_409_with_a_message(course, lecturer, blank_jpeg):
+    session = session_open(course=course, by=lecturer)
+    session_close(session=session, by=lecturer)
+    response = post_image(lecturer_client(lecturer), session, blank_jpeg)
+    assert response.status_code == 409
+    assert "closed" in response.json()["detail"]
+
+
+def test_a_session_not_yet_opened_gets_409(course, lecturer, blank_jpeg):
+    session = Session.objects.create(course=course)
+    response = post_image(lecturer_client(lecturer), session, blank_jpeg)
+    assert response.status_code == 409 and "not been opened" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"hello, this is text", "text/plain", "not an image"),
+        (b'{"image": "x"}', "application/json", "not an image"),
+        (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "image/jpeg", "not an image"),
+        (b"", "image/jpeg", "no body"),
+    ],
+)
+def test_a_body_that_is_not_an_image_gets_400_with_a_message(course, lecturer, body, content_type, expected):
+    session = session_open(course=course, by=lecturer)
+    response = lecturer_client(lecturer).post(checkin_url(session), data=body, content_type=content_type)
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert expected in detail and "JPEG" in detail
+
+
+def test_a_multipart_upload_is_accepted_and_one_without_an_image_field_is_explained(course, lecturer, blank_jpeg):
+    session = session_open(course=course, by=lecturer)
+    client = lecturer_client(lecturer)
+    ok = client.post(checkin_url(session), {"image": io.BytesIO(blank_jpeg)}, format="multipart")
+    assert ok.status_code == 200
+    missing = client.post(checkin_url(session), {"photo": io.BytesIO(blank_jpeg)}, format="multipart")
+    assert missing.status_code == 400 and "field named 'image'" in missing.json()["detail"]
+
+
+def test_an_image_over_the_size_limit_gets_413(course, lecturer, settings):
+    settings.ROLLCALL_CHECKIN_MAX_IMAGE_MB = 1
+    session = session_open(course=course, by=lecturer)
+    noise = np.random.default_rng(0).integers(0, 255, (1200, 1200, 3), dtype=np.uint8)
+    big = jpeg(noise, quality=100)
+    assert len(big) > 1.2 * 1024 * 1024
+    client = lecturer_client(lecturer)
+    response = post_image(client, session, big)
+    assert response.status_code == 413 and "1 MB" in response.json()["detail"]
+    multipart = client.post(checkin_url(session), {"image": io.BytesIO(big)}, format="multipart")
+    assert multipart.status_code == 413
+
+
+def test_too_many_snapshots_a_minute_get_429_per_session_and_sender(course, lecturer, blank_jpeg, settings):
+    settings.ROLLCALL_CHECKIN_RATE_PER_MINUTE = 3
+    session = session_open(course=course, by=lecturer)
+    other = session_open(course=course, by=lecturer)
+    client = lecturer_client(lecturer)
+    codes = [post_image(client, session, blank_jpeg).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    refused = post_image(client, session, blank_jpeg)
+    assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 60
+    assert "at most 3 a minute" in refused.json()["detail"]
+    assert post_image(client, other, blank_jpeg).status_code == 200  # another session has its own budget
+
+
+def test_marking_a_student_not_on_the_course_is_refused_with_a_message(course, lecturer, make_user):
+    session = session_open(course=course, by=lecturer)
+    outsider = make_user("student")
+    response = lecturer_client(lecturer).post(
+        reverse("api-session-marks", args=[session.pk]), {"student": outsider.pk, "status": "present"}, format="json"
+    )
+    assert response.status_code == 400 and "not on" in response.json()["detail"]
+
+
+def test_marks_need_a_known_status(course, lecturer, student):
+    CourseMembership.objects.create(course=course, student=student)
+    session = session_open(course=course, by=lecturer)
+    response = lecturer_client(lecturer).post(
+        reverse("api-session-marks", args=[session.pk]), {"student": student.pk, "status": "here"}, format="json"
+    )
+    assert response.status_code == 400 and "status" in response.json()
+
+
+def test_open_and_close_through_the_api(course, lecturer, student):
+    CourseMembership.objects.create(course=course, student=student)
+    client = lecturer_client(lecturer)
+    created = client.post(reverse("api-course-session-start", args=[course.pk]), {"title": "API"}, format="json")
+    assert created.status_code == 201 and created.json()["status"] == "open"
+    session_id = created.json()["id"]
+    closed = client.post(reverse("api-session-close", args=[session_id]))
+    assert closed.status_code == 200 and closed.json()["marked_absent"] == 1
+    again = client.post(reverse("api-session-close", args=[session_id]))
+    assert again.status_code == 409 and "already closed" in again.json()["detail"]
+
+
+# --- Caches -----------------------------------------------------------------------------------
+
+def test_the_course_index_is_loaded_once_and_reloaded_only_after_it_changes(
+    classroom, lecturer, make_user, monkeypatch
+):
+    from attendance.services import indexes
+
+    _, session = classroom
+    indexes.clear_cache()
+    loads: list[int] = []
+    original = indexes._load
+
+    def counting_load(**kwargs):
+        loads.append(kwargs["version"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(indexes, "_load", counting_load)
+    client = lecturer_client(lecturer)
+    for frame in katie_probe_jpegs()[:3]:
+        post_image(client, session, frame)
+    assert len(loads) == 1
+    newcomer = make_user("student")
+    enrol_with_vectors(student=newcomer, vectors=person_vectors("yale_subject02"), courses=[session.course])
+    post_image(client, session, katie_probe_jpegs()[3])
+    post_image(client, session, katie_probe_jpegs()[4])
+    assert len(loads) == 2 and loads[1] > loads[0]
+
+
+def test_the_openapi_schema_describes_the_check_in_api_and_the_docs_page_loads_offline(client, lecturer):
+    schema = client.get("/api/schema/?format=json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    post = paths["/api/sessions/{id}/check-in/"]["post"]
+    assert set(post["requestBody"]["content"]) >= {"image/jpeg", "multipart/form-data"}
+    assert {"200", "400", "403", "409", "413", "429"} <= set(post["responses"])
+    assert "/api/sessions/{id}/state/" in paths and "/api/sessions/{id}/marks/" in paths
+    docs = client.get("/api/docs/").content.decode()
+    assert "swagger-ui" in docs and "cdn.jsdelivr.net" not in docs and "/static/drf_spectacular_sidecar/" in docs
