@@ -15,7 +15,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from django.conf import settings
@@ -123,30 +123,29 @@ def session_check_in(
             faces.append(FaceResult(box=box, outcome=Outcome.UNKNOWN))
             continue
         student_id = int(match.label)
-        common = {"box": box, "student_id": student_id, "name": names.get(student_id, "Unknown"),
-                  "distance": round(match.distance, 4), "votes": match.votes}
+        seen = FaceResult(box=box, outcome=Outcome.CONFIRMING, student_id=student_id,
+                          name=names.get(student_id, "Unknown"), distance=round(match.distance, 4), votes=match.votes)
         if student_id in recorded:
-            faces.append(FaceResult(outcome=Outcome.RECORDED, record_status=recorded[student_id], **common))
+            faces.append(replace(seen, outcome=Outcome.RECORDED, record_status=recorded[student_id]))
             continue
         if match.distance > doubtful_above:
             _remember_doubtful(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
-            faces.append(FaceResult(outcome=Outcome.DOUBTFUL, **common))
+            faces.append(replace(seen, outcome=Outcome.DOUBTFUL))
             continue
         distances = _confirm(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
+        seen = replace(seen, confirmations=len(distances))
         if len(distances) < needed:
-            faces.append(FaceResult(outcome=Outcome.CONFIRMING, confirmations=len(distances), **common))
+            faces.append(seen)
             continue
         status = _mark(session=session, student_id=student_id, distance=statistics.median(distances))
-        if status is None:
-            faces.append(FaceResult(outcome=Outcome.CONFIRMING, confirmations=len(distances), **common))
+        if status is None:  # the session closed while this snapshot was being processed
+            faces.append(seen)
             continue
         created, record_status = status
         if created:
             marked.append(student_id)
-        faces.append(
-            FaceResult(outcome=Outcome.MARKED if created else Outcome.RECORDED, confirmations=len(distances),
-                       record_status=record_status, **common)
-        )
+        faces.append(replace(seen, outcome=Outcome.MARKED if created else Outcome.RECORDED,
+                             record_status=record_status))
     if marked:
         _store_snapshot(session=session, image_bytes=image_bytes, student_ids=marked)
     return CheckinResult(width=width, height=height, faces=faces, confirmations_needed=needed, marked=marked,
