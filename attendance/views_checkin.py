@@ -173,6 +173,7 @@ def session_checkin(request: HttpRequest, pk: int) -> HttpResponse:
         "kiosk_qr": qr_svg,
         "checkin_config": _page_config(session, kiosk_token=None),
         "confirmations": settings.ROLLCALL_CHECKIN_CONFIRMATIONS,
+        "store_snapshots": settings.ROLLCALL_STORE_SNAPSHOTS,
     }
     return render(request, "checkin/session.html", context)
 

@@ -246,6 +246,7 @@
   let stateTimer = null;
   let arrivalStatus = "present";
   const seen = new Map();
+  const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 
   function scheduleState(delay) {
     clearTimeout(stateTimer);
@@ -300,11 +301,26 @@
     return b;
   }
 
+  // The list is rebuilt only when it changed, and doubtful entries are updated in place: a row
+  // replaced every poll would swallow a lecturer's click that lands during the swap.
+  let rosterSignature = "";
+
   function renderState(data) {
     arrivalStatus = data.session.arrival_status || "present";
+    const c = data.counts;
+    document.getElementById("counts").textContent =
+      `${c.present} present · ${c.late} late · ${c.absent} absent · ${c.unmarked} not yet seen`;
+    renderDoubtful(data.doubtful);
+    const signature = JSON.stringify(data.students);
+    if (signature === rosterSignature) return;
+    rosterSignature = signature;
+    renderRoster(data.students);
+  }
+
+  function renderRoster(students) {
     const tbody = document.querySelector("#roster tbody");
     const rows = [];
-    for (const s of data.students) {
+    for (const s of students) {
       const row = document.createElement("tr");
       row.dataset.student = s.student_id;
       row.dataset.status = s.status || "";
@@ -321,38 +337,55 @@
         note.textContent = " no face";
         nameCell.append(note);
       }
-      cell(row, s.status ? badge(s.status) : "–");
-      cell(row, s.marked_at ? new Date(s.marked_at).toLocaleTimeString() : "", "nowrap");
-      cell(row, confidence(s.confidence));
-      cell(row, s.method ? (s.method === "auto" ? "closing" : s.method) : "");
+      const statusCell = cell(row, s.status ? badge(s.status) : "–");
+      if (s.method) {
+        const how = document.createElement("span");
+        how.className = "muted small";
+        how.textContent = ` ${s.method === "auto" ? "at closing" : s.method}`;
+        statusCell.append(how);
+      }
+      cell(row, s.marked_at ? TIME.format(new Date(s.marked_at)) : "", "nowrap");
+      cell(row, confidence(s.confidence), "nowrap");
       const actions = cell(row, "", "row-actions");
       const here = s.status === "present" || s.status === "late";
       if (s.status !== "present") actions.append(button("Present", () => mark(s, "present")));
       if (s.status !== "late") actions.append(button("Late", () => mark(s, "late")));
-      if (here) actions.append(button("Unmark", () => mark(s, "absent", "Unmarked on the check-in page"), "danger-outline"));
+      if (here) {
+        actions.append(button("Unmark", () => mark(s, "absent", "Unmarked on the check-in page"), "danger-outline"));
+      }
+      rows.push(row);
+    }
+    if (!rows.length) {
+      const row = document.createElement("tr");
+      cell(row, "No students on this course yet.", "empty").colSpan = 5;
       rows.push(row);
     }
     tbody.replaceChildren(...rows);
-    const c = data.counts;
-    document.getElementById("counts").textContent =
-      `${c.present} present · ${c.late} late · ${c.absent} absent · ${c.unmarked} not yet seen`;
-    renderDoubtful(data.doubtful);
   }
 
   function renderDoubtful(items) {
     const box = document.getElementById("doubtful");
     const list = document.getElementById("doubtful-list");
-    list.replaceChildren(...items.map((d) => {
-      const item = document.createElement("li");
-      item.dataset.student = d.student_id;
-      const text = document.createElement("span");
-      text.textContent = `${d.name} (distance ${d.distance.toFixed(2)}) `;
-      item.append(text,
-        button("Confirm", () => mark({ student_id: d.student_id, name: d.name }, arrivalStatus,
-          `Confirmed a doubtful face match (distance ${d.distance.toFixed(2)})`), "primary"),
-        button("Not them", () => dismiss(d.student_id)));
-      return item;
-    }));
+    const wanted = new Set(items.map((d) => String(d.student_id)));
+    for (const item of [...list.children]) {
+      if (!wanted.has(item.dataset.student)) item.remove();
+    }
+    for (const d of items) {
+      let item = list.querySelector(`li[data-student="${d.student_id}"]`);
+      if (!item) {
+        item = document.createElement("li");
+        item.dataset.student = d.student_id;
+        const text = document.createElement("span");
+        text.className = "doubtful-text";
+        item.append(text,
+          button("Confirm", () => mark({ student_id: d.student_id, name: d.name }, arrivalStatus,
+            `Confirmed a doubtful face match (distance ${item.dataset.distance})`), "primary"),
+          button("Not them", () => dismiss(d.student_id)));
+        list.append(item);
+      }
+      item.dataset.distance = d.distance.toFixed(2);
+      item.querySelector(".doubtful-text").textContent = `${d.name} (distance ${d.distance.toFixed(2)})`;
+    }
     box.hidden = items.length === 0;
   }
 
