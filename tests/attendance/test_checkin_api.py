@@ -467,3 +467,35 @@ def test_the_openapi_schema_describes_the_check_in_api_and_the_docs_page_loads_o
     assert "/api/sessions/{id}/state/" in paths and "/api/sessions/{id}/marks/" in paths
     docs = client.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn.jsdelivr.net" not in docs and "/static/drf_spectacular_sidecar/" in docs
+
+
+def test_warming_up_loads_the_models_and_the_indexes_of_courses_with_an_open_session(classroom, lecturer, make_user):
+    from attendance.models import Course
+    from attendance.services import indexes
+    from attendance.warmup import warm_up
+
+    _, session = classroom
+    quiet = Course.objects.create(code="QUIET1", title="No session today", term="2026-autumn")
+    indexes.clear_cache()
+    warm_up()
+    assert session.course_id in indexes._cache and quiet.pk not in indexes._cache
+
+
+def test_models_that_cannot_load_give_503_with_the_reason(course, lecturer, monkeypatch, blank_jpeg):
+    from attendance import ml
+    from recognition import ModelUnavailableError
+
+    def unavailable():
+        raise ModelUnavailableError("The face detector is missing: set ROLLCALL_DETECTOR_MODEL.")
+
+    monkeypatch.setattr(ml, "recognizer", unavailable)
+    session = session_open(course=course, by=lecturer)
+    response = post_image(lecturer_client(lecturer), session, blank_jpeg)
+    assert response.status_code == 503 and "ROLLCALL_DETECTOR_MODEL" in response.json()["detail"]
+
+
+def test_a_course_with_nobody_enrolled_answers_unknown(course, lecturer, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    session = session_open(course=course, by=lecturer)
+    faces = post_image(lecturer_client(lecturer), session, katie_probe_jpegs()[0]).json()["faces"]
+    assert [(f["outcome"], f["name"]) for f in faces] == [("unknown", "Unknown")]
