@@ -240,3 +240,8 @@ def test_a_closed_sessions_page_shows_the_records_without_a_camera(client, lectu
     html = page.content.decode()
     assert page.status_code == 200 and page.context["checkin_config"]["open"] is False
     assert "<video" not in html and "Absent" in html
+
+
+def test_a_lecturers_home_page_links_each_course_to_its_sessions(client, lecturer, course):
+    client.force_login(lecturer)
+    assert reverse("course-detail", args=[course.pk]) in client.get(reverse("home")).content.decode()
