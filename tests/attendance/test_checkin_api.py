@@ -499,3 +499,26 @@ def test_a_course_with_nobody_enrolled_answers_unknown(course, lecturer, setting
     session = session_open(course=course, by=lecturer)
     faces = post_image(lecturer_client(lecturer), session, katie_probe_jpegs()[0]).json()["faces"]
     assert [(f["outcome"], f["name"]) for f in faces] == [("unknown", "Unknown")]
+
+
+def test_the_snapshot_that_marks_a_student_is_kept_only_when_the_setting_is_on(classroom, settings):
+    from attendance.models import CheckinSnapshot
+
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 2
+    katie, session = classroom
+    probes = katie_probe_jpegs()
+    settings.ROLLCALL_STORE_SNAPSHOTS = True
+    checkin_service.session_check_in(session=session, image_bytes=probes[0])
+    assert not CheckinSnapshot.objects.exists()  # recognised, not yet marked: nothing kept
+    checkin_service.session_check_in(session=session, image_bytes=probes[1])
+    snapshot = CheckinSnapshot.objects.get()
+    assert list(snapshot.students.all()) == [katie] and snapshot.session == session
+
+
+def test_no_snapshot_is_kept_by_default(classroom, settings):
+    from attendance.models import CheckinSnapshot
+
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    _, session = classroom
+    assert checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[0]).marked
+    assert not CheckinSnapshot.objects.exists()
