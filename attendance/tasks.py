@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 
@@ -17,3 +19,51 @@ def snapshots_delete_expired() -> int:
     from attendance.services.privacy import snapshots_delete_expired as delete_expired
 
     return delete_expired()
+
+
+@shared_task(
+    name="attendance.enrolment_process",
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=3,
+)
+def enrolment_process(self: Any, enrolment_id: int) -> str:
+    """Turn a queued enrolment video into embeddings and rebuild the student's course indexes.
+
+    Safe to deliver twice (the service claims the row with a conditional update). A rejected video
+    is not an error here: it ends as a failed enrolment with its reason. Anything else (the
+    database or the model failing) is retried with backoff; after the last try the enrolment is
+    failed by the service, and the stale sweep catches a worker that died without a word.
+    """
+    from attendance.services.enrolment import enrolment_video_process
+
+    try:
+        enrolment = enrolment_video_process(enrolment_id=enrolment_id)
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=min(60, 5 * 2**self.request.retries)) from exc
+    return "skipped" if enrolment is None else str(enrolment.status)
+
+
+@shared_task(name="attendance.enrolment_requeue_stale", acks_late=True)
+def enrolment_requeue_stale() -> int:
+    """Celery beat runs this every few minutes: jobs whose worker died, or whose message was lost,
+    are sent again."""
+    from attendance.services.enrolment import enrolment_requeue_stale as requeue
+
+    return requeue()
+
+
+@shared_task(name="attendance.course_index_rebuild", acks_late=True, max_retries=3, bind=True)
+def course_index_rebuild(self: Any, course_id: int) -> int:
+    """Rebuild one course's FAISS index from the database; returns its vector count."""
+    from attendance.models import Course
+    from attendance.services.indexes import course_index_rebuild as rebuild
+
+    course = Course.objects.filter(pk=course_id).first()
+    if course is None:
+        return 0
+    try:
+        return rebuild(course=course)
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=10) from exc

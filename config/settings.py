@@ -177,6 +177,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attendance.snapshots_delete_expired",
         "schedule": 3600.0,  # hourly: retention is counted in days, so an hour late is harmless
     },
+    "requeue-stale-enrolments": {
+        "task": "attendance.enrolment_requeue_stale",
+        "schedule": 300.0,  # a dead worker's job waits at most the stale limit plus five minutes
+    },
 }
 
 # --- Recognition -------------------------------------------------------------------------------

@@ -1,0 +1,102 @@
+"""The one bridge from Django settings to recognition objects, each built once per process.
+
+Nothing here loads weights at import time: `migrate` and every management command stay fast, and
+the first recognition call (or the worker's warm-up) pays for the load once.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+
+from django.conf import settings
+
+from recognition import (
+    BACKBONE_DEFAULTS,
+    BackboneDefaults,
+    Embedder,
+    FaceDetector,
+    Recognizer,
+    create_embedder,
+    resolve_detector_model,
+)
+
+# One lock around construction: two request threads asking for the detector at once must not
+# both download or build it. `cache` alone does not prevent that.
+_lock = threading.RLock()
+
+
+def backbone_name() -> str:
+    """The configured backbone ("clip" or "dlib"): the key of the vote's calibrated defaults."""
+    return str(settings.ROLLCALL_BACKBONE)
+
+
+def embedder_name() -> str:
+    """The embedding space stored with every embedding and index ("dlib:resnet_v1:mirror",
+    "clip:ViT-B-32:openai", ...). Finer than the backbone: two CLIP models are two spaces whose
+    vectors must never be searched together. Reading it loads no weights."""
+    return embedder().name
+
+
+@cache
+def _detector() -> FaceDetector:
+    path = settings.ROLLCALL_DETECTOR_MODEL
+    if not path.is_file():
+        # Fetches from OpenCV Zoo where the machine is online; raises a clear error otherwise.
+        path = resolve_detector_model(settings.ROLLCALL_MODEL_DIR)
+    return FaceDetector(path)
+
+
+def detector() -> FaceDetector:
+    with _lock:
+        return _detector()
+
+
+@cache
+def _embedder() -> Embedder:
+    if backbone_name() == "clip":
+        return create_embedder(
+            "clip",
+            model_name=settings.ROLLCALL_CLIP_MODEL,
+            pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
+            checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
+            device=settings.ROLLCALL_DEVICE,
+        )
+    return create_embedder(backbone_name())
+
+
+def embedder() -> Embedder:
+    with _lock:
+        return _embedder()
+
+
+@cache
+def _recognizer() -> Recognizer:
+    return Recognizer(detector(), embedder())
+
+
+def recognizer() -> Recognizer:
+    with _lock:
+        return _recognizer()
+
+
+def recognition_params(
+    *, k1: int | None = None, k2: int | None = None, threshold: float | None = None
+) -> BackboneDefaults:
+    """The vote's parameters: the course's own, else the site's settings, else the backbone's calibration."""
+    defaults = BACKBONE_DEFAULTS[backbone_name()]
+    k1 = k1 or settings.ROLLCALL_K1 or defaults.k1
+    k2 = k2 or settings.ROLLCALL_K2 or defaults.k2
+    # A course may set k1 alone; the widening step needs at least one neighbour beyond it.
+    k2 = max(k2, k1 + 1)
+    if threshold is None:
+        threshold = settings.ROLLCALL_THRESHOLD if settings.ROLLCALL_THRESHOLD is not None else defaults.threshold
+    return BackboneDefaults(k1=k1, k2=k2, threshold=threshold)
+
+
+def reset() -> None:
+    """Forget every loaded object (tests switch backbones and model paths)."""
+    with _lock:
+        _detector.cache_clear()
+        _embedder.cache_clear()
+        _recognizer.cache_clear()

@@ -1,0 +1,187 @@
+"""Course face indexes: built from the database (the truth), cached on disk and in each process.
+
+An index file is only a cache. Missing, corrupt or built with another embedder, it is rebuilt from
+the stored embeddings. Web processes hold each course's index in memory and compare its version
+with `Course.index_version` (one indexed query) to reload only after a rebuild, never per request.
+
+Each file is named after the version it was built for (`course-7-dlib-resnet_v1-mirror-v12.faiss`).
+A rebuild inside a transaction that later rolls back leaves a file for a version the database never
+reached; readers ask for the committed version's file, so they never load it, and the next rebuild
+overwrites it. Older versions are deleted once the new one is committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from attendance import ml
+from attendance.models import Course, FaceEmbedding, FaceEnrolment, User
+from recognition import FaceIndex, IndexFormatError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CourseIndex:
+    """A course's index in memory, with the map from FAISS ids (embedding ids) to students."""
+
+    course_id: int
+    version: int
+    index: FaceIndex
+    student_of: dict[int, int]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+_cache: dict[int, CourseIndex] = {}
+_cache_lock = threading.Lock()
+
+
+def _space_slug(space: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", space).strip("-") or "index"
+
+
+def course_index_path(*, course_id: int, version: int | None = None, space: str | None = None) -> Path:
+    """Where the index of one version of a course (default: its committed version), in one
+    embedding space (default: the configured embedder's), is cached."""
+    if version is None:
+        version = Course.objects.values_list("index_version", flat=True).get(pk=course_id)
+    slug = _space_slug(space or ml.embedder_name())
+    return Path(settings.ROLLCALL_INDEX_DIR) / f"course-{course_id}-{slug}-v{version}.faiss"
+
+
+def course_embeddings(*, course_id: int, space: str, dim: int) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+    """Ids, vectors and id->student of every ready embedding of the course's current students."""
+    rows = (
+        FaceEmbedding.objects.filter(
+            backbone=space,
+            dim=dim,
+            enrolment__status=FaceEnrolment.Status.READY,
+            student__memberships__course_id=course_id,
+        )
+        .order_by("id")
+        .values_list("id", "student_id", "vector")
+    )
+    ids: list[int] = []
+    vectors: list[np.ndarray] = []
+    student_of: dict[int, int] = {}
+    for embedding_id, student_id, vector in rows.iterator(chunk_size=2000):
+        ids.append(embedding_id)
+        vectors.append(np.frombuffer(bytes(vector), dtype="<f4"))
+        student_of[embedding_id] = student_id
+    if not vectors:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32), student_of
+    return np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32, copy=False), student_of
+
+
+def _build(*, course_id: int, space: str, dim: int) -> tuple[FaceIndex, dict[int, int]]:
+    ids, vectors, student_of = course_embeddings(course_id=course_id, space=space, dim=dim)
+    index = FaceIndex(dim, backbone=space)
+    if len(ids):
+        index.add(ids, vectors)
+    return index, student_of
+
+
+def _prune_old_files(course_id: int, keep: Path) -> None:
+    for path in Path(settings.ROLLCALL_INDEX_DIR).glob(f"course-{course_id}-*.faiss"):
+        if path != keep:
+            path.unlink(missing_ok=True)
+
+
+def course_index_rebuild(*, course: Course) -> int:
+    """Rebuild a course's index file from the database and bump its version; returns the vector count.
+
+    The course row is locked until the surrounding transaction ends, so two rebuilds of one course
+    (two enrolments finishing together) run one after the other and each file matches the state
+    its version commits. Called inside a larger transaction (an enrolment becoming ready), the file
+    and the version commit or vanish with it.
+    """
+    space, dim = ml.embedder_name(), ml.embedder().dim
+    with transaction.atomic():
+        version = Course.objects.select_for_update().values_list("index_version", flat=True).get(pk=course.pk) + 1
+        index, _ = _build(course_id=course.pk, space=space, dim=dim)
+        path = course_index_path(course_id=course.pk, version=version, space=space)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index.save(path)
+        Course.objects.filter(pk=course.pk).update(index_version=version)
+        transaction.on_commit(lambda: _prune_old_files(course.pk, path))
+    course.index_version = version
+    logger.info("rebuilt index of course %s: %d vectors, version %d", course.pk, len(index), version)
+    return len(index)
+
+
+def courses_index_rebuild(*, course_ids: list[int]) -> None:
+    """Rebuild several courses' indexes, always in id order so that concurrent callers lock rows
+    in the same order and cannot deadlock."""
+    with transaction.atomic():
+        for course in Course.objects.filter(pk__in=course_ids).order_by("pk"):
+            course_index_rebuild(course=course)
+
+
+def student_courses_index_rebuild(*, student: User) -> list[int]:
+    """Rebuild the index of every course the student takes; returns those courses' ids."""
+    course_ids = sorted(student.memberships.values_list("course_id", flat=True))
+    courses_index_rebuild(course_ids=course_ids)
+    return course_ids
+
+
+def course_index_get(*, course: Course) -> CourseIndex:
+    """The course's index for searching, loaded once per process and reloaded only when its version moved."""
+    version = Course.objects.values_list("index_version", flat=True).get(pk=course.pk)
+    cached = _cache.get(course.pk)
+    if cached is not None and cached.version == version:
+        return cached
+    with _cache_lock:
+        cached = _cache.get(course.pk)
+        if cached is not None and cached.version == version:
+            return cached
+        loaded = _load(course_id=course.pk, version=version)
+        if loaded is None:
+            loaded = _repair(course_id=course.pk)
+        _cache[course.pk] = loaded
+        return loaded
+
+
+def _load(*, course_id: int, version: int) -> CourseIndex | None:
+    """The cached file of this version, or None when it is missing, corrupt, of another embedder,
+    or names embeddings that no longer exist (deleted since, by a withdrawal)."""
+    space, dim = ml.embedder_name(), ml.embedder().dim
+    path = course_index_path(course_id=course_id, version=version, space=space)
+    try:
+        index = FaceIndex.load(path, backbone=space, dim=dim)
+    except IndexFormatError as exc:
+        logger.warning("index of course %s unusable (%s): rebuilding from the database", course_id, exc)
+        return None
+    ids = [int(i) for i in index.ids()]
+    student_of = dict(FaceEmbedding.objects.filter(pk__in=ids).values_list("id", "student_id"))
+    if len(student_of) != len(ids):
+        logger.warning("index of course %s names deleted embeddings: rebuilding", course_id)
+        return None
+    return CourseIndex(course_id=course_id, version=version, index=index, student_of=student_of)
+
+
+def _repair(*, course_id: int) -> CourseIndex:
+    """Build the committed version's file again from the database, without bumping the version:
+    a missing cache file is not a change, and bumping would make every other process reload."""
+    space, dim = ml.embedder_name(), ml.embedder().dim
+    with transaction.atomic():
+        version = Course.objects.select_for_update().values_list("index_version", flat=True).get(pk=course_id)
+        index, student_of = _build(course_id=course_id, space=space, dim=dim)
+        path = course_index_path(course_id=course_id, version=version, space=space)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        index.save(path)
+    return CourseIndex(course_id=course_id, version=version, index=index, student_of=student_of)
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()
