@@ -22,6 +22,7 @@ from .errors import (
 from .image import load_image
 from .index import FORMAT_VERSION, FaceIndex
 from .pipeline import Gallery, Recognizer
+from .runtime import set_threads
 from .types import (
     BackboneDefaults,
     Face,
@@ -76,4 +77,5 @@ __all__ = [
     "probe_video",
     "read_frames",
     "resolve_detector_model",
+    "set_threads",
 ]

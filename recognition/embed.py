@@ -23,6 +23,7 @@ import numpy as np
 
 from .align import ARCFACE_TEMPLATE, DLIB_TEMPLATE, align_face
 from .errors import ModelUnavailableError
+from .runtime import apply_torch_threads
 from .types import BackboneDefaults, Face
 from .weights import (
     CLIP_SETTINGS_HINT,
@@ -261,6 +262,7 @@ class ClipEmbedder:
         with self._lock:
             if self._model is None:
                 model, self._preprocess = self._create()
+                apply_torch_threads()
                 self._normalise = _normalisation(self._preprocess)
                 self._model = self._choose_precision(model)
 
