@@ -177,8 +177,15 @@ def _repair(*, course_id: int) -> CourseIndex:
         version = Course.objects.select_for_update().values_list("index_version", flat=True).get(pk=course_id)
         index, student_of = _build(course_id=course_id, space=space, dim=dim)
         path = course_index_path(course_id=course_id, version=version, space=space)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        index.save(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            index.save(path)
+        except OSError as exc:
+            # A full or read-only index disk must not stop check-in: the index just built from the
+            # database serves this process from memory; the next rebuild, or another process
+            # repairing the same version, writes the file again.
+            logger.error("index of course %s rebuilt in memory only, its file could not be written: %s",
+                         course_id, exc)
     return CourseIndex(course_id=course_id, version=version, index=index, student_of=student_of)
 
 
