@@ -12,6 +12,7 @@ ready. A crash leaves the row queued or processing, from where it is picked up a
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from collections import Counter
@@ -130,6 +131,12 @@ class EnrolmentPermissionError(EnrolmentError):
 
 class EnrolmentConflictError(EnrolmentError):
     status_code = 409
+
+
+class EnrolmentUnavailableError(EnrolmentError):
+    """The server cannot take the upload now (its media disk is full or failing): nothing was kept."""
+
+    status_code = 503
 
 
 class EnrolmentRejected(EnrolmentError):
@@ -298,7 +305,7 @@ def enrolment_create(
         raise _in_progress()
 
     # The file goes to media storage first; checking it needs a real file for FFmpeg to open.
-    name = default_storage.save(
+    name = _save_video(
         enrolment_video_path(FaceEnrolment(student=student), PurePosixPath(video.name or "video").name), video
     )
     try:
@@ -328,6 +335,30 @@ def enrolment_create(
         raise
     logger.info("enrolment %s of student %s queued by %s (%d bytes)", enrolment.pk, student.pk, by.pk, size)
     return enrolment
+
+
+def _save_video(name: str, video: File) -> str:
+    """Store the upload under its (random, unique) name; on a full or failing disk, remove whatever
+    part was written and say so. Django's storage leaves a half-written file behind on ENOSPC."""
+    try:
+        return default_storage.save(name, video)
+    except OSError as exc:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.exception("could not remove the half-written upload %s", name)
+        logger.error("enrolment upload %s not stored: %s", name, exc)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise EnrolmentUnavailableError(
+                "storage_full",
+                "The server has no room to store your video right now, so nothing was kept. Try again later; "
+                "if this keeps happening, tell an administrator (the media disk is full).",
+            ) from exc
+        raise EnrolmentUnavailableError(
+            "storage_error",
+            "The server could not store your video, so nothing was kept. Try again later; if this keeps "
+            "happening, tell an administrator.",
+        ) from exc
 
 
 def _in_progress() -> EnrolmentConflictError:
@@ -368,9 +399,26 @@ def _student_video_message(exc: VideoError) -> str:
 
 
 def _schedule(enrolment_id: int) -> None:
+    """Send the job to a worker. Runs after commit: the row and the video are stored by then, so a
+    broker that cannot be reached (Redis down) must not fail the upload or lose it. The row is
+    flagged unsent instead, and the stale sweep sends it on its next run once Redis is back."""
     from attendance.tasks import enrolment_process
 
-    enrolment_process.delay(enrolment_id)
+    try:
+        enrolment_process.delay(enrolment_id)
+    except Exception as exc:  # kombu and redis-py raise several unrelated types for "unreachable"
+        logger.warning("enrolment %s stays queued, not sent to a worker (%s: %s); the stale sweep will send it",
+                       enrolment_id, type(exc).__name__, exc)
+        try:
+            FaceEnrolment.objects.filter(pk=enrolment_id, status=FaceEnrolment.Status.QUEUED).update(
+                progress={**progress_payload("queued"), UNSENT: True}
+            )
+        except Exception:  # the database too: the sweep still finds the row once it is old enough
+            logger.exception("enrolment %s: could not flag it unsent", enrolment_id)
+
+
+# Marks, in FaceEnrolment.progress, a queued job whose task message never reached the broker.
+UNSENT = "unsent"
 
 
 # --- Processing --------------------------------------------------------------------------------
@@ -695,12 +743,17 @@ def enrolment_requeue_stale() -> int:
             .filter(
                 Q(status=FaceEnrolment.Status.PROCESSING, started_at__lt=cutoff)
                 | Q(status=FaceEnrolment.Status.QUEUED, last_touched__lt=cutoff)
+                # Never sent (the broker was down at upload): no message can be on its way.
+                | Q(status=FaceEnrolment.Status.QUEUED, **{f"progress__{UNSENT}": True})
             )
             .values_list("pk", flat=True)
         )
         FaceEnrolment.objects.filter(pk__in=stale, status=FaceEnrolment.Status.PROCESSING).update(
             status=FaceEnrolment.Status.QUEUED, progress=progress_payload("retrying")
         )
+        FaceEnrolment.objects.filter(
+            pk__in=stale, status=FaceEnrolment.Status.QUEUED, **{f"progress__{UNSENT}": True}
+        ).update(progress=progress_payload("queued"))
         for enrolment_id in stale:
             transaction.on_commit(partial(_schedule, enrolment_id))
     if stale:
@@ -792,6 +845,7 @@ __all__ = [
     "EnrolmentError",
     "EnrolmentPermissionError",
     "EnrolmentRejected",
+    "EnrolmentUnavailableError",
     "RecognitionError",
     "course_membership_add",
     "course_membership_remove",
