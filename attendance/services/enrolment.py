@@ -405,7 +405,10 @@ def _schedule(enrolment_id: int) -> None:
     from attendance.tasks import enrolment_process
 
     try:
-        enrolment_process.delay(enrolment_id)
+        # ignore_result: nobody waits on this result (progress lives on the row), and asking for it
+        # makes Celery subscribe to the result backend first, which with Redis down retries for
+        # about 20 s and then leaves this process's result consumer broken until a restart.
+        enrolment_process.apply_async((enrolment_id,), ignore_result=True)
     except Exception as exc:  # kombu and redis-py raise several unrelated types for "unreachable"
         logger.warning("enrolment %s stays queued, not sent to a worker (%s: %s); the stale sweep will send it",
                        enrolment_id, type(exc).__name__, exc)

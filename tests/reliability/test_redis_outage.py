@@ -1,0 +1,179 @@
+"""Redis stopped during live check-in, and during an enrolment upload.
+
+The app (gunicorn, and a Celery worker) runs against a redis-server of this test's own, which is
+killed and started again on the same port; the shared Redis is never touched. While it is down the
+check-in API answers 503 with a sentence and the check-in page (Chromium) shows it; once it is back,
+check-in resumes in the same web server process, and no attendance record is lost or duplicated.
+An upload made while it is down is kept, and processed once it is back.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from attendance.models import AttendanceRecord, FaceEmbedding, FaceEnrolment
+from attendance.services.enrolment import UNSENT, course_membership_add
+from attendance.services.sessions import session_open
+from tests.attendance.factories_faces import (
+    KATIE_VIDEO,
+    enrol_with_vectors,
+    katie_enrolment_vectors,
+    person_images,
+    person_vectors,
+)
+from tests.conftest import REPO_ROOT
+from tests.e2e.conftest import browser_with_camera, playwright_instance, screenshot, video_frames, write_y4m
+from tests.reliability.conftest import EnvWorker, Gunicorn, api_token, redis_env, request, wait_for
+
+pytestmark = [pytest.mark.slow]
+__all__ = ["browser_with_camera", "playwright_instance"]  # fixtures, imported for this module's tests
+
+
+@pytest.fixture
+def classroom(transactional_db, course, lecturer, make_user):
+    katie = make_user("student", first_name="Katie", last_name="Hill")
+    enrol_with_vectors(student=katie, vectors=katie_enrolment_vectors(), courses=[course])
+    yale = make_user("student", first_name="Yale", last_name="Subject")
+    enrol_with_vectors(student=yale, vectors=person_vectors("yale_subject01"), courses=[course])
+    session = session_open(course=course, by=lecturer)
+    return katie, yale, session
+
+
+def _post_snapshot(server: Gunicorn, session_pk: int, token: str, image: bytes):
+    return request("POST", server.url + reverse("api-session-checkin", args=[session_pk]), body=image,
+                   headers={"Content-Type": "image/jpeg", "Authorization": f"Token {token}",
+                            "Accept": "application/json"})
+
+
+@pytest.mark.browser
+def test_check_in_answers_503_while_redis_is_down_and_resumes_in_the_same_server_when_it_returns(
+    classroom, own_redis, lecturer, tmp_path, browser_with_camera
+):
+    katie, yale, session = classroom
+    token = api_token(lecturer)
+    server = Gunicorn(tmp_path / "gunicorn.log", env=redis_env(own_redis.url), workers=1, threads=4)
+    server.start()
+    try:
+        # Before the outage: a student is marked through the API (three agreeing snapshots).
+        yale_photos = [p.read_bytes() for p in person_images("yale_subject01")[:3]]
+        outcomes = [_post_snapshot(server, session.pk, token, photo).json()["faces"][0]["outcome"]
+                    for photo in yale_photos]
+        assert outcomes == ["confirming", "confirming", "marked"], outcomes
+
+        # The lecturer's browser, signed in, its camera on Katie (never marked before the outage).
+        cookie = _session_cookie(lecturer)
+        browser = browser_with_camera(write_y4m(video_frames(KATIE_VIDEO, start_s=4.0), tmp_path / "katie.y4m"))
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.add_cookies([{"name": "sessionid", "value": cookie, "url": server.url}])
+        page = context.new_page()
+
+        own_redis.stop()
+        outage_started = time.monotonic()
+        reply = _post_snapshot(server, session.pk, token, yale_photos[0])
+        assert reply.status == 503, reply.text
+        assert reply.json()["code"] == "redis_unavailable"
+        assert "Redis" in reply.json()["detail"] and "Traceback" not in reply.text
+        assert reply.headers.get("retry-after") == "5"
+        state = request("GET", server.url + reverse("api-session-state", args=[session.pk]),
+                        headers={"Authorization": f"Token {token}"})
+        assert state.status == 503, state.text
+
+        page.goto(f"{server.url}/sessions/{session.pk}/check-in/")
+        page.wait_for_selector("#banner:not([hidden])", timeout=30_000)
+        banner = page.inner_text("#banner")
+        assert "not answering right now" in banner and "Retrying in" in banner, banner
+        screenshot(page, "checkin-redis-down")
+        page.wait_for_timeout(3000)
+        assert not AttendanceRecord.objects.filter(session=session, student=katie).exists()
+
+        own_redis.start()  # same port, empty: the confirmations counted before are gone
+        outage_s = time.monotonic() - outage_started
+        row = f'#roster tr[data-student="{katie.pk}"]'
+        page.wait_for_selector(f'{row}[data-status="present"]', timeout=60_000)
+        page.wait_for_selector("#banner", state="hidden", timeout=20_000)
+        recovered_s = time.monotonic() - outage_started - outage_s
+        screenshot(page, "checkin-redis-back")
+
+        # The same web server process and worker throughout: nothing was restarted.
+        assert server.process is not None and server.process.poll() is None
+        assert server.log().count("Booting worker") == 1
+        # Nothing lost, nothing twice: the mark made before the outage stands and is not repeated.
+        again = _post_snapshot(server, session.pk, token, yale_photos[1]).json()["faces"][0]
+        assert (again["student_id"], again["outcome"]) == (yale.pk, "recorded")
+        records = list(AttendanceRecord.objects.filter(session=session).values_list("student_id", "method"))
+        assert sorted(records) == sorted([(katie.pk, "face"), (yale.pk, "face")])
+        context.close()
+    finally:
+        server.stop()
+    print(f"\nRedis down {outage_s:.1f} s; check-in page marked the student {recovered_s:.1f} s after it returned")
+
+
+def _session_cookie(user: object) -> str:
+    client = Client()
+    client.force_login(user)  # type: ignore[arg-type]
+    return str(client.cookies["sessionid"].value)
+
+
+UPLOAD_SCRIPT = """
+import sys, time
+import django
+django.setup()
+from django.core.files import File
+from attendance.models import User
+from attendance.services.enrolment import enrolment_create
+student = User.objects.get(pk=int(sys.argv[1]))
+started = time.monotonic()
+with open(sys.argv[2], "rb") as handle:
+    enrolment = enrolment_create(student=student, video=File(handle, name="katie.mp4"), consent=True, by=student)
+print(f"ENROLMENT {enrolment.pk} {time.monotonic() - started:.2f}")
+"""
+
+
+def test_an_upload_made_while_redis_is_down_is_kept_and_processed_once_it_returns(
+    transactional_db, own_redis, course, make_user, tmp_path
+):
+    from django.conf import settings
+
+    student = make_user("student", first_name="Katie", last_name="Hill")
+    course_membership_add(course=course, student=student)
+    env = redis_env(own_redis.url, DJANGO_SETTINGS_MODULE="config.settings_test")
+    own_redis.stop()
+
+    # The upload, as a web worker whose Redis is down handles it (the same service call).
+    upload = subprocess.run([sys.executable, "-c", UPLOAD_SCRIPT, str(student.pk), str(KATIE_VIDEO)],
+                            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert upload.returncode == 0, upload.stderr[-3000:]
+    line = next(line for line in upload.stdout.splitlines() if line.startswith("ENROLMENT"))
+    _, pk, seconds = line.split()
+    enrolment = FaceEnrolment.objects.get(pk=int(pk))
+    # Promptly: the user is not kept waiting on a broker that is not there.
+    assert float(seconds) < 10, seconds
+    assert enrolment.status == FaceEnrolment.Status.QUEUED and enrolment.progress.get(UNSENT) is True
+    video = Path(settings.MEDIA_ROOT) / enrolment.video.name
+    assert video.is_file() and video.stat().st_size == KATIE_VIDEO.stat().st_size
+
+    own_redis.start()
+    worker = EnvWorker(tmp_path / "worker.log", env)
+    worker.start()
+    try:
+        # What Celery beat sends every 5 minutes; the unsent upload goes at once, whatever its age.
+        sweep = subprocess.run([sys.executable, "-m", "celery", "-A", "config", "call",
+                                "attendance.enrolment_requeue_stale"],
+                               cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert sweep.returncode == 0, sweep.stderr[-2000:]
+        wait_for(lambda: FaceEnrolment.objects.get(pk=enrolment.pk).status not in FaceEnrolment.ACTIVE_STATUSES,
+                 timeout=240, what="the worker to process the upload made during the outage")
+    finally:
+        worker.stop()
+    enrolment.refresh_from_db()
+    assert enrolment.status == FaceEnrolment.Status.READY, (enrolment.error_code, worker.log()[-2000:])
+    assert enrolment.attempts == 1 and UNSENT not in enrolment.progress
+    assert FaceEmbedding.objects.filter(enrolment=enrolment).count() == enrolment.progress["embeddings"] >= 5
+    print(f"\nupload accepted in {float(seconds):.1f} s with Redis down; processed after it returned")
