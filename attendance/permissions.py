@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
-from attendance.models import AttendanceRecord, Course, CourseMembership, Session, User
+from attendance.models import AttendanceRecord, Course, CourseMembership, FaceEnrolment, Session, User
 
 AnyUser = User | AnonymousUser
 
@@ -118,3 +118,18 @@ def can_export_data_of(user: AnyUser, student: User) -> bool:
 def can_revoke_tokens(user: AnyUser) -> bool:
     return _is_signed_in(user) and isinstance(user, User) and user.is_admin
 
+
+
+# --- Face enrolment ---------------------------------------------------------------------------
+
+def can_enrol_face_of(user: AnyUser, student: User) -> bool:
+    """A student enrols their own face; an admin may enrol a student on their behalf. Lecturers may not:
+    biometric data is given by the student, not collected about them."""
+    if not _is_signed_in(user) or not isinstance(user, User) or not student.is_student:
+        return False
+    return user.pk == student.pk or user.is_admin
+
+
+def enrolments_visible_to(user: AnyUser) -> QuerySet[FaceEnrolment]:
+    """Enrolment attempts (status and progress, never the video) of the students the user may see."""
+    return FaceEnrolment.objects.filter(student__in=students_visible_to(user))

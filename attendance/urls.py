@@ -6,8 +6,9 @@ from attendance import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("attendance.urls_reports")),
     path("", include("attendance.urls_checkin")),
+    path("", include("attendance.urls_enrolment")),
 ]

@@ -74,6 +74,8 @@ PAGES = [
     ("my-attendance",                    None,      403,  403,     403,       200,    200,     302),
     ("my-data-export",                   None,      403,  403,     403,       200,    200,     302),
     ("withdraw-consent",                 None,      403,  403,     403,       200,    200,     302),
+    ("enrolment",                        None,      403,  403,     403,       200,    200,     302),
+    ("student-enrol",                    "student", 200,  403,     403,       302,    403,     302),
 ]
 
 API = [
@@ -236,3 +238,34 @@ def test_api_explains_bad_query_parameters(client, world):
     assert response.status_code == 400 and "course must be a whole number" in response.json()["course"]
     report = client.get(reverse("api-course-report", args=[world.course.pk]), {"from": "next tuesday"})
     assert report.status_code == 400 and "YYYY-MM-DD" in report.content.decode()
+
+
+# --- Face enrolment: the status API reads, the upload API writes --------------------------------
+
+@pytest.mark.parametrize(
+    ("role", "read", "upload"),
+    [
+        ("admin", 200, 400),  # allowed; the empty upload is then refused for having no video
+        ("lecturer", 200, 403),
+        ("other_lecturer", 404, 403),
+        ("student", 200, 400),
+        ("other_student", 404, 403),
+        ("anonymous", 401, 401),
+    ],
+)
+def test_enrolment_api_permissions(client, world, role, read, upload):
+    from attendance.models import FaceEnrolment
+
+    enrolment = FaceEnrolment.objects.create(student=world.users["student"], status="failed",
+                                             consent_given_at=timezone.now())
+    headers = {}
+    if role != "anonymous":
+        token, _ = Token.objects.get_or_create(user=world.users[role])
+        headers["HTTP_AUTHORIZATION"] = f"Token {token.key}"
+    response = client.get(reverse("api-enrolment-detail", args=[enrolment.pk]), **headers)
+    assert response.status_code == read, f"{role} GET api-enrolment-detail: {response.status_code}"
+    response = client.post(reverse("api-enrolment-create"), {"student": world.users["student"].pk, "consent": "true"},
+                           **headers)
+    assert response.status_code == upload, f"{role} POST api-enrolment-create: {response.status_code}"
+    assert set(response.json()) == {"code", "message"}
+    assert FaceEnrolment.objects.count() == 1

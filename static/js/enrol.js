@@ -1,0 +1,364 @@
+// "Enrol my face" page: record a short clip in the browser (or pick a file), post it to the
+// enrolment API, then poll the enrolment's status until it is ready or failed.
+//
+// Recording: getUserMedia preview under a guide oval, a countdown, then MediaRecorder for
+// recordSeconds while prompts ask to look straight, then turn slightly left and right. The size
+// and length limits are checked here before anything is sent (the server checks them again).
+"use strict";
+
+(() => {
+  const config = JSON.parse(document.getElementById("enrol-config").textContent);
+  const $ = (id) => document.getElementById(id);
+  const form = $("enrol-form");
+  const banner = $("banner");
+  const consent = $("consent");
+  const preview = $("preview");
+  const prompt = $("prompt");
+  const cameraStatus = $("camera-status");
+  const cameraStart = $("camera-start");
+  const recordStart = $("record-start");
+  const recorded = $("recorded");
+  const playback = $("playback");
+  const sendRecording = $("send-recording");
+  const recordAgain = $("record-again");
+  const fileInput = $("video");
+  const uploadSubmit = $("upload-submit");
+  const progressCard = $("progress-card");
+  const progressBar = $("progress-bar");
+  const progressLabel = $("progress-label");
+  const progressCounters = $("progress-counters");
+  const result = $("result");
+  const MAX_POLL_BACKOFF_MS = 15000;
+
+  let stream = null;
+  let recording = null; // {blob, name}
+  let busy = false;
+
+  // --- Small helpers --------------------------------------------------------------------------
+
+  function csrfToken() {
+    const input = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function showBanner(text, kind) {
+    banner.textContent = text;
+    banner.className = "banner banner-" + (kind || "error");
+    banner.hidden = false;
+    banner.scrollIntoView({ block: "nearest" });
+  }
+
+  function hideBanner() {
+    banner.hidden = true;
+  }
+
+  function megabytes(bytes) {
+    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+  }
+
+  function setBusy(value) {
+    busy = value;
+    for (const button of [recordStart, sendRecording, recordAgain, uploadSubmit, cameraStart]) {
+      if (button) button.disabled = value || (button === recordStart && !stream);
+    }
+  }
+
+  function requireConsent() {
+    if (consent.checked) return true;
+    showBanner("Tick the consent box first: without consent nothing is stored or processed.");
+    consent.focus();
+    return false;
+  }
+
+  function checkSize(bytes) {
+    if (bytes === 0) {
+      showBanner("The file is empty (0 bytes): record or choose the video again.");
+      return false;
+    }
+    if (bytes > config.maxBytes) {
+      showBanner(`The video is ${megabytes(bytes)}, over the ${config.maxMb} MB limit. Record a shorter clip ` +
+        "(about 10 seconds is enough) or at a lower resolution.");
+      return false;
+    }
+    return true;
+  }
+
+  // The length of a chosen file, from its metadata; null when the browser cannot tell (a WebM
+  // written by MediaRecorder has no duration in its header: the server counts its frames).
+  function fileDuration(file) {
+    return new Promise((resolve) => {
+      const probe = document.createElement("video");
+      const url = URL.createObjectURL(file);
+      const done = (value) => { URL.revokeObjectURL(url); resolve(value); };
+      probe.preload = "metadata";
+      probe.onloadedmetadata = () => done(Number.isFinite(probe.duration) ? probe.duration : null);
+      probe.onerror = () => done(null);
+      setTimeout(() => done(null), 5000);
+      probe.src = url;
+    });
+  }
+
+  // --- Modes ----------------------------------------------------------------------------------
+
+  for (const element of document.querySelectorAll("[data-js-only]")) element.hidden = false;
+  const panels = { record: $("record-panel"), upload: $("upload-panel") };
+  const tabs = { record: $("mode-record"), upload: $("mode-upload") };
+
+  function showMode(mode) {
+    for (const name of Object.keys(panels)) {
+      panels[name].hidden = name !== mode;
+      tabs[name].setAttribute("aria-selected", String(name === mode));
+      tabs[name].classList.toggle("active", name === mode);
+    }
+  }
+  tabs.record.addEventListener("click", () => showMode("record"));
+  tabs.upload.addEventListener("click", () => showMode("upload"));
+  showMode("record");
+
+  // --- Camera and recording -------------------------------------------------------------------
+
+  async function startCamera() {
+    hideBanner();
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.MediaRecorder) {
+      showBanner("This browser cannot record from the camera here (browsers allow cameras only on https:// pages " +
+        "or on localhost). Upload a video file instead.");
+      showMode("upload");
+      return;
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    } catch (error) {
+      const reasons = {
+        NotAllowedError: "Camera access was refused. Allow the camera for this site (the icon in the address bar) " +
+          "and press Start the camera again, or upload a video file instead.",
+        NotFoundError: "No camera was found. Connect one, or upload a video file instead.",
+        NotReadableError: "The camera is in use by another program. Close it and try again.",
+      };
+      showBanner(reasons[error.name] || `The camera could not start (${error.name}). Upload a video file instead.`);
+      return;
+    }
+    preview.srcObject = stream;
+    cameraStatus.textContent = "Camera on. Put your face inside the oval, then press Record.";
+    cameraStart.hidden = true;
+    recordStart.disabled = busy;
+  }
+
+  function stopCamera() {
+    if (stream) for (const track of stream.getTracks()) track.stop();
+    stream = null;
+    preview.srcObject = null;
+    cameraStart.hidden = false;
+    recordStart.disabled = true;
+  }
+
+  function recorderType() {
+    for (const type of ["video/webm;codecs=vp8", "video/webm", "video/mp4"]) {
+      if (MediaRecorder.isTypeSupported(type)) return type;
+    }
+    return "";
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  function say(text) {
+    prompt.textContent = text;
+    prompt.hidden = !text;
+  }
+
+  async function record() {
+    if (!requireConsent() || !stream) return;
+    hideBanner();
+    setBusy(true);
+    recorded.hidden = true;
+    for (let n = config.countdownSeconds; n > 0; n--) {
+      say(String(n));
+      await sleep(1000);
+    }
+    const type = recorderType();
+    const recorder = new MediaRecorder(stream, type ? { mimeType: type } : undefined);
+    const chunks = [];
+    recorder.ondataavailable = (event) => { if (event.data && event.data.size) chunks.push(event.data); };
+    const stopped = new Promise((resolve) => { recorder.onstop = resolve; });
+    recorder.start(250);
+    const seconds = config.recordSeconds;
+    const started = performance.now();
+    const prompts = [
+      [0, "Look straight at the camera"],
+      [seconds * 0.35, "Turn your head slightly to the left"],
+      [seconds * 0.65, "Now slightly to the right"],
+    ];
+    while (performance.now() - started < seconds * 1000) {
+      const elapsed = (performance.now() - started) / 1000;
+      const current = prompts.filter(([from]) => elapsed >= from).pop();
+      say(`${current[1]} · ${Math.ceil(seconds - elapsed)}`);
+      cameraStatus.textContent = `Recording… ${elapsed.toFixed(0)} of ${seconds} s`;
+      await sleep(200);
+    }
+    recorder.stop();
+    await stopped;
+    say("");
+    const blob = new Blob(chunks, { type: recorder.mimeType || type || "video/webm" });
+    const extension = blob.type.includes("mp4") ? "mp4" : "webm";
+    recording = { blob, name: `recording.${extension}` };
+    playback.src = URL.createObjectURL(blob);
+    $("recorded-info").textContent = `${seconds} s, ${megabytes(blob.size)}`;
+    recorded.hidden = false;
+    cameraStatus.textContent = "Recording finished.";
+    setBusy(false);
+    recorded.dataset.ready = "true";
+  }
+
+  // --- Upload and progress --------------------------------------------------------------------
+
+  function upload(blob, name) {
+    if (!requireConsent() || !checkSize(blob.size)) return;
+    hideBanner();
+    result.hidden = true;
+    setBusy(true);
+    const data = new FormData();
+    data.append("video", blob, name);
+    data.append("consent", "true");
+    if (config.studentId) data.append("student", String(config.studentId));
+    const request = new XMLHttpRequest();
+    request.open("POST", config.uploadUrl);
+    request.setRequestHeader("X-CSRFToken", csrfToken());
+    request.setRequestHeader("Accept", "application/json");
+    request.responseType = "json";
+    progressCard.hidden = false;
+    progressBar.removeAttribute("value");
+    progressLabel.textContent = "Uploading…";
+    progressCounters.textContent = "";
+    request.upload.onprogress = (event) => {
+      if (event.lengthComputable) {
+        progressLabel.textContent = `Uploading… ${Math.round((100 * event.loaded) / event.total)} %`;
+      }
+    };
+    request.onload = () => {
+      const body = request.response || {};
+      if (request.status === 202) {
+        stopCamera();
+        showProgress(body);
+        poll(body.status_url, 0);
+        return;
+      }
+      progressCard.hidden = true;
+      setBusy(false);
+      showBanner(body.message || body.detail || `The server answered ${request.status}. Try again in a moment.`);
+    };
+    request.onerror = () => {
+      progressCard.hidden = true;
+      setBusy(false);
+      showBanner("The upload did not reach the server (network error). Check your connection and send it again.");
+    };
+    request.send(data);
+  }
+
+  const COUNTER_LABELS = [
+    ["frames_read", "frames read", "frames_total"],
+    ["faces_found", "faces found"],
+    ["usable_faces", "usable"],
+    ["embedded", "embedded", "to_embed"],
+    ["embeddings", "face views stored"],
+  ];
+
+  function showProgress(status) {
+    progressCard.hidden = false;
+    progressBar.value = status.percent;
+    progressLabel.textContent = `${status.label} (${status.percent} %)`;
+    const counters = status.counters || {};
+    progressCounters.textContent = COUNTER_LABELS
+      .filter(([key]) => key in counters)
+      .map(([key, label, of]) => `${label}: ${counters[key]}${of && of in counters ? " of " + counters[of] : ""}`)
+      .join(" · ");
+  }
+
+  function finish(status) {
+    progressCard.hidden = true;
+    setBusy(false);
+    result.hidden = false;
+    result.dataset.status = status.status;
+    result.replaceChildren();
+    const title = document.createElement("h2");
+    const text = document.createElement("p");
+    if (status.status === "ready") {
+      result.className = "card result-ok";
+      title.textContent = "Done: your face is enrolled";
+      text.textContent = `${status.embeddings} face view${status.embeddings === 1 ? "" : "s"} stored. ` +
+        "Lecturers' cameras can now recognise you in your courses.";
+      const current = $("current-status");
+      if (current) current.textContent = `Ready since just now: ${status.embeddings} face views stored.`;
+    } else if (status.status === "failed") {
+      result.className = "card result-bad";
+      title.textContent = "The video was not accepted";
+      text.textContent = status.error_message || "The video could not be used. Record again.";
+      recording = null;
+      recorded.hidden = true;
+    } else {
+      result.className = "card";
+      title.textContent = "This enrolment ended";
+      text.textContent = status.label;
+    }
+    result.append(title, text);
+    result.scrollIntoView({ block: "nearest" });
+  }
+
+  async function poll(url, failures) {
+    let status = null;
+    try {
+      const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (response.ok) status = await response.json();
+      else if (response.status === 404 || response.status === 403) {
+        showBanner("This enrolment can no longer be seen (it was withdrawn). Reload the page.");
+        setBusy(false);
+        return;
+      }
+    } catch (error) {
+      status = null;
+    }
+    if (status === null) {
+      const wait = Math.min(MAX_POLL_BACKOFF_MS, config.pollMs * 2 ** (failures + 1));
+      progressLabel.textContent = `The server is not answering; trying again in ${Math.round(wait / 1000)} s…`;
+      setTimeout(() => poll(url, failures + 1), wait);
+      return;
+    }
+    if (status.finished) {
+      finish(status);
+      return;
+    }
+    showProgress(status);
+    setTimeout(() => poll(url, 0), config.pollMs);
+  }
+
+  // --- Wiring ---------------------------------------------------------------------------------
+
+  cameraStart.addEventListener("click", startCamera);
+  recordStart.addEventListener("click", record);
+  recordAgain.addEventListener("click", () => { recorded.hidden = true; recording = null; record(); });
+  sendRecording.addEventListener("click", () => { if (recording) upload(recording.blob, recording.name); });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (busy || !requireConsent()) return;
+    const file = fileInput.files && fileInput.files[0];
+    if (!file) {
+      showBanner("Choose a video file (or record one) before sending.");
+      return;
+    }
+    if (!checkSize(file.size)) return;
+    const seconds = await fileDuration(file);
+    if (seconds !== null && seconds > config.maxSeconds + 0.5) {
+      showBanner(`The video is ${Math.round(seconds)} seconds long; the limit is ${config.maxSeconds} seconds. ` +
+        "Record a shorter clip: about 8 seconds, turning your head slightly left and right, is enough.");
+      return;
+    }
+    upload(file, file.name);
+  });
+
+  if (config.active && !config.active.finished) {
+    setBusy(true);
+    showProgress(config.active);
+    poll(config.active.status_url, 0);
+  }
+})();
