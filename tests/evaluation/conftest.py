@@ -86,13 +86,13 @@ SUBSET_PEOPLE = (
 
 @pytest.fixture(scope="session")
 def subset_people(faces_dir: Path) -> dict[str, list[Path]]:
-    """Six photos each of eight people (four john_* chips, four Yale subjects)."""
-    return {name: photos(faces_dir / "people" / name)[:6] for name in SUBSET_PEOPLE}
+    """Four photos each of eight people (four john_* chips, four Yale subjects)."""
+    return {name: photos(faces_dir / "people" / name)[:4] for name in SUBSET_PEOPLE}
 
 
 @pytest.fixture(scope="session")
 def subset_strangers(faces_dir: Path) -> dict[str, list[Path]]:
-    return {p.name: photos(p)[:4] for p in sorted((faces_dir / "unknown").iterdir()) if p.is_dir()}
+    return {p.name: photos(p)[:3] for p in sorted((faces_dir / "unknown").iterdir()) if p.is_dir()}
 
 
 @pytest.fixture
