@@ -385,9 +385,11 @@ class SessionMarkApi(APIView):
             raise Conflict("This session has not been opened yet: open it before marking anyone.")
         form = MarkSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        student = User.objects.filter(pk=form.validated_data["student"]).first()
+        # Only people the caller may see: an id from elsewhere gets the answer an unknown id gets, so
+        # probing ids reveals neither who exists nor their names.
+        student = permissions.students_visible_to(user).filter(pk=form.validated_data["student"]).first()
         if student is None:
-            raise NotFound("No such student.")
+            raise NotFound("No such student on your courses.")
         try:
             attendance_record_set(session=session, student=student, status=form.validated_data["status"],
                                   by=user, reason=form.validated_data["reason"])

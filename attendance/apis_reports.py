@@ -17,13 +17,13 @@ from rest_framework import generics, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, Throttled, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from attendance import permissions, reports
+from attendance import login_limit, permissions, reports
 from attendance.forms_reports import ReportFilterForm
 from attendance.models import AttendanceRecord, Course, Session, User
 
@@ -288,10 +288,25 @@ class StudentReportApi(ReadApi):
 # --- Tokens -----------------------------------------------------------------------------------
 
 class TokenApi(ObtainAuthToken):
-    """POST username and password for your API token (the same one until revoked); DELETE revokes it."""
+    """POST username and password for your API token (the same one until revoked); DELETE revokes it.
+
+    It takes a password like the sign-in page, so failed attempts count against the same limit (429).
+    """
 
     authentication_classes = AUTHENTICATION
     permission_classes = [AllowAny]
+
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        username = str(request.data.get("username", "")) if hasattr(request.data, "get") else ""
+        block = login_limit.login_blocked(request, username)
+        if block is not None:
+            raise Throttled(wait=block.retry_after, detail=block.message())
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            login_limit.login_failed(request, username)
+            raise ValidationError(serializer.errors)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})
 
     def delete(self, request: Request) -> Response:
         if not request.user.is_authenticated:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from attendance import selectors
+from attendance import login_limit, selectors
 from attendance.health import run_checks
 from attendance.models import User
 
@@ -40,3 +42,25 @@ def home(request: HttpRequest) -> HttpResponse:
         "enrolment": selectors.student_current_enrolment(student=user),
     }
     return render(request, "attendance/home_student.html", context)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page, with failed attempts limited per account and per address
+    (attendance/login_limit.py): past the limit the page answers 429 and says how long to wait."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        block = login_limit.login_blocked(request, request.POST.get("username", ""))
+        if block is not None:
+            # An unbound form: binding it would validate it, and validating it checks the password.
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            context = self.get_context_data(form=form, login_blocked=block.message())
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(block.retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        login_limit.login_failed(self.request, self.request.POST.get("username", ""))
+        return super().form_invalid(form)

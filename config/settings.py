@@ -258,9 +258,15 @@ CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+# Only once the domain is to be submitted to the browsers' preload list: hard to take back.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Failed sign-ins (page and API token) allowed per account in each window; an address gets five times
+# as many (attendance/login_limit.py). Past that: 429 until the window ends.
+ROLLCALL_LOGIN_MAX_FAILURES = env_int("ROLLCALL_LOGIN_MAX_FAILURES", 10, minimum=1)
+ROLLCALL_LOGIN_WINDOW_SECONDS = env_int("ROLLCALL_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 
 LOGGING = {
     "version": 1,

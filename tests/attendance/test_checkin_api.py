@@ -14,7 +14,7 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
-from attendance.models import AttendanceChange, AttendanceRecord, CourseMembership, Session
+from attendance.models import AttendanceChange, AttendanceRecord, Course, CourseMembership, Session
 from attendance.services import checkin as checkin_service
 from attendance.services.sessions import session_close, session_kiosk_token_create, session_open
 from recognition import load_image
@@ -401,11 +401,21 @@ def test_too_many_snapshots_a_minute_get_429_per_session_and_sender(course, lect
 
 def test_marking_a_student_not_on_the_course_is_refused_with_a_message(course, lecturer, make_user):
     session = session_open(course=course, by=lecturer)
+    # A student of the lecturer's other course: known to them, so the message may name them.
+    other_course = Course.objects.create(code="CS-OTHER", title="Other", term="2026-autumn")
+    other_course.lecturers.add(lecturer)
+    elsewhere = make_user("student")
+    CourseMembership.objects.create(course=other_course, student=elsewhere)
+    response = lecturer_client(lecturer).post(
+        reverse("api-session-marks", args=[session.pk]), {"student": elsewhere.pk, "status": "present"}, format="json"
+    )
+    assert response.status_code == 400 and "not on" in response.json()["detail"]
+    # A student on none of their courses: the same 404 as an unknown id, naming no one.
     outsider = make_user("student")
     response = lecturer_client(lecturer).post(
         reverse("api-session-marks", args=[session.pk]), {"student": outsider.pk, "status": "present"}, format="json"
     )
-    assert response.status_code == 400 and "not on" in response.json()["detail"]
+    assert response.status_code == 404 and outsider.last_name not in response.json()["detail"]
 
 
 def test_marks_need_a_known_status(course, lecturer, student):
