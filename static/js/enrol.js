@@ -287,6 +287,8 @@
       title.textContent = "Done: your face is enrolled";
       text.textContent = `${status.embeddings} face view${status.embeddings === 1 ? "" : "s"} stored. ` +
         "Lecturers' cameras can now recognise you in your courses.";
+      recording = null;
+      recorded.hidden = true;
       const current = $("current-status");
       if (current) current.textContent = `Ready since just now: ${status.embeddings} face views stored.`;
     } else if (status.status === "failed") {
