@@ -105,6 +105,11 @@ try:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
+# A database that stops answering (packets dropped, not a refused connection) must fail a request in
+# seconds, with a 503, rather than hold a web worker until gunicorn kills it.
+DATABASE_CONNECT_TIMEOUT = env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
 
 AUTH_USER_MODEL = "attendance.User"
 AUTH_PASSWORD_VALIDATORS = [

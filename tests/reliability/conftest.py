@@ -117,7 +117,8 @@ def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 class TcpProxy:
     """Forwards a loopback port to PostgreSQL; `cut()` drops every connection and refuses new ones
-    (as a restarting database or a reset network path does), `restore()` lets them through again."""
+    (as a restarting database or a reset network path does); `stall()` drops them and lets new ones
+    connect but never answers (packets lost on the way); `restore()` lets them through again."""
 
     def __init__(self, upstream: tuple[str, int]) -> None:
         self.upstream = upstream
@@ -127,6 +128,8 @@ class TcpProxy:
         self.listener.listen(64)
         self.port = int(self.listener.getsockname()[1])
         self.open = True
+        self.stalled = False
+        self._held: list[socket.socket] = []
         self.closed = False
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -139,6 +142,9 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.stalled:
+                self._held.append(client)  # connected, and then silence
+                continue
             if not self.open:
                 self.refused += 1
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -190,7 +196,15 @@ class TcpProxy:
                 pass
             self._drop(sock)
 
+    def stall(self) -> None:
+        self.cut()
+        self.stalled = True
+
     def restore(self) -> None:
+        self.stalled = False
+        for sock in self._held:
+            sock.close()
+        self._held.clear()
         self.open = True
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 
 gunicorn reaches the test database through a TCP proxy of this test's own. Cutting the proxy drops
 every open connection (the web worker's persistent one included) and refuses new ones, as a
-database restart or a reset network path does. Requests meanwhile must fail cleanly: 503 with a
+database restart or a reset network path does; stalling it lets new connections hang unanswered, as
+a network that drops packets does. Requests meanwhile must fail cleanly: 503 with a
 sentence, never a traceback or a hang; once the path is back, the very next request works, in the
 same server process, and check-in picks up where it was.
 """
@@ -89,10 +90,23 @@ def test_requests_fail_cleanly_while_the_database_is_unreachable_and_recover_whe
         outcomes = [check_in(frame).json()["faces"][0]["outcome"] for frame in probes[1:3]]
         assert outcomes == ["recorded", "recorded"], outcomes
         assert AttendanceRecord.objects.filter(session=session, student=katie).count() == 1
+
+        # Packets lost instead of refused: a new connection hangs. DATABASE_CONNECT_TIMEOUT (5 s)
+        # bounds the wait, well inside gunicorn's 60 s worker timeout.
+        proxy.stall()
+        started = time.monotonic()
+        stalled = request("GET", server.url + reverse("api-session-state", args=[session.pk]), headers=api)
+        stalled_s = time.monotonic() - started
+        assert stalled.status == 503 and "database is not answering" in stalled.text, stalled.text[:300]
+        assert stalled_s < 15, f"a stalled database held the request for {stalled_s:.1f} s"
+        proxy.restore()
+        live = request("GET", server.url + reverse("api-session-state", args=[session.pk]), headers=api)
+        assert live.status == 200 and live.json()["counts"]["present"] == 1
+
         assert server.process is not None and server.process.poll() is None
         assert server.log().count("Booting worker") == 1
     finally:
         server.stop()
         proxy.close()
     print(f"\ndatabase cut: 3 requests answered 503 in {down_s:.2f} s; after restore 3 requests "
-          f"answered 200 in {recovered_s:.2f} s")
+          f"answered 200 in {recovered_s:.2f} s; a stalled path answered 503 after {stalled_s:.1f} s")

@@ -71,7 +71,6 @@ def test_a_worker_killed_mid_enrolment_is_replaced_and_the_enrolment_completes_e
         assert enrolment_process.delay(enrolment.pk).get(timeout=60) == "skipped"
     finally:
         replacement.stop()
-    print(f"\nenrolment completed by the replacement worker in {seconds:.1f} s after the sweep")
 
     # Exactly once: one set of embeddings, all from this enrolment, its only ready one.
     stored = FaceEmbedding.objects.filter(student=student)
@@ -88,3 +87,5 @@ def test_a_worker_killed_mid_enrolment_is_replaced_and_the_enrolment_completes_e
     )
     assert set(index.student_of) == expected and len(index) == len(expected)
     assert set(index.student_of.values()) == {student.pk, classmate.pk}
+    print(f"\nkilled at frame {killed.progress.get('done')} of {killed.progress.get('total')}; the replacement "
+          f"worker completed the enrolment {seconds:.1f} s after the sweep: {count} embeddings, index of {len(index)}")
