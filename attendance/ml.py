@@ -19,6 +19,7 @@ from recognition import (
     Recognizer,
     create_embedder,
     resolve_detector_model,
+    set_threads,
 )
 
 # One lock around construction: two request threads asking for the detector at once must not
@@ -39,7 +40,17 @@ def embedder_name() -> str:
 
 
 @cache
+def _threads() -> int:
+    """Size the recognition libraries' thread pools once per process, before any model runs: left
+    alone, each gunicorn worker and Celery child would start one thread per core in each library."""
+    count = int(settings.ROLLCALL_INFERENCE_THREADS)
+    set_threads(count)
+    return count
+
+
+@cache
 def _detector() -> FaceDetector:
+    _threads()
     path = settings.ROLLCALL_DETECTOR_MODEL
     if not path.is_file():
         # Fetches from OpenCV Zoo where the machine is online; raises a clear error otherwise.
@@ -54,6 +65,7 @@ def detector() -> FaceDetector:
 
 @cache
 def _embedder() -> Embedder:
+    _threads()
     if backbone_name() == "clip":
         return create_embedder(
             "clip",
@@ -97,6 +109,7 @@ def recognition_params(
 def reset() -> None:
     """Forget every loaded object (tests switch backbones and model paths)."""
     with _lock:
+        _threads.cache_clear()
         _detector.cache_clear()
         _embedder.cache_clear()
         _recognizer.cache_clear()

@@ -199,6 +199,10 @@ ROLLCALL_CLIP_CHECKPOINT = env_optional_str("ROLLCALL_CLIP_CHECKPOINT")
 if ROLLCALL_CLIP_CHECKPOINT and not Path(ROLLCALL_CLIP_CHECKPOINT).is_file():
     raise ImproperlyConfigured(f"ROLLCALL_CLIP_CHECKPOINT={ROLLCALL_CLIP_CHECKPOINT!r} is not a file")
 ROLLCALL_DEVICE = env_str("ROLLCALL_DEVICE", "cpu")
+# Threads each process gives OpenCV, torch and FAISS together (recognition.runtime). Every gunicorn
+# worker and Celery worker child is one process: on 2 cores with 2 web workers, 1 each; more and their
+# OpenMP pools stall each other (see BENCHMARKS.md).
+ROLLCALL_INFERENCE_THREADS = env_int("ROLLCALL_INFERENCE_THREADS", 1, minimum=1, maximum=256)
 ROLLCALL_MODEL_DIR = Path(env_str("ROLLCALL_MODEL_DIR", str(VAR_DIR / "models")))
 ROLLCALL_DETECTOR_MODEL = Path(
     env_str("ROLLCALL_DETECTOR_MODEL", str(ROLLCALL_MODEL_DIR / "face_detection_yunet_2023mar.onnx"))

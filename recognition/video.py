@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Generator
 from pathlib import Path
 
 import cv2
@@ -64,22 +66,73 @@ def iter_frames(
     target_fps: float = 5.0,
     max_frames: int = 120,
     max_side: int | None = None,
-) -> Iterator[Frame]:
+    prefetch: int = 0,
+) -> Generator[Frame, None, None]:
     """Sample frames evenly: ``target_fps`` per second of video, at most ``max_frames`` spread
     over the whole file. Frames come rotated as the file's metadata asks, as RGB uint8, shrunk
     so that their longer side is at most ``max_side``.
 
     The file is opened and checked here, so a bad file raises before the first frame is asked
     for; frames are then decoded lazily. A file that ends early raises VideoTruncatedError.
+    ``prefetch`` > 0 decodes up to that many sampled frames ahead in a background thread, so that
+    decoding overlaps the caller's work on the previous frame (FFmpeg and OpenCV release the GIL);
+    close the generator (``contextlib.closing``) when stopping early, to stop that thread at once.
     """
     if target_fps <= 0 or max_frames < 1:
         raise ValueError("target_fps must be positive and max_frames at least 1")
     if max_side is not None and max_side < 1:
         raise ValueError("max_side must be positive")
+    if prefetch < 0:
+        raise ValueError("prefetch must be 0 or more")
     file = Path(path)
     cap, info = _open(file)
     wanted = _sample_indices(info, target_fps=target_fps, max_frames=max_frames)
-    return _decode(cap, info, wanted, file, max_side)
+    frames = _decode(cap, info, wanted, file, max_side)
+    return _prefetched(frames, prefetch) if prefetch else frames
+
+
+_DONE = object()
+
+
+def _prefetched(frames: Generator[Frame, None, None], depth: int) -> Generator[Frame, None, None]:
+    """``frames`` consumed by a background thread at most ``depth`` ahead of the caller; its errors
+    are raised here, in order, and a caller that stops early stops (and releases) the decoder."""
+    ready: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if not put(frame):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            put(exc)
+        finally:
+            frames.close()  # releases the capture
+
+    worker = threading.Thread(target=produce, name="rollcall-video-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _sample_indices(info: VideoInfo, *, target_fps: float, max_frames: int) -> list[int]:
@@ -92,7 +145,7 @@ def _sample_indices(info: VideoInfo, *, target_fps: float, max_frames: int) -> l
 
 def _decode(
     cap: cv2.VideoCapture, info: VideoInfo, wanted: list[int], file: Path, max_side: int | None
-) -> Iterator[Frame]:
+) -> Generator[Frame, None, None]:
     try:
         targets = iter(wanted)
         target = next(targets)

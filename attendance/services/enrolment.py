@@ -17,6 +17,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -525,19 +526,23 @@ def _video_views(path: Path, *, progress: Callable[..., None]) -> list[_View]:
     tally = _Tally()
     views: list[_View] = []
     progress("detecting", done=0, total=total, frames_total=total)
-    frames = iter_frames(path, target_fps=SAMPLE_FPS, max_frames=MAX_SAMPLED_FRAMES, max_side=MAX_FRAME_SIDE)
-    for frame in frames:
-        tally.sampled += 1
-        tally.brightness.append(float(cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY).mean()))
-        view, reason = _frame_view(frame.image, frame.time_s, detector.detect(frame.image), embedder, tally)
-        if view is not None:
-            views.append(view)
-        elif reason:
-            tally.dropped[reason] += 1
-        progress(
-            "detecting", done=min(tally.sampled, total), total=total,
-            frames_read=tally.sampled, faces_found=tally.sampled - tally.no_face, usable_faces=len(views),
-        )
+    # Two frames decoded ahead: FFmpeg decodes the next frames on the other core while this one is
+    # searched for faces (the detector and decoder both release the GIL).
+    frames = iter_frames(path, target_fps=SAMPLE_FPS, max_frames=MAX_SAMPLED_FRAMES, max_side=MAX_FRAME_SIDE,
+                         prefetch=2)
+    with closing(frames):  # a lost claim stops the decoding thread at once
+        for frame in frames:
+            tally.sampled += 1
+            tally.brightness.append(float(cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY).mean()))
+            view, reason = _frame_view(frame.image, frame.time_s, detector.detect(frame.image), embedder, tally)
+            if view is not None:
+                views.append(view)
+            elif reason:
+                tally.dropped[reason] += 1
+            progress(
+                "detecting", done=min(tally.sampled, total), total=total,
+                frames_read=tally.sampled, faces_found=tally.sampled - tally.no_face, usable_faces=len(views),
+            )
     _judge(tally, views)
     kept = _select(views)
     if len(kept) < MIN_EMBEDDINGS:
