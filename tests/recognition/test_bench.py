@@ -1,0 +1,140 @@
+"""recognition.bench: runs end to end on tiny sizes, writes well-formed JSON, and its face-like
+vectors have the statistics the benchmark note claims. No speed is asserted: this machine is shared."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recognition import bench
+
+ROW_KEYS = {"section", "name", "value", "unit", "p95", "runs", "ratio", "note"}
+
+
+def _check_rows(rows: list[dict[str, object]]) -> None:
+    for row in rows:
+        assert set(row) == ROW_KEYS, row
+        assert isinstance(row["section"], str) and isinstance(row["name"], str) and row["name"]
+        value = row["value"]
+        assert value is None or (isinstance(value, float | int) and math.isfinite(value) and value >= 0), row
+        if row["unit"] in ("ms", "ms/image", "ms/query", "ms/batch"):
+            assert isinstance(value, float | int) and value > 0, row
+        if row["runs"] is not None:  # a timing (a derived figure, like a sum or a best, has none)
+            assert isinstance(row["runs"], int) and row["runs"] >= 1, row
+            assert isinstance(row["p95"], float | int) and row["p95"] >= value, row
+
+
+def test_the_quick_bench_runs_end_to_end_and_writes_json(
+    tmp_path: Path, faces_dir: Path, detector_model: Path, capsys: pytest.CaptureFixture[str]
+):
+    out = tmp_path / "bench.json"
+    code = bench.main([
+        "--quick", "--json", str(out), "--backbone", "dlib", "--forward-backbones", "clip,dlib", "--no-fp32",
+        "--batches", "1,2", "--sizes", "1000,2000", "--probes", "20", "--repeats", "2", "--warmup", "1",
+        "--budget", "0.2", "--faces-dir", str(faces_dir), "--detector-model", str(detector_model),
+        "--cache-dir", str(tmp_path / "cache"),
+    ])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "median" in printed and "p95" in printed and f"JSON written to {out}" in printed
+
+    data = json.loads(out.read_text())
+    assert set(data) == {"machine", "config", "rows", "notes"}
+    assert data["machine"]["cores"] >= 1 and data["machine"]["cpu"]
+    assert data["config"]["thread_pools"]["faiss"] == 1 and data["config"]["thread_pools"]["torch"] == 1
+    _check_rows(data["rows"])
+    names = {(row["section"], row["name"]) for row in data["rows"]}
+    for expected in [
+        ("forward", "clip ViT-B-32 fp32 batch 1"),
+        ("forward", "clip ViT-B-32 fp32 best"),
+        ("forward", "dlib batch 2"),
+        ("detector", "YuNet, 640x480, 1 face"),
+        ("limit", "4 faces: detector + bare forward"),
+        ("pipeline", "1 face: detect + align + embed + search"),
+        ("search", "1k flat, 1 query"),
+        ("search", "2k IVF, batch of 16"),
+        ("search", "2k IVF recall@10"),
+        ("rebuild", "500 x 20 (128-d): build + save"),
+    ]:
+        assert expected in names, expected
+    recall = next(r for r in data["rows"] if r["name"] == "2k IVF recall@10")
+    assert 0.0 <= recall["value"] <= 1.0
+    pipeline = next(r for r in data["rows"] if r["section"] == "pipeline")
+    assert pipeline["ratio"] is not None and pipeline["ratio"] > 0
+    assert any("CLIP" in note or "clip" in note for note in data["notes"])
+
+
+def test_face_like_vectors_have_the_distances_of_real_face_embeddings():
+    gallery = bench.face_like_gallery(4000, 128, per_identity=20, seed=3)
+    vectors = gallery.vectors
+    assert vectors.shape == (4000, 128) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    same = [np.linalg.norm(vectors[i * 20 + a] - vectors[i * 20 + b]) for i in range(0, 200, 5)
+            for a, b in ((0, 1), (2, 7), (5, 19))]
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, 200, size=(300, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    other = [np.linalg.norm(vectors[a * 20] - vectors[b * 20]) for a, b in pairs]
+    # The figures the note states, measured on dlib's embeddings of ../shared/faces.
+    assert float(np.median(same)) == pytest.approx(0.235, abs=0.03)
+    assert float(np.median(other)) == pytest.approx(0.585, abs=0.03)
+    assert float(np.linalg.norm(vectors.mean(axis=0))) == pytest.approx(0.91, abs=0.03)
+
+
+def test_probes_are_new_samples_of_enrolled_people_and_strangers_are_farther():
+    gallery = bench.face_like_gallery(2000, 64, per_identity=20, seed=4)
+    probes = bench.enrolled_probes(gallery, 30, seed=5)
+    strangers = bench.stranger_probes(gallery, 30, seed=6)
+    nearest_probe = np.min(np.linalg.norm(probes[:, None] - gallery.vectors[None], axis=2), axis=1)
+    nearest_stranger = np.min(np.linalg.norm(strangers[:, None] - gallery.vectors[None], axis=2), axis=1)
+    assert not any(np.any(np.all(np.isclose(gallery.vectors, p), axis=1)) for p in probes)
+    assert np.median(nearest_probe) < np.median(nearest_stranger)
+
+
+def test_a_cached_gallery_is_read_back_identical(tmp_path: Path):
+    made = bench.face_like_gallery(300, 16, per_identity=10, seed=8, cache_dir=tmp_path)
+    again = bench.face_like_gallery(300, 16, per_identity=10, seed=8, cache_dir=tmp_path)
+    assert np.array_equal(made.vectors, again.vectors) and np.array_equal(made.centres, again.centres)
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_a_gallery_that_does_not_fill_its_last_identity_has_exactly_count_rows():
+    gallery = bench.face_like_gallery(105, 8, per_identity=20, seed=1)
+    assert gallery.vectors.shape == (105, 8) and len(gallery.centres) == 6
+
+
+def test_timing_is_the_median_and_95th_percentile_in_milliseconds():
+    timing = bench.Timing.of([0.001] * 19 + [0.1])
+    assert timing.median == pytest.approx(1.0) and timing.runs == 20
+    assert timing.p95 == pytest.approx(float(np.percentile([1.0] * 19 + [100.0], 95)))
+
+
+def test_timed_warms_up_then_stops_at_repeats():
+    calls: list[int] = []
+    timing = bench.timed(lambda: calls.append(1), warmup=3, repeats=5, budget_s=60)
+    assert len(calls) == 8 and timing.runs == 5
+
+
+def test_the_table_lines_up_and_shows_ratios_and_notes():
+    report = bench.Report(machine={"cpu": "Test CPU", "cores": 2, "memory_gb": 1.0})
+    report.add_timing("limit", "one", bench.Timing(12.345, 20.0, 5), ratio=1.234, note="why")
+    report.add("search", "recall", 0.97, "fraction")
+    report.notes.append("a note")
+    lines = report.table().splitlines()
+    assert lines[0].startswith("Machine: Test CPU, 2 cores")
+    header = next(line for line in lines if line.startswith("section"))
+    row = next(line for line in lines if line.startswith("limit"))
+    assert row.index("12.3") < row.index("20.0") < row.index("1.23x") < row.index("why")
+    assert header.index("median") <= row.index("12.3") + 4
+    assert lines[-1] == "* a note"
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--backbone", "resnet"])
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--sections", "forward,nonsense"])
