@@ -53,7 +53,10 @@ def pr_curve_png(
     fig, ax = plt.subplots(figsize=(6, 5))
     ax.plot(recall, precision, marker=".", markersize=3, label="threshold sweep")
     ax.scatter([best[1]], [best[0]], color="red", zorder=3, label="best grid point (paper's counting)")
-    for i in np.linspace(0, len(thresholds) - 1, 6).astype(int):
+    # Label a few thresholds where the curve moves (many thresholds share the last point).
+    points = list(zip(recall.tolist(), precision.tolist(), strict=True))
+    moved = [i for i in range(len(points)) if i == 0 or points[i] != points[i - 1]]
+    for i in [moved[j] for j in np.unique(np.linspace(0, len(moved) - 1, 6).astype(int))]:
         ax.annotate(f"{thresholds[i]:.2f}", (recall[i], precision[i]), fontsize=7, xytext=(3, -8),
                     textcoords="offset points")
     ax.set_xlabel("recall (probes named correctly / all probes)")
