@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 
 from attendance import ml
-from attendance.models import AttendanceRecord, Session, User
+from attendance.models import AttendanceRecord, CourseMembership, Session, User
 from attendance.redis_client import key, redis_client
 from attendance.services.indexes import course_index_get
 from attendance.services.privacy import checkin_snapshot_store
@@ -158,10 +158,19 @@ def _identify(*, session: Session, vectors: np.ndarray, params: BackboneDefaults
     if not len(course_index):
         return assign_unique([[] for _ in range(len(vectors))])
     results = course_index.index.search(vectors, params.k2)
+    # The index is a cache: a student taken off the course without a rebuild (in the admin, by a
+    # script) is still in it. Only current members vote, so no one else is ever named or marked.
+    found = {course_index.student_of[n.id] for neighbours in results for n in neighbours
+             if n.id in course_index.student_of}
+    members = set(
+        CourseMembership.objects.filter(course_id=session.course_id, student_id__in=found)
+        .values_list("student_id", flat=True)
+    )
     candidates = [
         candidate_matches(
             # An embedding deleted since the index was loaded has no student: it cannot vote.
-            [(course_index.student_of[n.id], n.distance) for n in neighbours if n.id in course_index.student_of],
+            [(course_index.student_of[n.id], n.distance) for n in neighbours
+             if course_index.student_of.get(n.id) in members],
             k1=params.k1, k2=params.k2, threshold=params.threshold,
         )
         for neighbours in results
