@@ -78,3 +78,23 @@ def test_once_the_disk_has_room_again_the_same_upload_is_stored(course, make_use
     assert enrolment.status == FaceEnrolment.Status.QUEUED
     (stored,) = roomy.files()
     assert stored.stat().st_size == KATIE_VIDEO.stat().st_size
+
+
+def test_the_upload_api_answers_503_with_the_reason_when_the_media_disk_is_full(make_user, settings, small_disk):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+    from rest_framework.test import APIClient
+
+    student = make_user("student")
+    disk = small_disk("media", 1024)
+    settings.MEDIA_ROOT = disk.path
+    client = APIClient()
+    client.force_authenticate(student)
+
+    reply = client.post(reverse("api-enrolment-create"), {
+        "consent": "true", "video": SimpleUploadedFile("enrol.mp4", KATIE_VIDEO.read_bytes(), "video/mp4"),
+    }, format="multipart")
+
+    assert reply.status_code == 503, reply.content
+    assert reply.json()["code"] == "storage_full" and "no room" in reply.json()["message"]
+    assert disk.files() == [] and not FaceEnrolment.objects.filter(student=student).exists()
