@@ -209,6 +209,18 @@ def cache_key(source: Source, embedder: Embedder, options: SamplingOptions, augm
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 
 
+@dataclass(frozen=True)
+class _Detected:
+    """A file's aligned face crops (None for a sample without a face), before embedding."""
+
+    crops: list[np.ndarray | None]
+    seconds: float
+
+    @property
+    def found(self) -> list[np.ndarray]:
+        return [c for c in self.crops if c is not None]
+
+
 class SetEmbedder:
     """Detects and embeds files with one detector and one embedder, through a cache."""
 
@@ -220,63 +232,97 @@ class SetEmbedder:
         cache: EmbeddingCache,
         options: SamplingOptions | None = None,
         progress: bool = True,
+        batch_faces: int = 32,
     ) -> None:
+        if batch_faces < 1:
+            raise ValueError("batch_faces must be at least 1")
         self.detector = detector
         self.embedder = embedder
         self.cache = cache
         self.options = options or SamplingOptions()
         self.progress = progress
+        self.batch_faces = batch_faces
 
     def embed(self, sources: Sequence[Source], *, augmentation: str | None = None, what: str = "") -> EmbeddedSet:
-        """Every sample of ``sources`` (cached per file). Unreadable files raise, naming the file."""
-        parts: list[EmbeddedFile] = []
+        """Every sample of ``sources`` (cached per file). Unreadable files raise, naming the file.
+
+        Faces of files not in the cache go through the model together, ``batch_faces`` at a
+        time, as a deployment would embed an enrolment video's frames; each file is charged its
+        share of a batch's time."""
+        parts: list[EmbeddedFile | None] = [None] * len(sources)
+        pending: list[tuple[int, str, _Detected]] = []
         desc = f"{self.embedder.backbone}: {what}" + (f" ({augmentation})" if augmentation else "")
-        for source in tqdm(sources, desc=desc, unit="file", disable=not self.progress, leave=False):
-            parts.append(self.embed_file(source, augmentation=augmentation))
-        if not parts:
+        for i, source in enumerate(tqdm(sources, desc=desc, unit="file", disable=not self.progress, leave=False)):
+            key = cache_key(source, self.embedder, self.options, augmentation)
+            cached = self.cache.load(self.embedder.name, key)
+            if cached is not None:
+                parts[i] = cached
+                continue
+            self.cache.misses += 1
+            pending.append((i, key, self._detect(source, augmentation)))
+            if sum(len(d.found) for _, _, d in pending) >= self.batch_faces:
+                self._flush(pending, parts)
+        self._flush(pending, parts)
+        done = [p for p in parts if p is not None]
+        if not done:
             return _empty(self.embedder.dim)
-        counts = [len(p.vectors) for p in parts]
+        counts = [len(p.vectors) for p in done]
         return EmbeddedSet(
-            vectors=np.concatenate([p.vectors for p in parts]).astype(np.float32),
+            vectors=np.concatenate([p.vectors for p in done]).astype(np.float32),
             labels=np.array([s.label for s, n in zip(sources, counts, strict=True) for _ in range(n)], dtype=str),
-            file_index=np.repeat(np.arange(len(parts)), counts),
+            file_index=np.repeat(np.arange(len(done)), counts),
             files=tuple(sources),
-            detect_s=np.array([p.detect_s for p in parts]),
-            embed_s=np.array([p.embed_s for p in parts]),
+            detect_s=np.array([p.detect_s for p in done]),
+            embed_s=np.array([p.embed_s for p in done]),
         )
 
     def embed_file(self, source: Source, *, augmentation: str | None = None) -> EmbeddedFile:
+        """One file's samples (from the cache when there)."""
         key = cache_key(source, self.embedder, self.options, augmentation)
         cached = self.cache.load(self.embedder.name, key)
         if cached is not None:
             return cached
         self.cache.misses += 1
-        entry = self._compute(source, augmentation)
-        self.cache.store(self.embedder.name, key, entry)
-        return entry
+        parts: list[EmbeddedFile | None] = [None]
+        self._flush([(0, key, self._detect(source, augmentation))], parts)
+        assert parts[0] is not None
+        return parts[0]
 
-    def _compute(self, source: Source, augmentation: str | None) -> EmbeddedFile:
+    def _flush(self, pending: list[tuple[int, str, _Detected]], parts: list[EmbeddedFile | None]) -> None:
+        if not pending:
+            return
+        crops = [crop for _, _, detected in pending for crop in detected.found]
+        started = time.perf_counter()
+        encoded = self.embedder.encode(crops) if crops else np.zeros((0, self.embedder.dim), dtype=np.float32)
+        seconds = time.perf_counter() - started
+        offset = 0
+        for i, key, detected in pending:
+            n = len(detected.found)
+            vectors = np.full((len(detected.crops), self.embedder.dim), np.nan, dtype=np.float32)
+            vectors[[j for j, c in enumerate(detected.crops) if c is not None]] = encoded[offset : offset + n]
+            offset += n
+            entry = EmbeddedFile(vectors=vectors, detect_s=detected.seconds,
+                                 embed_s=seconds * n / len(crops) if crops else 0.0)
+            self.cache.store(self.embedder.name, key, entry)
+            parts[i] = entry
+        pending.clear()
+
+    def _detect(self, source: Source, augmentation: str | None) -> _Detected:
         transform: Callable[[np.ndarray], np.ndarray] = (
             (lambda rgb: augment(rgb, augmentation)) if augmentation else (lambda rgb: rgb)
         )
         crops: list[np.ndarray | None] = []
-        detect_s = 0.0
+        seconds = 0.0
         try:
             for rgb in self._samples(source):
                 image = transform(rgb)
                 started = time.perf_counter()
                 crops.append(self._largest_face_crop(image))
-                detect_s += time.perf_counter() - started
+                seconds += time.perf_counter() - started
         except RecognitionError as exc:
             # The library's message says what is wrong with the file; say which file of the dataset.
             raise RecognitionError(f"{source.path} ({source.label}): {exc}") from exc
-        found = [c for c in crops if c is not None]
-        vectors = np.full((len(crops), self.embedder.dim), np.nan, dtype=np.float32)
-        started = time.perf_counter()
-        encoded = self.embedder.encode(found) if found else np.zeros((0, self.embedder.dim), dtype=np.float32)
-        embed_s = time.perf_counter() - started
-        vectors[[i for i, c in enumerate(crops) if c is not None]] = encoded
-        return EmbeddedFile(vectors=vectors, detect_s=detect_s, embed_s=embed_s)
+        return _Detected(crops, seconds)
 
     def _samples(self, source: Source) -> list[np.ndarray]:
         if source.kind == "image":

@@ -173,3 +173,19 @@ def test_the_cli_refuses_a_bad_folder_or_backbone_with_a_message(
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--thresholds", "1.0:0.5:0.01"])
     assert "start:stop:step" in capsys.readouterr().err
+
+
+def test_faces_of_several_files_embedded_in_one_batch_equal_one_file_at_a_time(
+    make_flat: Callable[..., Path], subset_people: dict[str, list[Path]], detector: FaceDetector
+):
+    from recognition import DlibEmbedder
+    from recognition.evaluation import SetEmbedder
+
+    dataset = load_dataset(make_flat({k: subset_people[k][:2] for k in ("john_salley", "yale_subject01")}))
+    embedder = DlibEmbedder()
+    one = SetEmbedder(detector, embedder, cache=EmbeddingCache(None), batch_faces=1, progress=False)
+    many = SetEmbedder(detector, embedder, cache=EmbeddingCache(None), batch_faces=32, progress=False)
+    single, batched = one.embed(dataset.gallery), many.embed(dataset.gallery)
+    assert single.labels.tolist() == batched.labels.tolist() == ["john_salley", "yale_subject01"]
+    assert np.allclose(single.vectors, batched.vectors, atol=1e-5)
+    assert np.all(batched.embed_s > 0) and np.all(batched.detect_s > 0)
