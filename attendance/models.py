@@ -120,9 +120,10 @@ class CourseMembership(models.Model):
 
 
 def enrolment_video_path(instance: FaceEnrolment, filename: str) -> str:
-    # The user's file name never reaches the file system: only its extension, and only if plain.
+    # The user's file name never reaches the file system: only its extension, and only if plain
+    # ASCII (str.isalnum accepts fullwidth and other look-alike letters and digits).
     suffix = PurePosixPath(filename).suffix.lower()
-    if not suffix[1:].isalnum() or len(suffix) > 6:
+    if not (suffix[1:].isascii() and suffix[1:].isalnum()) or len(suffix) > 6:
         suffix = ".bin"
     return f"enrolments/{instance.student_id}/{uuid.uuid4().hex}{suffix}"
 

@@ -17,6 +17,7 @@ from .errors import (
     RecognitionError,
     VideoError,
     VideoTooLargeError,
+    VideoTooLongError,
     VideoTruncatedError,
 )
 from .image import load_image
@@ -64,6 +65,7 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "VideoTooLargeError",
+    "VideoTooLongError",
     "VideoTruncatedError",
     "align_face",
     "assign_unique",

@@ -29,6 +29,10 @@ class VideoTooLargeError(VideoError):
     """The video claims a resolution or length we refuse to decode."""
 
 
+class VideoTooLongError(VideoTooLargeError):
+    """The video runs longer than the caller's limit (found without decoding all of it)."""
+
+
 class ImageError(RecognitionError):
     """An image file or array cannot be used."""
 

@@ -17,6 +17,7 @@ from .errors import (
     NotAVideoError,
     VideoError,
     VideoTooLargeError,
+    VideoTooLongError,
     VideoTruncatedError,
 )
 from .types import Frame, VideoInfo
@@ -38,13 +39,17 @@ _IMAGE_MAGIC = {
 _ROTATIONS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
-def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+def probe_video(path: str | os.PathLike[str], *, max_duration_s: float | None = None) -> VideoInfo:
     """Open a video and report its size, rate, length and rotation without keeping frames.
 
     For WebM (and any file whose header has no usable frame count) the frames are counted by
-    decoding them, so every field is a real number.
+    decoding them, so every field is a real number. With ``max_duration_s`` that counting stops
+    as soon as the video is known to be longer, raising VideoTooLongError: a long upload costs
+    the seconds the limit allows, not the decoding of all of it.
     """
-    cap, info = _open(Path(path))
+    if max_duration_s is not None and max_duration_s <= 0:
+        raise ValueError("max_duration_s must be positive")
+    cap, info = _open(Path(path), max_duration_s=max_duration_s)
     cap.release()
     return info
 
@@ -189,7 +194,7 @@ def _to_rgb(bgr: np.ndarray, info: VideoInfo, max_side: int | None) -> np.ndarra
     return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
 
 
-def _open(file: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
+def _open(file: Path, *, max_duration_s: float | None = None) -> tuple[cv2.VideoCapture, VideoInfo]:
     if not file.is_file():
         raise VideoError(f"No video file at {file}.")
     if file.stat().st_size == 0:
@@ -214,7 +219,7 @@ def _open(file: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     # Rotation is applied by hand so that it does not depend on the backend's default.
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
     try:
-        info, counted = _info(cap, file, head)
+        info, counted = _info(cap, file, head, max_duration_s)
     except Exception:
         cap.release()
         raise
@@ -227,7 +232,9 @@ def _open(file: Path) -> tuple[cv2.VideoCapture, VideoInfo]:
     return cap, info
 
 
-def _info(cap: cv2.VideoCapture, file: Path, head: bytes) -> tuple[VideoInfo, bool]:
+def _info(
+    cap: cv2.VideoCapture, file: Path, head: bytes, max_duration_s: float | None = None
+) -> tuple[VideoInfo, bool]:
     """The file's facts, and whether its frames had to be counted by decoding them."""
     width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -249,7 +256,10 @@ def _info(cap: cv2.VideoCapture, file: Path, head: bytes) -> tuple[VideoInfo, bo
             f"({MAX_VIDEO_FRAMES}): upload a shorter clip."
         )
     counted = head.startswith(_EBML_MAGIC) or claimed <= 0
-    frame_count = _count_frames(cap, file) if counted else int(claimed)
+    limit = MAX_VIDEO_FRAMES
+    if max_duration_s is not None:
+        limit = min(limit, math.floor(max_duration_s * fps))
+    frame_count = _count_frames(cap, file, limit, fps) if counted else int(claimed)
     if frame_count == 0:
         raise EmptyVideoError(f"{file.name} contains no video frames: record the video again.")
     rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
@@ -266,11 +276,15 @@ def _info(cap: cv2.VideoCapture, file: Path, head: bytes) -> tuple[VideoInfo, bo
     return info, counted
 
 
-def _count_frames(cap: cv2.VideoCapture, file: Path) -> int:
+def _count_frames(cap: cv2.VideoCapture, file: Path, limit: int, fps: float) -> int:
     count = 0
     while cap.grab():
         count += 1
-        if count > MAX_VIDEO_FRAMES:
+        if count > limit:
+            if limit < MAX_VIDEO_FRAMES:
+                raise VideoTooLongError(
+                    f"{file.name} is longer than {limit / fps:.0f} seconds: record a shorter clip."
+                )
             message = f"{file.name} has more than {MAX_VIDEO_FRAMES} frames: upload a shorter clip."
             raise VideoTooLargeError(message)
     return count

@@ -45,6 +45,7 @@ from recognition import (
     RecognitionError,
     VideoError,
     VideoTooLargeError,
+    VideoTooLongError,
     VideoTruncatedError,
     face_quality,
     iter_frames,
@@ -192,6 +193,8 @@ def _video_error_code(exc: VideoError) -> str:
         return "truncated"
     if isinstance(exc, NotAVideoError):
         return "not_a_video"
+    if isinstance(exc, VideoTooLongError):
+        return "too_long"
     if isinstance(exc, VideoTooLargeError):
         return "too_large"
     return "bad_video"
@@ -372,7 +375,8 @@ def _in_progress() -> EnrolmentConflictError:
 
 def _check_video_file(path: Path) -> None:
     try:
-        info = probe_video(path)
+        # A WebM's frames are counted by decoding them: stop as soon as it is over the limit.
+        info = probe_video(path, max_duration_s=settings.ROLLCALL_ENROLMENT_MAX_SECONDS + DURATION_SLACK_S)
     except VideoError as exc:
         raise EnrolmentError(_video_error_code(exc), _student_video_message(exc)) from exc
     _check_duration(info.duration_s)
@@ -380,13 +384,16 @@ def _check_video_file(path: Path) -> None:
 
 def _check_duration(duration_s: float) -> None:
     limit = settings.ROLLCALL_ENROLMENT_MAX_SECONDS
-    # Half a second of slack: a browser's "10 s" recording often comes out at 10.2 s.
-    if duration_s > limit + 0.5:
+    if duration_s > limit + DURATION_SLACK_S:
         raise EnrolmentError(
             "too_long",
             f"The video is {duration_s:.0f} seconds long; the limit is {limit} seconds. Record a shorter "
             f"clip: about 8 seconds, turning your head slightly left and right, is enough.",
         )
+
+
+# Half a second of slack: a browser's "10 s" recording often comes out at 10.2 s.
+DURATION_SLACK_S = 0.5
 
 
 def _student_video_message(exc: VideoError) -> str:
