@@ -94,7 +94,8 @@ def _backbone_section(r: dict[str, Any], target: float) -> list[str]:
     best, samples, figures = r["best"], r["samples"], r["figures"]
     lines = [f"## {r['backbone']}: {r['embedder']}", ""]
     if r["random_weights"]:
-        lines += ["**The weights are random**: this run checks the mechanics; its accuracy means nothing.", ""]
+        lines += ["**The weights are random**: this run checks the mechanics; its accuracy means nothing. "
+                  "Its embeddings are not cached (random weights differ from one run to the next).", ""]
     lines += [
         f"Gallery: {samples['gallery_samples']} samples from {samples['gallery_files']} files "
         f"({samples['gallery_without_face']} without a face). Probes: {samples['probe_samples']} samples from "
@@ -183,8 +184,9 @@ def _backbone_section(r: dict[str, Any], target: float) -> list[str]:
         f"![scalability]({figures['scalability']})",
         "",
         f"Speed: detection {speed['detect_ms_per_sample']:.1f} ms per sample, embedding "
-        f"{speed['embed_ms_per_face']:.1f} ms per face ({speed['faces']} faces). This backbone's evaluation took "
-        f"{r['seconds']['total']:.1f} s, {r['seconds']['embedding']:.1f} s of it reading and embedding.",
+        f"{speed['embed_ms_per_face']:.1f} ms per face ({speed['faces']} faces; as measured when first embedded). "
+        f"This backbone's evaluation took {r['seconds']['total']:.1f} s: {r['seconds']['model_load']:.1f} s "
+        f"loading the model, {r['seconds']['embedding']:.1f} s reading and embedding.",
         "",
     ]
     return lines

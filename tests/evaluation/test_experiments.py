@@ -97,6 +97,8 @@ def test_clip_with_random_weights_runs_the_same_path_and_says_so(
     report = (tmp_path / "out" / "report.md").read_text()
     assert "RANDOM weights" in report and "The weights are random" in report
     assert (tmp_path / "out" / "clip" / "grid_search_results.csv").is_file()
+    assert not list(cache_dir.glob("clip*")), "random weights differ per run: their vectors must not be cached"
+    assert list(cache_dir.glob("dlib*"))
     assert (tmp_path / "out" / "dlib" / "grid_search_results.csv").is_file()
 
 
