@@ -505,7 +505,7 @@ def _build_approximate(
 ) -> tuple[FaceIndex, float, bool]:
     """The approximate index (built, or loaded from the cache), its build seconds, and whether it was cached."""
     count, dim = gallery.vectors.shape
-    nlist, nprobe = ivf_parameters(count)
+    nlist, nprobe = ivf_parameters(count, dim)
     path = None
     if cache_dir is not None and count >= 100_000:
         path = cache_dir / f"ivf-d{dim}-n{count}-l{nlist}-p{nprobe}-v1.faiss"
@@ -557,7 +557,7 @@ def measure_search(report: Report, sizes: Sequence[int], dim: int, *, backbone: 
         exact = [hits[0].distance for hits in truth_strangers]
         stranger_ratio = float(np.median(np.divide(near, exact)))
         one_a, many_a = _latencies(approx, queries, batches, k=k, budget_s=budget_s)
-        nlist, nprobe = ivf_parameters(size)
+        nlist, nprobe = ivf_parameters(size, dim)
         flat_row = report.find("search", f"{label} flat, 1 query")
         speedup = flat_row.value / one_a.median if flat_row and flat_row.value and one_a.median else None
         report.add_timing("search", f"{label} IVF, 1 query", one_a, "ms/query", ratio=speedup,
