@@ -113,7 +113,14 @@ class Command(BaseCommand):
             faces_dir=Path(options["faces_dir"]),
             quick=quick,
         )
-        report = bench.run()
+        try:
+            report = bench.run()
+        except BaseException as exc:
+            # What was measured before the failure is still worth reading.
+            bench.report.notes.append(f"STOPPED EARLY: {type(exc).__name__}: {exc}")
+            if options["json"]:
+                bench.report.write_json(options["json"])
+            raise
         self.stdout.write(report.table())
         if options["json"]:
             report.write_json(options["json"])
@@ -201,8 +208,12 @@ class AppBench:
 
     def _run_sections(self) -> None:
         from attendance import ml
+        from attendance.services import indexes
 
+        # A new database numbers its courses from 1 again: the previous backbone's cached index of
+        # "course 1" must not be taken for this one's.
         ml.reset()
+        indexes.clear_cache()
         detector, embedder = ml.detector(), ml.embedder()
         embedder.load()  # type: ignore[attr-defined]
         self.report.notes.append(f"Model: {lib.describe_embedder(embedder)}")
