@@ -37,7 +37,8 @@ in a few ms exactly; see ``python -m recognition.bench`` for the measured curve.
 class FaceIndex:
     """Exact L2 search (IndexFlatL2, as in the paper) while small; an inverted-file index
     (IVF, which unlike HNSW can remove entries) once it holds more than ``approximate_above``
-    vectors. Vectors must be unit length, so L2 and cosine rank the same.
+    vectors, with 8-bit codes from 256 dimensions up (see ``ivf_parameters``). Vectors must be
+    unit length, so L2 and cosine rank the same.
 
     Not safe for concurrent writes; concurrent searches are fine.
     """
@@ -212,7 +213,14 @@ class FaceIndex:
             vectors, ids = new_vectors, new_ids
         nlist, nprobe = ivf_parameters(len(ids), self.dim)
         quantizer = faiss.IndexFlatL2(self.dim)
-        ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_L2)
+        ivf: Any
+        if self.dim >= 256:
+            # 8-bit codes: a quarter of the memory and of the bytes each probe scans; at 1M 512-d
+            # face-like vectors, distances move ~0.005 and recall@10 against exact stays >= 0.95.
+            ivf = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                faiss.METRIC_L2)
+        else:
+            ivf = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_L2)
         ivf.cp.niter = 20
         ivf.train(_training_sample(vectors, nlist))
         ivf.add_with_ids(vectors, ids)
@@ -225,19 +233,23 @@ class FaceIndex:
 def ivf_parameters(count: int, dim: int = 512) -> tuple[int, int]:
     """(lists, lists probed per query) of the IVF index for ``count`` vectors of ``dim`` dimensions.
 
-    About 2 * sqrt(n) lists, each trained on >= 39 points (faiss's floor), and max(16, lists/64)
-    of them probed; half as many again below 256 dimensions, where scanning a list costs a quarter
-    as much. Measured with face-like vectors (tight clusters of 20 samples per identity,
-    recognition.bench) at 1M on 2 cores, one thread: 128-d, 2000 lists, 31 probed gave recall@10
-    0.946 in 2.6 ms, 46 probed ~0.96 in ~3 ms; 512-d, 31 probed gave 0.978 in 21 ms (its k-means
-    lists are unbalanced, imbalance factor 5.3, so probes land on long lists), 16 probed 0.958 in
-    ~11 ms. Strangers' nearest neighbours may be missed, but those found are about as far: the
-    threshold still says Unknown (tests/recognition).
+    About 2 * sqrt(n) lists, each trained on >= 39 points (faiss's floor). Probes, measured with
+    face-like vectors (tight clusters of 20 samples per identity, recognition.bench) at 1M on 2
+    cores, one thread (BENCHMARKS.md):
+    - below 256 dimensions (IVF-Flat), max(16, lists/64) and half as many again: 128-d, 2000 lists,
+      46 probed: recall@10 0.965 in 3.1 ms (31 probed: 0.946 in 2.2 ms);
+    - from 256 (IVF with 8-bit codes, see _to_approximate), max(24, 3 * lists / 256): 512-d, 24
+      probed: 0.958 in 9.4 ms. k-means lists of 512-d face-like vectors are unbalanced (a few
+      centroids become hubs: imbalance factor 5.3), so each probe scans more than its share.
+    Strangers' nearest neighbours may be missed, but those found are about as far: the threshold
+    still says Unknown (tests/recognition).
     """
     nlist = max(1, min(round(2 * math.sqrt(count)), count // 39))
     nprobe = max(16, nlist // 64)
     if dim < 256:
         nprobe = nprobe * 3 // 2
+    else:
+        nprobe = max(24, nlist * 3 // 256)
     return nlist, min(nlist, nprobe)
 
 

@@ -143,6 +143,6 @@ def test_bad_arguments_are_refused():
 def test_small_vectors_probe_half_as_many_lists_again():
     from recognition.index import ivf_parameters
 
-    assert ivf_parameters(1_000_000, 512) == (2000, 31)
+    assert ivf_parameters(1_000_000, 512) == (2000, 24)
     assert ivf_parameters(1_000_000, 128) == (2000, 46)
     assert ivf_parameters(1_000, 128) == (25, 24)  # never more probes than lists
