@@ -12,31 +12,13 @@ import cv2
 import numpy as np
 
 from tests.conftest import FACES_DIR
+from tests.videos import video_frames
 
 KATIE_VIDEO = FACES_DIR / "videos" / "katie_hill_talking.mp4"
 CROWD_VIDEO = FACES_DIR / "videos" / "stage_crowd.mp4"
 SPLIT_S = 4.0
 
 
-def video_frames(path: Path, *, start_s: float = 0.0, end_s: float | None = None) -> list[np.ndarray]:
-    """Decoded BGR frames between two times."""
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    frames: list[np.ndarray] = []
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        t = index / fps
-        index += 1
-        if t < start_s:
-            continue
-        if end_s is not None and t >= end_s:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 def write_mp4(frames: list[np.ndarray], path: Path, *, fps: float = 25.0) -> Path:

@@ -17,6 +17,7 @@ import numpy as np
 from django.utils import timezone
 
 from tests.conftest import FACES_DIR
+from tests.videos import video_frames
 
 KATIE_VIDEO = FACES_DIR / "videos" / "katie_hill_talking.mp4"
 ENROL_END_S = 4.0
@@ -26,23 +27,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 def video_frames_rgb(
     path: Path, *, start_s: float = 0.0, end_s: float | None = None, step: int = 1
 ) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    frames: list[np.ndarray] = []
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        t = index / fps
-        keep = t >= start_s and (end_s is None or t < end_s) and (index % step == 0)
-        index += 1
-        if end_s is not None and t >= end_s:
-            break
-        if keep:
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    capture.release()
-    return frames
+    return video_frames(path, start_s=start_s, end_s=end_s, step=step, rgb=True)
 
 
 def jpeg(rgb: np.ndarray, *, quality: int = 85) -> bytes:

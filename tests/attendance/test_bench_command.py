@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.attendance.enrolment_videos import KATIE_VIDEO, video_frames, write_mp4
+from tests.attendance.enrolment_videos import KATIE_VIDEO, write_mp4
 from tests.conftest import DETECTOR_MODEL, FACES_DIR
+from tests.videos import video_frames
 
 pytestmark = pytest.mark.skipif(
     not KATIE_VIDEO.is_file() or not DETECTOR_MODEL.is_file(), reason="needs ../shared/faces and the YuNet model"

@@ -30,8 +30,9 @@ from attendance.services.enrolment import (
     enrolment_video_process,
 )
 from attendance.services.indexes import clear_cache, course_index_get
-from tests.attendance.enrolment_videos import CROWD_VIDEO, KATIE_VIDEO, SPLIT_S, Clips, video_frames
+from tests.attendance.enrolment_videos import CROWD_VIDEO, KATIE_VIDEO, SPLIT_S, Clips
 from tests.attendance.factories_faces import enrol_with_vectors
+from tests.videos import video_frames
 
 
 @pytest.fixture(scope="module")

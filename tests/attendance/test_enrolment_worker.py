@@ -15,8 +15,9 @@ from attendance import ml
 from attendance.models import FaceEmbedding, FaceEnrolment
 from attendance.services.enrolment import course_membership_add, enrolment_images_create
 from attendance.services.indexes import clear_cache, course_index_get
-from tests.attendance.enrolment_videos import KATIE_VIDEO, video_frames
+from tests.attendance.enrolment_videos import KATIE_VIDEO
 from tests.attendance.factories_faces import person_images
+from tests.videos import video_frames
 
 pytestmark = pytest.mark.slow
 

@@ -36,25 +36,6 @@ def write_y4m(frames: list[np.ndarray], path: Path, *, fps: int = 25) -> Path:
     return path
 
 
-def video_frames(path: Path, *, start_s: float = 0.0, end_s: float | None = None) -> list[np.ndarray]:
-    """Decoded BGR frames of a video between two times."""
-    capture = cv2.VideoCapture(str(path))
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    frames: list[np.ndarray] = []
-    index = 0
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        t = index / fps
-        index += 1
-        if t < start_s:
-            continue
-        if end_s is not None and t >= end_s:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 @pytest.fixture(scope="session")

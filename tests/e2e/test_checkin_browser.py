@@ -17,7 +17,8 @@ from django.core.files import File
 
 from recognition import load_image
 from tests.conftest import FACES_DIR
-from tests.e2e.conftest import login, screenshot, video_frames, write_y4m
+from tests.e2e.conftest import login, screenshot, write_y4m
+from tests.videos import video_frames
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
