@@ -19,6 +19,9 @@ DETECTOR_MODEL = Path(
     os.environ.get("ROLLCALL_TEST_DETECTOR_MODEL", SHARED_DIR / "models" / "face_detection_yunet_2023mar.onnx")
 )
 
+# The Chromium fixtures, for every test package (a second sync Playwright in one process fails).
+pytest_plugins = ["tests.browser"]
+
 _counter = itertools.count(1)
 
 

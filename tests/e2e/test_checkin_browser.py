@@ -16,8 +16,8 @@ import pytest
 from django.core.files import File
 
 from recognition import load_image
+from tests.browser import login, screenshot, write_y4m
 from tests.conftest import FACES_DIR
-from tests.e2e.conftest import login, screenshot, write_y4m
 from tests.videos import video_frames
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from tests.attendance.enrolment_videos import KATIE_VIDEO
-from tests.e2e.conftest import login, screenshot, write_y4m
+from tests.browser import login, screenshot, write_y4m
 from tests.videos import video_frames
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -28,13 +28,12 @@ from tests.attendance.factories_faces import (
     person_images,
     person_vectors,
 )
+from tests.browser import screenshot, write_y4m
 from tests.conftest import REPO_ROOT
-from tests.e2e.conftest import browser_with_camera, playwright_instance, screenshot, write_y4m
 from tests.reliability.conftest import EnvWorker, Gunicorn, api_token, multipart, redis_env, request, wait_for
 from tests.videos import video_frames
 
 pytestmark = [pytest.mark.slow]
-__all__ = ["browser_with_camera", "playwright_instance"]  # fixtures, imported for this module's tests
 
 
 @pytest.fixture

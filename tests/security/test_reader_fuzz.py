@@ -1,7 +1,7 @@
 """The image and video readers fed mutated files raise only the documented exceptions (hypothesis).
 
 Seeds are small valid files made here: a JPEG and a PNG of a real face, a Y4M written as the browser
-tests write Chromium's fake camera (tests/e2e/conftest.write_y4m), and an MP4 from OpenCV. Each case
+tests write Chromium's fake camera (tests/browser.write_y4m), and an MP4 from OpenCV. Each case
 flips bytes, cuts the file, splices in junk or rewrites a header field (a huge or zero size, a
 frame count or rate that lies), then decodes it. The readers may succeed (a flipped pixel is still
 an image) or raise recognition's documented errors; anything else (a bare ValueError, a struct or
@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from recognition import ImageError, VideoError, iter_frames, load_image, probe_video
+from tests.browser import write_y4m
 from tests.conftest import FACES_DIR
-from tests.e2e.conftest import write_y4m
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CASE_SECONDS = 10.0

@@ -1,4 +1,7 @@
-"""Browser tests: Debian's Chromium driven by Playwright, with a Y4M file as its webcam."""
+"""Browser tests: Debian's Chromium driven by Playwright, with a Y4M file as its webcam.
+
+A pytest plugin of the root conftest, so that every package (e2e, reliability) shares one Playwright:
+two sync Playwright instances cannot be open in one process."""
 
 from __future__ import annotations
 
