@@ -50,7 +50,7 @@ from .errors import ModelUnavailableError
 from .image import load_image
 from .index import FaceIndex, ivf_parameters
 from .pipeline import Recognizer
-from .runtime import set_threads, thread_settings
+from .runtime import kernel_cpu_flags, set_threads, thread_settings
 from .video import iter_frames
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -200,7 +200,7 @@ def machine_info() -> dict[str, Any]:
         "memory_gb": _memory_gb(),
         "python": platform.python_version(),
         "load_start": _load(),
-        "cpu_flags": sorted(_cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16",
+        "cpu_flags": sorted(kernel_cpu_flags() & {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16",
                                              "amx_int8", "amx_tile"}),
         "versions": _versions(),
     }
@@ -219,16 +219,6 @@ def _cpu_model() -> str:
     except (OSError, subprocess.SubprocessError):
         pass
     return platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> set[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 def _memory_gb() -> float | None:

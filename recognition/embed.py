@@ -23,7 +23,7 @@ import numpy as np
 
 from .align import ARCFACE_TEMPLATE, DLIB_TEMPLATE, align_face
 from .errors import ModelUnavailableError
-from .runtime import apply_torch_threads
+from .runtime import apply_torch_threads, kernel_cpu_flags
 from .types import BackboneDefaults, Face
 from .weights import (
     CLIP_SETTINGS_HINT,
@@ -112,13 +112,7 @@ def _cpu_flags() -> set[str]:
         capabilities = torch.cpu.get_capabilities()  # type: ignore[attr-defined]
         return {name for name, value in capabilities.items() if value is True}
     except Exception:  # older torch: read the kernel's list
-        try:
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-        except OSError:
-            pass
-    return set()
+        return kernel_cpu_flags()
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 _threads: int | None = None
 
@@ -71,3 +72,14 @@ def thread_settings() -> dict[str, int | None]:
 
         settings["torch"] = torch.get_num_threads()
     return settings
+
+
+def kernel_cpu_flags() -> set[str]:
+    """The CPU's feature flags as the Linux kernel lists them (empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
