@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-import itertools
 import os
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import pytest
+# The test machines are small and shared: one thread per library, set before numpy, OpenCV or
+# torch start their pools (the browser plugin below imports them).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import itertools  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from recognition import FaceDetector
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DIR = Path(os.environ.get("ROLLCALL_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -23,6 +33,48 @@ DETECTOR_MODEL = Path(
 pytest_plugins = ["tests.browser"]
 
 _counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not (FACES_DIR / "people").is_dir():
+        pytest.skip(f"the test faces are not at {FACES_DIR} (set ROLLCALL_FACES_DIR)")
+    return FACES_DIR
+
+
+@pytest.fixture(scope="session")
+def detector_model() -> Path:
+    if not DETECTOR_MODEL.is_file():
+        pytest.skip(f"the YuNet model is not at {DETECTOR_MODEL} (set ROLLCALL_TEST_DETECTOR_MODEL)")
+    return DETECTOR_MODEL
+
+
+@pytest.fixture(scope="session")
+def detector(detector_model: Path) -> FaceDetector:
+    from recognition import FaceDetector
+
+    return FaceDetector(detector_model)
+
+
+@pytest.fixture
+def fresh_redis() -> Iterator[None]:
+    """The test Redis database emptied before and after (confirmation counts, rate limits)."""
+    from attendance.redis_client import redis_client
+
+    redis_client().flushdb()
+    yield
+    redis_client().flushdb()
+
+
+def stop_process(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM, then SIGKILL if it has not gone within 20 s."""
+    if process and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -111,13 +163,7 @@ class WorkerProcess:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -28,16 +28,7 @@ from tests.attendance.factories_faces import (
 )
 from tests.conftest import FACES_DIR
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _fresh_redis():
-    from attendance.redis_client import redis_client
-
-    redis_client().flushdb()
-    yield
-    redis_client().flushdb()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis")]
 
 
 @pytest.fixture

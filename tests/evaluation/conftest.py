@@ -4,20 +4,13 @@ next, whichever layout links to it."""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import cv2
+import pytest
 
-from collections.abc import Callable, Sequence  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import cv2  # noqa: E402
-import pytest  # noqa: E402
-
-from recognition import FaceDetector  # noqa: E402
-from recognition.evaluation import EmbeddingCache  # noqa: E402
-from tests.conftest import DETECTOR_MODEL, FACES_DIR  # noqa: E402
+from recognition.evaluation import EmbeddingCache
 
 cv2.setNumThreads(1)
 
@@ -26,25 +19,6 @@ IMAGE_SUFFIXES = {".jpg", ".png"}
 
 def photos(person_dir: Path) -> list[Path]:
     return sorted(p for p in person_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-@pytest.fixture(scope="session")
-def faces_dir() -> Path:
-    if not (FACES_DIR / "people").is_dir():
-        pytest.skip(f"the test faces are not at {FACES_DIR} (set ROLLCALL_FACES_DIR)")
-    return FACES_DIR
-
-
-@pytest.fixture(scope="session")
-def detector_model() -> Path:
-    if not DETECTOR_MODEL.is_file():
-        pytest.skip(f"the YuNet model is not at {DETECTOR_MODEL} (set ROLLCALL_TEST_DETECTOR_MODEL)")
-    return DETECTOR_MODEL
-
-
-@pytest.fixture(scope="session")
-def detector(detector_model: Path) -> FaceDetector:
-    return FaceDetector(detector_model)
 
 
 @pytest.fixture(scope="session")

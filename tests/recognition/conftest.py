@@ -7,55 +7,18 @@ model, the embeddings of the whole faces set) are built once per session.
 
 from __future__ import annotations
 
-import os
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-# The test machines are small and shared: one thread per library, set before numpy, OpenCV or
-# torch start their pools.
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+import cv2
+import numpy as np
+import pytest
 
-import json  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from recognition import DlibEmbedder, FaceDetector, load_image
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from recognition import DlibEmbedder, FaceDetector, load_image  # noqa: E402
-
-cv2.setNumThreads(1)
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FACES_DIR = Path(os.environ.get("ROLLCALL_FACES_DIR", REPO_ROOT.parent / "shared" / "faces"))
-DETECTOR_MODEL = Path(
-    os.environ.get(
-        "ROLLCALL_TEST_DETECTOR_MODEL",
-        REPO_ROOT.parent / "shared" / "models" / "face_detection_yunet_2023mar.onnx",
-    ),
-)
-
-
-@pytest.fixture(scope="session")
-def faces_dir() -> Path:
-    if not (FACES_DIR / "people").is_dir():
-        pytest.skip(f"the test faces are not at {FACES_DIR} (set ROLLCALL_FACES_DIR)")
-    return FACES_DIR
-
-
-@pytest.fixture(scope="session")
-def detector_model() -> Path:
-    if not DETECTOR_MODEL.is_file():
-        pytest.skip(
-            f"the YuNet model is not at {DETECTOR_MODEL} (set ROLLCALL_TEST_DETECTOR_MODEL)",
-        )
-    return DETECTOR_MODEL
-
-
-@pytest.fixture(scope="session")
-def detector(detector_model: Path) -> FaceDetector:
-    return FaceDetector(detector_model)
+cv2.setNumThreads(1)  # one thread per library: tests/conftest.py sets the OpenMP ones
 
 
 @pytest.fixture(scope="session")

@@ -20,16 +20,7 @@ from attendance.services.sessions import session_open
 from recognition import FaceIndex
 from tests.attendance.factories_faces import enrol_with_vectors, katie_enrolment_vectors, katie_probe_jpegs
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(autouse=True)
-def _fresh_redis():
-    from attendance.redis_client import redis_client
-
-    redis_client().flushdb()
-    yield
-    redis_client().flushdb()
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis")]
 
 
 @pytest.fixture
