@@ -16,7 +16,7 @@ def ping(value: int) -> int:
 @shared_task(name="attendance.snapshots_delete_expired", acks_late=True)
 def snapshots_delete_expired() -> int:
     """Celery beat runs this hourly: check-in snapshots older than the retention period are deleted."""
-    from attendance.services.privacy import snapshots_delete_expired as delete_expired
+    from attendance.privacy.services import snapshots_delete_expired as delete_expired
 
     return delete_expired()
 
@@ -36,7 +36,7 @@ def enrolment_process(self: Any, enrolment_id: int) -> str:
     database or the model failing) is retried with backoff; after the last try the enrolment is
     failed by the service, and the stale sweep catches a worker that died without a word.
     """
-    from attendance.services.enrolment import enrolment_video_process
+    from attendance.enrolment.processing import enrolment_video_process
 
     try:
         enrolment = enrolment_video_process(enrolment_id=enrolment_id)
@@ -49,7 +49,7 @@ def enrolment_process(self: Any, enrolment_id: int) -> str:
 def enrolment_requeue_stale() -> int:
     """Celery beat runs this every few minutes: jobs whose worker died, or whose message was lost,
     are sent again."""
-    from attendance.services.enrolment import enrolment_requeue_stale as requeue
+    from attendance.enrolment.services import enrolment_requeue_stale as requeue
 
     return requeue()
 
@@ -57,8 +57,8 @@ def enrolment_requeue_stale() -> int:
 @shared_task(name="attendance.course_index_rebuild", acks_late=True, max_retries=3, bind=True)
 def course_index_rebuild(self: Any, course_id: int) -> int:
     """Rebuild one course's FAISS index from the database; returns its vector count."""
+    from attendance.courses.indexes import course_index_rebuild as rebuild
     from attendance.models import Course
-    from attendance.services.indexes import course_index_rebuild as rebuild
 
     course = Course.objects.filter(pk=course_id).first()
     if course is None:

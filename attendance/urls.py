@@ -1,14 +1,13 @@
-from django.contrib.auth import views as auth_views
+"""Every page and endpoint of the app, one URLconf per feature (each feature's urls.py)."""
+
 from django.urls import include, path
 
-from attendance import views
-
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("healthz", views.healthz, name="healthz"),
-    path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("attendance.urls_reports")),
-    path("", include("attendance.urls_checkin")),
-    path("", include("attendance.urls_enrolment")),
+    path("", include("attendance.platform.urls")),
+    path("", include("attendance.courses.urls")),
+    path("", include("attendance.reports.urls")),
+    path("", include("attendance.privacy.urls")),
+    path("", include("attendance.sessions.urls")),
+    path("", include("attendance.checkin.urls")),
+    path("", include("attendance.enrolment.urls")),
 ]

@@ -74,8 +74,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # PostgreSQL or Redis out of reach: 503 with a sentence instead of a 500 (attendance/middleware.py).
-    "attendance.middleware.ServiceUnavailableMiddleware",
+    # PostgreSQL or Redis out of reach: 503 with a sentence instead of a 500 (attendance/platform/middleware.py).
+    "attendance.platform.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -92,7 +92,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "attendance.context_processors.navigation",
+                "attendance.platform.context_processors.navigation",
             ],
         },
     },
@@ -273,7 +273,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIN
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Failed sign-ins (page and API token) allowed per account in each window; an address gets five times
-# as many (attendance/login_limit.py). Past that: 429 until the window ends.
+# as many (attendance/platform/login_limit.py). Past that: 429 until the window ends.
 ROLLCALL_LOGIN_MAX_FAILURES = env_int("ROLLCALL_LOGIN_MAX_FAILURES", 10, minimum=1)
 ROLLCALL_LOGIN_WINDOW_SECONDS = env_int("ROLLCALL_LOGIN_WINDOW_SECONDS", 900, minimum=1)
 

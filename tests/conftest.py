@@ -59,7 +59,7 @@ def detector(detector_model: Path) -> FaceDetector:
 @pytest.fixture
 def fresh_redis() -> Iterator[None]:
     """The test Redis database emptied before and after (confirmation counts, rate limits)."""
-    from attendance.redis_client import redis_client
+    from attendance.platform.redis import redis_client
 
     redis_client().flushdb()
     yield

@@ -78,8 +78,8 @@ def enrol_with_vectors(*, student: object, vectors: np.ndarray, courses: list[ob
     """A ready enrolment holding these embeddings, as the enrolment pipeline would leave it, with the
     student put on the courses and the courses' indexes rebuilt."""
     from attendance import ml
+    from attendance.courses.indexes import course_index_rebuild
     from attendance.models import CourseMembership, FaceEmbedding, FaceEnrolment
-    from attendance.services.indexes import course_index_rebuild
 
     now = timezone.now()
     enrolment = FaceEnrolment.objects.create(

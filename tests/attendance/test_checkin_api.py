@@ -14,9 +14,9 @@ from django.utils import timezone
 from PIL import Image
 from rest_framework.test import APIClient
 
+from attendance.checkin import services as checkin_service
 from attendance.models import AttendanceChange, AttendanceRecord, Course, CourseMembership, Session
-from attendance.services import checkin as checkin_service
-from attendance.services.sessions import session_close, session_kiosk_token_create, session_open
+from attendance.sessions.services import session_close, session_kiosk_token_create, session_open
 from recognition import load_image
 from tests.attendance.factories_faces import (
     enrol_with_vectors,
@@ -213,7 +213,7 @@ def test_concurrent_snapshots_create_one_record(course, lecturer, make_user, set
     frame = katie_probe_jpegs()[0]
     checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[1], now=0)  # warm up
     AttendanceRecord.objects.all().delete()
-    from attendance.redis_client import redis_client
+    from attendance.platform.redis import redis_client
 
     redis_client().flushdb()
     barrier = threading.Barrier(4)
@@ -435,7 +435,7 @@ def test_open_and_close_through_the_api(course, lecturer, student):
 def test_the_course_index_is_loaded_once_and_reloaded_only_after_it_changes(
     classroom, lecturer, make_user, monkeypatch
 ):
-    from attendance.services import indexes
+    from attendance.courses import indexes
 
     _, session = classroom
     indexes.clear_cache()
@@ -471,9 +471,9 @@ def test_the_openapi_schema_describes_the_check_in_api_and_the_docs_page_loads_o
 
 
 def test_warming_up_loads_the_models_and_the_indexes_of_courses_with_an_open_session(classroom, lecturer, make_user):
+    from attendance.courses import indexes
+    from attendance.courses.warmup import warm_up
     from attendance.models import Course
-    from attendance.services import indexes
-    from attendance.warmup import warm_up
 
     _, session = classroom
     quiet = Course.objects.create(code="QUIET1", title="No session today", term="2026-autumn")

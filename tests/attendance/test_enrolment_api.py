@@ -14,8 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from attendance.enrolment import errors
+from attendance.enrolment import services as service
+from attendance.enrolment.progress import progress_payload
 from attendance.models import FaceEnrolment
-from attendance.services import enrolment as service
 from tests.attendance.enrolment_videos import Clips
 from tests.attendance.factories_faces import enrol_with_vectors
 
@@ -66,7 +68,7 @@ def test_an_upload_is_accepted_queued_and_its_progress_can_be_polled(
     # The worker's progress, as the page sees it.
     FaceEnrolment.objects.filter(pk=enrolment.pk).update(
         status="processing", attempts=1,
-        progress=service.progress_payload("embedding", done=8, total=20, frames_read=32, embedded=8, to_embed=20),
+        progress=progress_payload("embedding", done=8, total=20, frames_read=32, embedded=8, to_embed=20),
     )
     status = client.get(body["status_url"]).json()
     assert status["stage"] == "embedding" and status["label"] == "Embedding face 8 of 20"
@@ -74,8 +76,8 @@ def test_an_upload_is_accepted_queued_and_its_progress_can_be_polled(
     assert status["counters"] == {"frames_read": 32, "embedded": 8, "to_embed": 20}
 
     FaceEnrolment.objects.filter(pk=enrolment.pk).update(
-        status="failed", error_code="no_face", error_message=service.MESSAGES["no_face"],
-        progress=service.progress_payload("failed"), finished_at=timezone.now(),
+        status="failed", error_code="no_face", error_message=errors.MESSAGES["no_face"],
+        progress=progress_payload("failed"), finished_at=timezone.now(),
     )
     status = client.get(body["status_url"]).json()
     assert status["finished"] is True and status["percent"] == 100
@@ -212,12 +214,12 @@ def _vectors(n: int):
 
 def test_the_page_shows_the_last_failure_and_an_enrolment_in_progress(client, student):
     FaceEnrolment.objects.create(student=student, status="failed", consent_given_at=timezone.now(),
-                                 error_code="too_dark", error_message=service.MESSAGES["too_dark"])
+                                 error_code="too_dark", error_message=errors.MESSAGES["too_dark"])
     client.force_login(student)
     html = client.get(reverse("enrolment")).content.decode()
     assert "The last video was not accepted" in html and "too dark" in html
     FaceEnrolment.objects.create(student=student, status="processing", consent_given_at=timezone.now(),
-                                 attempts=1, progress=service.progress_payload("detecting", done=3, total=16))
+                                 attempts=1, progress=progress_payload("detecting", done=3, total=16))
     html = client.get(reverse("enrolment")).content.decode()
     assert "Finding faces: frame 3 of 16" in html and "The last video was not accepted" not in html
 

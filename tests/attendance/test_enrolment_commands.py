@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from attendance.courses.indexes import clear_cache, course_index_get
 from attendance.models import Course, FaceEnrolment, User
-from attendance.services.indexes import clear_cache, course_index_get
 from tests.conftest import DETECTOR_MODEL, FACES_DIR
 
 

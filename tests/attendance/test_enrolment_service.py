@@ -16,20 +16,14 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+from attendance.courses.indexes import clear_cache, course_index_get
+from attendance.courses.services import MembershipError, course_membership_add, course_membership_remove
+from attendance.enrolment import processing
+from attendance.enrolment import services as service
+from attendance.enrolment.errors import MESSAGES, EnrolmentConflictError, EnrolmentError, EnrolmentPermissionError
+from attendance.enrolment.processing import enrolment_video_process
+from attendance.enrolment.services import enrolment_create, enrolment_requeue_stale
 from attendance.models import Course, CourseMembership, FaceEmbedding, FaceEnrolment
-from attendance.services import enrolment as service
-from attendance.services.enrolment import (
-    MESSAGES,
-    EnrolmentConflictError,
-    EnrolmentError,
-    EnrolmentPermissionError,
-    course_membership_add,
-    course_membership_remove,
-    enrolment_create,
-    enrolment_requeue_stale,
-    enrolment_video_process,
-)
-from attendance.services.indexes import clear_cache, course_index_get
 from tests.attendance.enrolment_videos import CROWD_VIDEO, KATIE_VIDEO, SPLIT_S, Clips
 from tests.attendance.factories_faces import enrol_with_vectors
 from tests.videos import video_frames
@@ -214,7 +208,7 @@ def test_a_crash_inside_the_task_leaves_it_retryable_and_the_old_index_untouched
     enrolment = _upload(previous.student, clips.katie_first_half)
     stored = enrolment.video.name
     seen: dict[str, int] = {}
-    real_rebuild = service.student_courses_index_rebuild
+    real_rebuild = processing.student_courses_index_rebuild
 
     def rebuild_then_crash(**kwargs):
         # Inside the result transaction: the new embeddings are written, the old ones superseded.
@@ -222,7 +216,7 @@ def test_a_crash_inside_the_task_leaves_it_retryable_and_the_old_index_untouched
         real_rebuild(**kwargs)  # the index file of the next version is written too
         raise RuntimeError("the disk holding the indexes failed")
 
-    monkeypatch.setattr(service, "student_courses_index_rebuild", rebuild_then_crash)
+    monkeypatch.setattr(processing, "student_courses_index_rebuild", rebuild_then_crash)
     with pytest.raises(RuntimeError), django_capture_on_commit_callbacks(execute=True):
         enrolment_video_process(enrolment_id=enrolment.pk)
     enrolment.refresh_from_db()
@@ -233,7 +227,7 @@ def test_a_crash_inside_the_task_leaves_it_retryable_and_the_old_index_untouched
     assert seen["embeddings"] >= 5
     previous.assert_intact()
 
-    monkeypatch.setattr(service, "student_courses_index_rebuild", real_rebuild)
+    monkeypatch.setattr(processing, "student_courses_index_rebuild", real_rebuild)
     with django_capture_on_commit_callbacks(execute=True):
         result = enrolment_video_process(enrolment_id=enrolment.pk)
     assert result is not None and result.status == FaceEnrolment.Status.READY, result and result.error_message
@@ -268,7 +262,7 @@ def test_the_task_retries_an_unexpected_error_and_gives_up_after_its_last_try(mo
         calls.append(enrolment_id)
         raise ConnectionError("database went away")
 
-    monkeypatch.setattr(service, "enrolment_video_process", broken)
+    monkeypatch.setattr(processing, "enrolment_video_process", broken)
     result = enrolment_process.apply(args=[42], throw=False)
     assert result.failed()
     assert calls == [42] * (1 + enrolment_process.max_retries)
@@ -323,5 +317,5 @@ def test_adding_and_removing_a_student_rebuilds_the_course_index(previous, lectu
     clear_cache()
     assert len(course_index_get(course=other)) == 0
     assert course_membership_remove(course=other, student=previous.student) is False
-    with pytest.raises(EnrolmentError):
+    with pytest.raises(MembershipError):
         course_membership_add(course=other, student=lecturer)

@@ -12,9 +12,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from attendance import ml
+from attendance.courses.indexes import clear_cache, course_index_get
+from attendance.courses.services import course_membership_add
+from attendance.enrolment.services import enrolment_images_create
 from attendance.models import FaceEmbedding, FaceEnrolment
-from attendance.services.enrolment import course_membership_add, enrolment_images_create
-from attendance.services.indexes import clear_cache, course_index_get
 from tests.attendance.enrolment_videos import KATIE_VIDEO
 from tests.attendance.factories_faces import person_images
 from tests.videos import video_frames

@@ -12,6 +12,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
+from attendance.courses.selectors import student_has_face_data
 from attendance.models import (
     AttendanceChange,
     AttendanceRecord,
@@ -22,7 +23,7 @@ from attendance.models import (
     FaceEnrolment,
     Session,
 )
-from attendance.services import privacy
+from attendance.privacy import services as privacy
 from tests.conftest import FACES_DIR
 
 
@@ -107,7 +108,7 @@ def test_withdrawal_deletes_face_data_and_keeps_attendance(
     assert rebuilt == [sorted([course.pk, second_course.pk])]
     after = dict(Course.objects.values_list("pk", "index_version"))
     assert after == {pk: version + 1 for pk, version in versions.items()}
-    assert not privacy.student_has_face_data(student=student)
+    assert not student_has_face_data(student=student)
 
 
 def test_withdrawal_stops_an_enrolment_that_is_still_processing(classroom, rebuilt):
@@ -245,8 +246,8 @@ def test_withdrawal_removes_the_student_from_search_results(
     """Real faces, the real enrolment and index services: the student's face is found before and
     never after, even by a process holding the index in memory and when the rebuild itself fails."""
     from attendance import ml
-    from attendance.services import indexes
-    from attendance.services.enrolment import enrolment_images_create
+    from attendance.courses import indexes
+    from attendance.enrolment.services import enrolment_images_create
     from recognition import load_image
 
     if not FACES_DIR.is_dir():

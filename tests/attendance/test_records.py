@@ -7,7 +7,7 @@ from django.db import connections
 from django.utils import timezone
 
 from attendance.models import AttendanceChange, AttendanceRecord, CourseMembership, Session
-from attendance.services.records import (
+from attendance.sessions.records import (
     RecordError,
     RecordPermissionError,
     attendance_record_mark_face,

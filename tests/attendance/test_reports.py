@@ -10,8 +10,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from attendance import charts, reports
-from attendance.reports import Period
+from attendance.reports import charts
+from attendance.reports import selectors as reports
+from attendance.reports.rates import Period
 from tests.attendance.report_factories import known_course, large_course
 
 

@@ -10,8 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import AttendanceRecord, CourseMembership, Session
-from attendance.services.records import attendance_record_mark_face, attendance_record_set
-from attendance.services.sessions import (
+from attendance.sessions.records import attendance_record_mark_face, attendance_record_set
+from attendance.sessions.services import (
     SessionClosedError,
     SessionError,
     session_arrival_status,

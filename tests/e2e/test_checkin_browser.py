@@ -36,8 +36,10 @@ def _write_mp4(frames: list[np.ndarray], path: Path, fps: float = 25.0) -> Path:
 
 
 def _enrol_through_the_pipeline(student: object, course: object, tmp_path: Path) -> None:
+    from attendance.courses.services import course_membership_add
+    from attendance.enrolment.processing import enrolment_video_process
+    from attendance.enrolment.services import enrolment_create
     from attendance.models import FaceEnrolment
-    from attendance.services.enrolment import course_membership_add, enrolment_create, enrolment_video_process
 
     course_membership_add(course=course, student=student)
     first_half = _write_mp4(video_frames(KATIE_VIDEO, end_s=SPLIT_S), tmp_path / "enrol.mp4")
@@ -231,7 +233,7 @@ def test_the_page_sends_one_snapshot_at_a_time_backs_off_on_failure_and_recovers
     page = context.new_page()
     base = live_server.url
     login(page, base, lecturer.username)
-    from attendance.services.sessions import session_open
+    from attendance.sessions.services import session_open
 
     session = session_open(course=course, by=lecturer)
     page.goto(f"{base}/sessions/{session.pk}/check-in/")

@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 @pytest.fixture
 def task_in_a_thread(monkeypatch):
-    from attendance.services import enrolment as service
+    from attendance.enrolment import services as service
     from attendance.tasks import enrolment_process
 
     threads: list[threading.Thread] = []
@@ -50,8 +50,8 @@ def test_a_student_records_in_the_browser_and_is_enrolled(
 ):
     from django.urls import reverse
 
+    from attendance.courses.services import course_membership_add
     from attendance.models import FaceEnrolment
-    from attendance.services.enrolment import course_membership_add
 
     katie = make_user("student", first_name="Katie", last_name="Hill")
     course_membership_add(course=course, student=katie)

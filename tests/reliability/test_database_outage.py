@@ -18,7 +18,7 @@ from django.test import Client
 from django.urls import reverse
 
 from attendance.models import AttendanceRecord
-from attendance.services.sessions import session_open
+from attendance.sessions.services import session_open
 from tests.attendance.factories_faces import enrol_with_vectors, katie_enrolment_vectors, katie_probe_jpegs
 from tests.reliability.conftest import Gunicorn, TcpProxy, api_token, app_env, request
 

@@ -14,9 +14,9 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from attendance.courses.indexes import clear_cache, course_index_get, course_index_path
 from attendance.models import AttendanceRecord, FaceEmbedding
-from attendance.services.indexes import clear_cache, course_index_get, course_index_path
-from attendance.services.sessions import session_open
+from attendance.sessions.services import session_open
 from recognition import FaceIndex
 from tests.attendance.factories_faces import enrol_with_vectors, katie_enrolment_vectors, katie_probe_jpegs
 

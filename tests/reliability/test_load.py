@@ -27,7 +27,7 @@ import pytest
 from django.urls import reverse
 
 from attendance.models import AttendanceRecord
-from attendance.services.sessions import session_open
+from attendance.sessions.services import session_open
 from tests.attendance.factories_faces import (
     enrol_with_vectors,
     katie_enrolment_vectors,

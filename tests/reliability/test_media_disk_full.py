@@ -13,9 +13,10 @@ import pytest
 from django.core.files import File
 from django.core.files.uploadedfile import TemporaryUploadedFile
 
+from attendance.courses.indexes import clear_cache, course_index_get
+from attendance.enrolment.errors import EnrolmentUnavailableError
+from attendance.enrolment.services import enrolment_create
 from attendance.models import FaceEmbedding, FaceEnrolment
-from attendance.services.enrolment import EnrolmentUnavailableError, enrolment_create
-from attendance.services.indexes import clear_cache, course_index_get
 from tests.attendance.factories_faces import KATIE_VIDEO, enrol_with_vectors, katie_enrolment_vectors
 
 pytestmark = pytest.mark.slow

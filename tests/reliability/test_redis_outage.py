@@ -18,9 +18,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from attendance.courses.services import course_membership_add
+from attendance.enrolment.progress import UNSENT
 from attendance.models import AttendanceRecord, FaceEmbedding, FaceEnrolment
-from attendance.services.enrolment import UNSENT, course_membership_add
-from attendance.services.sessions import session_open
+from attendance.sessions.services import session_open
 from tests.attendance.factories_faces import (
     KATIE_VIDEO,
     enrol_with_vectors,

@@ -16,9 +16,10 @@ from django.conf import settings
 from django.core.files import File
 from django.db.models import F
 
+from attendance.courses.indexes import clear_cache, course_index_get
+from attendance.courses.services import course_membership_add
+from attendance.enrolment.services import enrolment_create, enrolment_requeue_stale
 from attendance.models import FaceEmbedding, FaceEnrolment
-from attendance.services.enrolment import course_membership_add, enrolment_create, enrolment_requeue_stale
-from attendance.services.indexes import clear_cache, course_index_get
 from tests.attendance.factories_faces import KATIE_VIDEO, enrol_with_vectors, person_vectors
 from tests.conftest import WorkerProcess
 from tests.reliability.conftest import wait_for

@@ -60,7 +60,7 @@ def _side(name: str, make_user: Callable[..., object], admin: object) -> Side:
         FaceEnrolment,
         Session,
     )
-    from attendance.services.sessions import session_kiosk_token_create
+    from attendance.sessions.services import session_kiosk_token_create
 
     lecturer = make_user("lecturer", username=f"lecturer_{name}")
     student = make_user("student", username=f"student_{name}", student_number=f"S-{name}-001",
@@ -103,7 +103,7 @@ def world(db: None, make_user: Callable[..., object], admin_user: object) -> Ite
 @pytest.fixture(autouse=True)
 def _fresh_rate_counters() -> Iterator[None]:
     """Rate-limit counters live in Redis, which tests share: each test starts from nothing."""
-    from attendance.redis_client import redis_client
+    from attendance.platform.redis import redis_client
 
     def clear() -> None:
         client = redis_client()

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from attendance.checkin.services import session_check_in
 from attendance.models import AttendanceRecord, CourseMembership
-from attendance.services.checkin import session_check_in
-from attendance.services.sessions import session_open
+from attendance.sessions.services import session_open
 from recognition import Face
 
 STUDENTS = 6

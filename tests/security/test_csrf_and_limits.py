@@ -134,11 +134,11 @@ def test_every_script_that_writes_sends_the_csrf_header():
 def frozen_clock(monkeypatch):
     """The limits count in fixed windows; a test that straddled a window's end would see the count
     reset, so time stands still in these tests."""
-    import attendance.apis_checkin
-    import attendance.login_limit
+    import attendance.checkin.api
+    import attendance.platform.login_limit
 
     now = 1_900_000_000.0 + 30
-    for module in (attendance.login_limit, attendance.apis_checkin):
+    for module in (attendance.platform.login_limit, attendance.checkin.api):
         monkeypatch.setattr(module.time, "time", lambda: now)
     return now
 
@@ -187,12 +187,12 @@ def test_the_api_token_endpoint_shares_the_sign_in_limit(world: World, settings,
 
 
 def test_the_sign_in_limit_window_ends(world: World, settings, monkeypatch):
-    import attendance.login_limit
+    import attendance.platform.login_limit
 
     settings.ROLLCALL_LOGIN_MAX_FAILURES = 1
     settings.ROLLCALL_LOGIN_WINDOW_SECONDS = 60
     now = [1_900_000_020.0]
-    monkeypatch.setattr(attendance.login_limit.time, "time", lambda: now[0])
+    monkeypatch.setattr(attendance.platform.login_limit.time, "time", lambda: now[0])
     username = world.b.lecturer.username  # type: ignore[attr-defined]
     _sign_in(Client(), username, "wrong")
     assert _sign_in(Client(), username, PASSWORD).status_code == 429

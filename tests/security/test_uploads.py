@@ -19,9 +19,10 @@ from django.urls import reverse
 from PIL import Image
 
 import recognition.video
+from attendance.enrolment.errors import EnrolmentError
+from attendance.enrolment.services import enrolment_create
 from attendance.models import FaceEnrolment
-from attendance.services.enrolment import EnrolmentError, enrolment_create
-from attendance.services.privacy import checkin_snapshot_store
+from attendance.privacy.services import checkin_snapshot_store
 from recognition import ImageError, VideoTooLargeError, load_image, probe_video
 from tests.security.conftest import World
 from tests.security.test_access import client_for

@@ -22,15 +22,12 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from attendance import ml
+from attendance.courses.indexes import courses_index_rebuild
+from attendance.courses.services import course_membership_add
+from attendance.enrolment.errors import EnrolmentError
+from attendance.enrolment.processing import enrolment_video_process
+from attendance.enrolment.services import enrolment_create, enrolment_images_create
 from attendance.models import Course, CourseMembership, FaceEnrolment, User
-from attendance.services.enrolment import (
-    EnrolmentError,
-    course_membership_add,
-    enrolment_create,
-    enrolment_images_create,
-    enrolment_video_process,
-)
-from attendance.services.indexes import courses_index_rebuild
 from recognition import RecognitionError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

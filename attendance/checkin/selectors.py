@@ -1,0 +1,51 @@
+"""Reads for the live check-in: the roster of a session and the kiosk token's session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from attendance.models import AttendanceRecord, Session
+from attendance.sessions.selectors import course_students
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """One student of the course as the live list shows them: no photo, only what the lecturer needs."""
+
+    student_id: int
+    name: str
+    student_number: str
+    face_enrolled: bool
+    status: str | None
+    method: str | None
+    marked_at: datetime | None
+    confidence: float | None
+
+
+def session_for_kiosk_token(*, token: str) -> Session | None:
+    """The open session a kiosk token belongs to, or None for an unknown, revoked or closed one."""
+    if not token or len(token) > 64:
+        return None
+    return Session.objects.select_related("course").filter(kiosk_token=token, status=Session.Status.OPEN).first()
+
+
+def session_roster(*, session: Session) -> list[RosterEntry]:
+    """Every student of the session's course, with their record in this session if there is one."""
+    records = {record.student_id: record for record in AttendanceRecord.objects.filter(session=session)}
+    entries = []
+    for student in course_students(course=session.course):
+        record = records.get(student.pk)
+        entries.append(
+            RosterEntry(
+                student_id=student.pk,
+                name=student.display_name,
+                student_number=student.student_number,
+                face_enrolled=bool(getattr(student, "face_enrolled", False)),
+                status=record.status if record else None,
+                method=record.method if record else None,
+                marked_at=record.marked_at if record else None,
+                confidence=record.confidence if record else None,
+            )
+        )
+    return entries

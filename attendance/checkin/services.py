@@ -1,0 +1,296 @@
+"""Live check-in: one webcam snapshot in, every face's identity out, students marked present.
+
+A face is marked only after the same student is recognised in ROLLCALL_CHECKIN_CONFIRMATIONS
+snapshots within ROLLCALL_CHECKIN_WINDOW_SECONDS (the paper's live-feed aggregation), so one bad
+frame marks nobody. That count lives in Redis, not in process memory: the snapshots of one camera
+land on whichever gunicorn worker is free. A match whose distance falls in the doubtful band just
+inside the threshold is never counted; it is offered to the lecturer to confirm by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from attendance import ml
+from attendance.courses.indexes import course_index_get
+from attendance.models import AttendanceRecord, CourseMembership, Session, User
+from attendance.platform.redis import redis_client, session_key, session_state_clear
+from attendance.privacy.services import checkin_snapshot_store
+from attendance.sessions.records import attendance_record_mark_face
+from attendance.sessions.services import SessionClosedError
+from recognition import BackboneDefaults, Match, assign_unique, candidate_matches, load_image
+
+logger = logging.getLogger(__name__)
+
+# Snapshots are downscaled by the page to about 640 px; anything larger is shrunk while decoding,
+# which bounds the detector's work whatever a client sends.
+CHECKIN_MAX_SIDE = 1280
+# How long a doubtful match stays on the lecturer's list without being seen again.
+DOUBTFUL_TTL_SECONDS = 300
+
+
+class Outcome:
+    UNKNOWN = "unknown"  # nobody in the course's index is close enough
+    DOUBTFUL = "doubtful"  # a match in the doubtful band: shown to the lecturer, not counted
+    CONFIRMING = "confirming"  # recognised, waiting for more agreeing snapshots
+    MARKED = "marked"  # this snapshot completed the confirmations and created the record
+    RECORDED = "recorded"  # the student already has a record in this session (face, by hand, late...)
+
+    ALL = (UNKNOWN, DOUBTFUL, CONFIRMING, MARKED, RECORDED)
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    box: tuple[int, int, int, int]
+    outcome: str
+    student_id: int | None = None
+    name: str = "Unknown"
+    distance: float | None = None
+    votes: int = 0
+    confirmations: int = 0
+    record_status: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    width: int
+    height: int
+    faces: list[FaceResult]
+    confirmations_needed: int
+    marked: list[int] = field(default_factory=list)
+    processing_ms: int = 0
+
+
+@dataclass(frozen=True)
+class DoubtfulMatch:
+    student_id: int
+    name: str
+    distance: float
+    seen_at: float
+
+
+def doubtful_from(threshold: float) -> float:
+    """Distances above this (and within the threshold) are doubtful: the band is a fraction of the
+    threshold, so one setting suits dlib's 0.27 and CLIP's 0.82 alike."""
+    return threshold * (1.0 - float(settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND or 0.0))
+
+
+def session_check_in(
+    *, session: Session, image_bytes: bytes, now: float | None = None
+) -> CheckinResult:
+    """Recognise every face of one snapshot and count it towards marking those students present.
+
+    Raises SessionClosedError when the session is not open, recognition.ImageError for a body that
+    is not a usable image and recognition.ModelUnavailableError when the models cannot be loaded.
+    """
+    started = time.perf_counter()
+    if session.status != Session.Status.OPEN:
+        raise SessionClosedError("This session is not open: check-ins are accepted only while a session is open.")
+    now = time.time() if now is None else now
+    rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE)
+    height, width = rgb.shape[:2]
+    found = ml.recognizer().embed_faces(rgb)
+    needed = int(settings.ROLLCALL_CHECKIN_CONFIRMATIONS)
+    if not found:
+        return CheckinResult(width=width, height=height, faces=[], confirmations_needed=needed,
+                             processing_ms=_ms_since(started))
+
+    course = session.course
+    params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course.threshold)
+    matches = _identify(session=session, vectors=np.stack([vector for _, vector in found]), params=params)
+
+    student_ids = [int(m.label) for m in matches if m.label is not None]  # type: ignore[arg-type]
+    names = _names(student_ids)
+    recorded = dict(
+        AttendanceRecord.objects.filter(session=session, student_id__in=student_ids).values_list("student_id", "status")
+    )
+    doubtful_above = doubtful_from(params.threshold)
+    faces: list[FaceResult] = []
+    marked: list[int] = []
+    for (face, _), match in zip(found, matches, strict=True):
+        box = _int_box(face.box, width, height)
+        if match.label is None or match.distance is None:
+            faces.append(FaceResult(box=box, outcome=Outcome.UNKNOWN))
+            continue
+        student_id = int(match.label)
+        seen = FaceResult(box=box, outcome=Outcome.CONFIRMING, student_id=student_id,
+                          name=names.get(student_id, "Unknown"), distance=round(match.distance, 4), votes=match.votes)
+        if student_id in recorded:
+            faces.append(replace(seen, outcome=Outcome.RECORDED, record_status=recorded[student_id]))
+            continue
+        if match.distance > doubtful_above:
+            _remember_doubtful(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
+            faces.append(replace(seen, outcome=Outcome.DOUBTFUL))
+            continue
+        distances = _confirm(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
+        seen = replace(seen, confirmations=len(distances))
+        if len(distances) < needed:
+            faces.append(seen)
+            continue
+        status = _mark(session=session, student_id=student_id, distance=statistics.median(distances))
+        if status is None:  # the session closed while this snapshot was being processed
+            faces.append(seen)
+            continue
+        created, record_status = status
+        if created:
+            marked.append(student_id)
+        faces.append(replace(seen, outcome=Outcome.MARKED if created else Outcome.RECORDED,
+                             record_status=record_status))
+    if marked:
+        _store_snapshot(session=session, image_bytes=image_bytes, student_ids=marked)
+    return CheckinResult(width=width, height=height, faces=faces, confirmations_needed=needed, marked=marked,
+                         processing_ms=_ms_since(started))
+
+
+def _identify(*, session: Session, vectors: np.ndarray, params: BackboneDefaults) -> list[Match]:
+    """The paper's vote for each face, then one student per face across the frame."""
+    course_index = course_index_get(course=session.course)
+    if not len(course_index):
+        return assign_unique([[] for _ in range(len(vectors))])
+    results = course_index.index.search(vectors, params.k2)
+    # The index is a cache: a student taken off the course without a rebuild (in the admin, by a
+    # script) is still in it. Only current members vote, so no one else is ever named or marked.
+    found = {course_index.student_of[n.id] for neighbours in results for n in neighbours
+             if n.id in course_index.student_of}
+    members = set(
+        CourseMembership.objects.filter(course_id=session.course_id, student_id__in=found)
+        .values_list("student_id", flat=True)
+    )
+    candidates = [
+        candidate_matches(
+            # An embedding deleted since the index was loaded has no student: it cannot vote.
+            [(course_index.student_of[n.id], n.distance) for n in neighbours
+             if course_index.student_of.get(n.id) in members],
+            k1=params.k1, k2=params.k2, threshold=params.threshold,
+        )
+        for neighbours in results
+    ]
+    return assign_unique(candidates)
+
+
+def _names(student_ids: Sequence[int]) -> dict[int, str]:
+    if not student_ids:
+        return {}
+    return {user.pk: user.display_name for user in User.objects.filter(pk__in=student_ids)}
+
+
+def _int_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
+    """The box clipped to the image, in whole pixels, for the page to draw."""
+    x, y, w, h = box
+    left, top = max(0, round(x)), max(0, round(y))
+    right, bottom = min(width, round(x + w)), min(height, round(y + h))
+    return left, top, max(0, right - left), max(0, bottom - top)
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
+
+
+# --- Live-feed aggregation in Redis -----------------------------------------------------------
+
+def _seen_key(session_id: int, student_id: int) -> str:
+    return session_key(session_id, "checkin", "seen", student_id)
+
+
+def _doubtful_key(session_id: int) -> str:
+    return session_key(session_id, "checkin", "doubtful")
+
+
+def _confirm(*, session_id: int, student_id: int, distance: float, now: float) -> list[float]:
+    """Count this snapshot for the student; the distances of every snapshot still inside the window.
+
+    One MULTI/EXEC: concurrent snapshots from two devices (the lecturer's laptop and a kiosk) both
+    count, and a sighting older than the window drops out before the count is read.
+    """
+    window = int(settings.ROLLCALL_CHECKIN_WINDOW_SECONDS)
+    name = _seen_key(session_id, student_id)
+    member = f"{uuid.uuid4().hex}:{distance:.5f}"
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.zremrangebyscore(name, "-inf", f"({now - window}")
+    pipe.zadd(name, {member: now})
+    pipe.expire(name, window + 5)
+    pipe.zrange(name, 0, -1)
+    members = pipe.execute()[-1]
+    return [float(m.split(b":", 1)[1]) for m in members]
+
+
+def _mark(*, session: Session, student_id: int, distance: float) -> tuple[bool, str] | None:
+    """Create the face record unless the student has one; None when the session closed meanwhile.
+
+    The session row is locked (FOR NO KEY UPDATE) so that a close cannot commit between the
+    "still open?" check and the insert; the unique constraint decides between two check-ins.
+    """
+    with transaction.atomic():
+        still_open = (
+            Session.objects.select_for_update(no_key=True)
+            .filter(pk=session.pk, status=Session.Status.OPEN)
+            .exists()
+        )
+        if not still_open:
+            return None
+        student = User.objects.get(pk=student_id)
+        result = attendance_record_mark_face(session=session, student=student, distance=distance)
+    redis_client().delete(_seen_key(session.pk, student_id))
+    forget_doubtful(session_id=session.pk, student_id=student_id)
+    if result.created:
+        logger.info("session %s: student %s marked %s by face (distance %.3f)",
+                    session.pk, student_id, result.record.status, distance)
+    return result.created, result.record.status
+
+
+def _store_snapshot(*, session: Session, image_bytes: bytes, student_ids: list[int]) -> None:
+    try:
+        checkin_snapshot_store(session=session, jpeg=image_bytes, students=User.objects.filter(pk__in=student_ids))
+    except Exception:  # a full disk must not undo a check-in that has been recorded
+        logger.exception("could not store the check-in snapshot of session %s", session.pk)
+
+
+def _remember_doubtful(*, session_id: int, student_id: int, distance: float, now: float) -> None:
+    name = _doubtful_key(session_id)
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.hset(name, str(student_id), json.dumps({"distance": round(distance, 4), "seen_at": now}))
+    pipe.expire(name, DOUBTFUL_TTL_SECONDS)
+    pipe.execute()
+
+
+def forget_doubtful(*, session_id: int, student_id: int) -> None:
+    """Drop a student from the doubtful list: confirmed, marked by hand or dismissed by the lecturer."""
+    redis_client().hdel(_doubtful_key(session_id), str(student_id))
+
+
+def session_doubtful_matches(*, session: Session, now: float | None = None) -> list[DoubtfulMatch]:
+    """Doubtful matches of the last few minutes for students still without a record, nearest first."""
+    now = time.time() if now is None else now
+    raw = redis_client().hgetall(_doubtful_key(session.pk))
+    seen: dict[int, dict[str, float]] = {}
+    for student_id, value in raw.items():
+        entry = json.loads(value)
+        if now - float(entry["seen_at"]) <= DOUBTFUL_TTL_SECONDS:
+            seen[int(student_id)] = entry
+    if not seen:
+        return []
+    recorded = set(
+        AttendanceRecord.objects.filter(session=session, student_id__in=seen).values_list("student_id", flat=True)
+    )
+    names = _names([s for s in seen if s not in recorded])
+    matches = [
+        DoubtfulMatch(student_id=s, name=names[s], distance=float(e["distance"]), seen_at=float(e["seen_at"]))
+        for s, e in seen.items()
+        if s in names
+    ]
+    return sorted(matches, key=lambda m: m.distance)
+
+
+def checkin_state_clear(*, session_id: int) -> None:
+    """Forget a session's pending confirmations and doubtful matches (it closed)."""
+    session_state_clear(session_id=session_id)

@@ -1,0 +1,64 @@
+"""Non-trivial reads, shared by HTML views and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Q, QuerySet
+
+from attendance.models import Course, FaceEmbedding, FaceEnrolment, Session, User
+
+
+@dataclass(frozen=True)
+class AdminOverview:
+    courses: int
+    lecturers: int
+    students: int
+    students_enrolled: int
+    open_sessions: int
+
+
+def admin_overview() -> AdminOverview:
+    people = User.objects.aggregate(
+        lecturers=Count("id", filter=Q(role=User.Role.LECTURER)),
+        students=Count("id", filter=Q(role=User.Role.STUDENT)),
+    )
+    return AdminOverview(
+        courses=Course.objects.count(),
+        lecturers=people["lecturers"],
+        students=people["students"],
+        students_enrolled=FaceEnrolment.objects.filter(status=FaceEnrolment.Status.READY).count(),
+        open_sessions=Session.objects.filter(status=Session.Status.OPEN).count(),
+    )
+
+
+def lecturer_courses(*, lecturer: User) -> QuerySet[Course]:
+    return (
+        Course.objects.filter(lecturers=lecturer)
+        .annotate(
+            student_count=Count("memberships", distinct=True),
+            open_session_count=Count("sessions", filter=Q(sessions__status=Session.Status.OPEN), distinct=True),
+        )
+        .order_by("-term", "code")
+    )
+
+
+def student_courses(*, student: User) -> QuerySet[Course]:
+    return Course.objects.filter(memberships__student=student).order_by("-term", "code")
+
+
+def student_current_enrolment(*, student: User) -> FaceEnrolment | None:
+    """The enrolment a student should see: one in flight, else the ready one, else the latest."""
+    enrolments = FaceEnrolment.objects.filter(student=student)
+    for statuses in (FaceEnrolment.ACTIVE_STATUSES, (FaceEnrolment.Status.READY,)):
+        found = enrolments.filter(status__in=statuses).order_by("-created_at").first()
+        if found is not None:
+            return found
+    return enrolments.order_by("-created_at").first()
+
+
+def student_has_face_data(*, student: User) -> bool:
+    return (
+        FaceEmbedding.objects.filter(student=student).exists()
+        or FaceEnrolment.objects.filter(student=student).exclude(status=FaceEnrolment.Status.WITHDRAWN).exists()
+    )

@@ -1,0 +1,45 @@
+"""Course memberships: who is on a course, and the course's index following them."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from attendance.courses.indexes import course_index_rebuild
+from attendance.models import Course, CourseMembership, FaceEmbedding, FaceEnrolment, User
+
+
+class MembershipError(Exception):
+    """A membership that cannot be made: `code` for programs, `message` for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _has_face_data(student: User) -> bool:
+    return FaceEmbedding.objects.filter(student=student, enrolment__status=FaceEnrolment.Status.READY).exists()
+
+
+def course_membership_add(*, course: Course, student: User, rebuild_index: bool = True) -> CourseMembership:
+    """Put a student on a course; the course's index then includes their face (rebuilt at once).
+
+    Adding someone already on the course changes nothing. A student without face data leaves
+    the index as it is, so it is not rebuilt.
+    """
+    if not student.is_student:
+        raise MembershipError("not_a_student", f"{student.display_name} is not a student.")
+    with transaction.atomic():
+        membership, created = CourseMembership.objects.get_or_create(course=course, student=student)
+        if created and rebuild_index and _has_face_data(student):
+            course_index_rebuild(course=course)
+    return membership
+
+
+def course_membership_remove(*, course: Course, student: User, rebuild_index: bool = True) -> bool:
+    """Take a student off a course and their face out of its index; False if they were not on it."""
+    with transaction.atomic():
+        deleted, _ = CourseMembership.objects.filter(course=course, student=student).delete()
+        if deleted and rebuild_index and _has_face_data(student):
+            course_index_rebuild(course=course)
+    return bool(deleted)

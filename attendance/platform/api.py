@@ -1,0 +1,39 @@
+"""What every feature's API shares: the error types and how errors are described in the schema."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException
+
+
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+class PayloadTooLarge(APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "too_large"
+
+
+class ServiceUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    descriptions = {
+        400: "The request is malformed; the message says what to send.",
+        403: "Not a lecturer of this course, an admin, or a valid kiosk token of this open session.",
+        404: "No such session or student.",
+        409: "The session is not open.",
+        413: "The image is larger than ROLLCALL_CHECKIN_MAX_IMAGE_MB.",
+        429: "Too many snapshots for this session from this sender; retry after Retry-After seconds.",
+        503: "The recognition models could not be loaded.",
+    }
+    return {code: OpenApiResponse(DetailSerializer, description=descriptions[code]) for code in codes}

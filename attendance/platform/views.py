@@ -1,0 +1,49 @@
+"""Sign-in and health: the pages every role and every load balancer uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from attendance.platform import login_limit
+from attendance.platform.health import run_checks
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness for load balancers and people: 200 only when the database, Redis and a worker answer."""
+    checks = run_checks()
+    healthy = all(check.ok for check in checks)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "checks": {check.name: {"ok": check.ok, "detail": check.detail} for check in checks},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in page, with failed attempts limited per account and per address
+    (attendance/platform/login_limit.py): past the limit the page answers 429 and says how long to wait."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        block = login_limit.login_blocked(request, request.POST.get("username", ""))
+        if block is not None:
+            # An unbound form: binding it would validate it, and validating it checks the password.
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            context = self.get_context_data(form=form, login_blocked=block.message())
+            response = self.render_to_response(context, status=429)
+            response["Retry-After"] = str(block.retry_after)
+            return response
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        login_limit.login_failed(self.request, self.request.POST.get("username", ""))
+        return super().form_invalid(form)

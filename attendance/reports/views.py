@@ -1,0 +1,193 @@
+"""Report pages and their CSV files, for lecturers and admins; a student's own attendance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import cast
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from attendance import permissions
+from attendance.courses import selectors
+from attendance.models import Session, User
+from attendance.reports import charts, rates
+from attendance.reports import exports as report_csv
+from attendance.reports import selectors as reports
+from attendance.reports.forms import ReportFilterForm
+
+
+def _user(request: HttpRequest) -> User:
+    return cast(User, request.user)
+
+
+def _require_staff(request: HttpRequest) -> User:
+    user = _user(request)
+    if not permissions.is_staff_role(user):
+        raise PermissionDenied("Reports are for lecturers and admins. Your own attendance is under My attendance.")
+    return user
+
+
+def _require_student(request: HttpRequest) -> User:
+    user = _user(request)
+    if not user.is_student:
+        raise PermissionDenied("This page is for students: it shows the signed-in student's own attendance.")
+    return user
+
+
+def _csv_response(rows: Iterable[Sequence[str]], filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(report_csv.encode(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def course_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    courses = rates.courses_with_stats(permissions.courses_visible_to(user))
+    return render(request, "reports/course_list.html", {"courses": courses, "manage": permissions.is_staff_role(user)})
+
+
+@login_required
+@require_GET
+def report_index(request: HttpRequest) -> HttpResponse:
+    user = _require_staff(request)
+    query = request.GET.get("q", "").strip()
+    students = permissions.students_visible_to(user).order_by("last_name", "first_name", "username")
+    if query:
+        students = students.filter(
+            Q(username__icontains=query) | Q(first_name__icontains=query) | Q(last_name__icontains=query)
+            | Q(student_number__icontains=query)
+        )
+    context = {
+        "courses": rates.courses_with_stats(permissions.courses_managed_by(user)),
+        "query": query,
+        "students": students[:50] if query else [],
+        "rate_definition": rates.RATE_DEFINITION,
+    }
+    return render(request, "reports/index.html", context)
+
+
+def _course_report_input(request: HttpRequest) -> ReportFilterForm:
+    return ReportFilterForm(request.GET, default_threshold=rates.low_rate_threshold())
+
+
+@login_required
+@require_GET
+def course_report(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _require_staff(request)
+    course = get_object_or_404(permissions.courses_managed_by(user), pk=pk)
+    form = _course_report_input(request)
+    period, sort, threshold, only_low = form.values()
+    report = reports.course_report(
+        course=course, period=period, sort=sort, threshold=threshold, only_low=only_low,
+        page_number=request.GET.get("page"),
+    )
+    turnout_bars = [
+        charts.Bar(
+            label=timezone.localtime(s.held_at).strftime("%d %b"),  # type: ignore[attr-defined]
+            value=s.turnout,  # type: ignore[attr-defined]
+            title=f"{report_csv.session_label(s)}: {s.attended} of {s.expected} attended",  # type: ignore[attr-defined]
+        )
+        for s in report.sessions
+    ]
+    context = {
+        "course": course,
+        "report": report,
+        "form": form,
+        "rate_definition": rates.RATE_DEFINITION,
+        "turnout_chart": charts.turnout_chart(turnout_bars, threshold=threshold),
+        "rates_chart": charts.rate_histogram(report.summary.rates, threshold=threshold),
+        "threshold_percent": round(threshold * 100),
+    }
+    return render(request, "reports/course_report.html", context)
+
+
+@login_required
+@require_GET
+def course_report_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    user = _require_staff(request)
+    course = get_object_or_404(permissions.courses_managed_by(user), pk=pk)
+    period, sort, threshold, only_low = _course_report_input(request).values()
+    sessions = reports.course_sessions(course=course, period=period)
+    rows = reports.course_report_all_rows(
+        course=course, period=period, sort=sort, threshold=threshold, only_low=only_low, sessions=sessions
+    )
+    return _csv_response(report_csv.course_rows(sessions, rows), report_csv.course_filename(course))
+
+
+def _managed_session(request: HttpRequest, pk: int) -> Session:
+    user = _require_staff(request)
+    return get_object_or_404(
+        permissions.sessions_managed_by(user).select_related("course", "opened_by"), pk=pk
+    )
+
+
+@login_required
+@require_GET
+def session_report(request: HttpRequest, pk: int) -> HttpResponse:
+    session = _managed_session(request, pk)
+    report = reports.session_report(session=session, page_number=request.GET.get("page"))
+    return render(request, "reports/session_report.html", {"session": session, "report": report})
+
+
+@login_required
+@require_GET
+def session_report_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    session = _managed_session(request, pk)
+    name = report_csv.filename(session.course.code, session.course.term, f"session-{session.pk}")
+    return _csv_response(report_csv.session_rows(reports.session_report_all_rows(session=session)), name)
+
+
+@login_required
+@require_GET
+def student_report(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    student = get_object_or_404(permissions.students_visible_to(user), pk=pk)
+    if student.pk == user.pk and user.is_student:
+        return redirect("my-attendance")
+    report = reports.student_report(
+        student=student, courses=permissions.courses_visible_to(user), page_number=request.GET.get("page")
+    )
+    context = {
+        "student": student,
+        "report": report,
+        "enrolment": selectors.student_current_enrolment(student=student),
+        "rate_definition": rates.RATE_DEFINITION,
+        "can_withdraw": permissions.can_withdraw_consent_for(user, student),
+        "has_face_data": selectors.student_has_face_data(student=student),
+    }
+    return render(request, "reports/student_report.html", context)
+
+
+@login_required
+@require_GET
+def student_report_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    user = _user(request)
+    student = get_object_or_404(permissions.students_visible_to(user), pk=pk)
+    rows = reports.student_report_all_rows(student=student, courses=permissions.courses_visible_to(user))
+    return _csv_response(report_csv.student_rows(rows), report_csv.filename(student.username, "attendance"))
+
+
+@login_required
+@require_GET
+def my_attendance(request: HttpRequest) -> HttpResponse:
+    student = _require_student(request)
+    report = reports.student_report(
+        student=student, courses=permissions.courses_visible_to(student), page_number=request.GET.get("page")
+    )
+    context = {
+        "student": student,
+        "report": report,
+        "enrolment": selectors.student_current_enrolment(student=student),
+        "rate_definition": rates.RATE_DEFINITION,
+        "has_face_data": selectors.student_has_face_data(student=student),
+    }
+    return render(request, "reports/my_attendance.html", context)
