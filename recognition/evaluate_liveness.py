@@ -72,13 +72,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def score_samples(args: argparse.Namespace) -> list[ScoredSample]:
+    samples = find_samples(Path(args.dataset))  # a wrong folder fails before any model loads
     model_dir = Path(args.model_dir)
     detector = FaceDetector(Path(args.detector_model) if args.detector_model else resolve_detector_model(model_dir))
     scorer = PassiveLiveness.from_dir(model_dir)
     skips = dict(args.skip)
     fps = 1000.0 / args.interval_ms
     scored = []
-    for sample in find_samples(Path(args.dataset)):
+    for sample in samples:
         item = ScoredSample(sample)
         if sample.video:
             start = skips.get(sample.path.name, 0.0)
@@ -170,11 +171,12 @@ def write_report(summary: dict[str, Any], out: Path) -> None:
     rows = "\n".join(f"| {s['file']} | {s['kind']} | "
                      f"{'-' if s['score'] is None else format(s['score'], '.3f')} | {s['snapshots'] or '-'} |"
                      for s in summary["samples"])
+    rule = summary["clip_rule"]
     text = (
         f"# Liveness evaluation: {summary['dataset']}\n\n"
-        f"ISO/IEC 30107-3 figures of the passive check (MiniFASNetV2 + V1SE). Threshold chosen for BPCER <= "
-        f"{summary['max_bpcer']:.0%} per image and per clip. A clip is accepted when {summary['clip_rule']['confirmations']} "
-        f"snapshots {summary['clip_rule']['interval_ms']} ms apart within {summary['clip_rule']['window_s']:g} s pass.\n\n"
+        "ISO/IEC 30107-3 figures of the passive check (MiniFASNetV2 + V1SE). Threshold chosen for "
+        f"BPCER <= {summary['max_bpcer']:.0%} per image and per clip. A clip is accepted when "
+        f"{rule['confirmations']} snapshots {rule['interval_ms']} ms apart within {rule['window_s']:g} s pass.\n\n"
         + "\n".join(f"- {line.strip()}" for line in summary_lines(summary))
         + "\n\n![DET curve](det.png)\n\n| file | kind | still score | clip snapshots |\n|---|---|---|---|\n"
         + rows + "\n"

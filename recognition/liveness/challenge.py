@@ -169,11 +169,12 @@ def judge_challenge(
 ) -> ChallengeResult:
     """Whether one face's observations answer the challenge.
 
-    Passes when a roughly frontal observation (|yaw| <= start_max_yaw, taken at most
-    start_lead_s before the issue) is followed, after the issue and by the deadline, by one
-    turned at least turn_yaw the asked way, before any turn as far the other way. A turn the
-    wrong way first fails (a recording that turns both ways must not pass either prompt); so do
-    a turn after the deadline, a turn before the issue, and no turn at all.
+    Passes when a roughly frontal observation (|yaw| <= start_max_yaw: the last one before the
+    issue, if taken at most start_lead_s before it, or a later one) is followed, after the issue
+    and by the deadline, by one turned at least turn_yaw the asked way, before any turn as far
+    the other way. A turn the wrong way first fails (a recording that turns both ways must not
+    pass either prompt); so do a turn after the deadline, a head already turned when the prompt
+    appears (until it comes back to frontal and turns again), and no turn at all.
     """
     ordered = sorted(observations, key=lambda o: o.time_s)
     window = [o for o in ordered if challenge.issued_at - start_lead_s <= o.time_s]
@@ -187,10 +188,13 @@ def judge_challenge(
         after_issue = obs.time_s >= challenge.issued_at
         if after_issue and obs.time_s <= challenge.deadline:
             peak = max(peak, yaw)
-        if not frontal_seen:
+        if not after_issue:
+            # The face must be frontal when the prompt appears: a head (or a recording) already
+            # turned before the issue has not answered it.
             frontal_seen = abs(yaw) <= start_max_yaw
             continue
-        if not after_issue:
+        if not frontal_seen:
+            frontal_seen = abs(yaw) <= start_max_yaw
             continue
         if obs.time_s > challenge.deadline:
             late = any(o.yaw * sign >= turn_yaw for o in window if o.time_s > challenge.deadline)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .challenge import Challenge, Observation, judge_challenge
 from .temporal import is_frozen
@@ -24,7 +24,7 @@ ones 0.002. Re-derive it on more live data when there is some: it is the set's l
 score, not a margin."""
 
 
-class LivenessPolicy(str, Enum):
+class LivenessPolicy(StrEnum):
     """What a site or course asks for. Default: CHALLENGE at the kiosk, PASSIVE on the lecturer's page."""
 
     OFF = "off"
@@ -32,7 +32,7 @@ class LivenessPolicy(str, Enum):
     CHALLENGE = "passive+challenge"
 
 
-class Check(str, Enum):
+class Check(StrEnum):
     """The names stored with a face mark, in ``LivenessDecision.checks``."""
 
     PASSIVE = "passive"

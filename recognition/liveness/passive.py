@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,7 +126,9 @@ class PassiveLiveness:
     between threads. Torch's thread count follows ``recognition.set_threads``.
     """
 
-    def __init__(self, model_paths: dict[AntiSpoofModel, Path] | dict[AntiSpoofModel, str], *, device: str = "cpu") -> None:
+    def __init__(
+        self, model_paths: Mapping[AntiSpoofModel, str | os.PathLike[str]], *, device: str = "cpu"
+    ) -> None:
         missing = [spec for spec in ANTISPOOF_MODELS if spec not in model_paths]
         if missing:
             raise ValueError(f"model_paths lacks {', '.join(s.filename for s in missing)}")
@@ -142,7 +144,9 @@ class PassiveLiveness:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_dir(cls, model_dir: str | os.PathLike[str], *, download: bool = True, device: str = "cpu") -> PassiveLiveness:
+    def from_dir(
+        cls, model_dir: str | os.PathLike[str], *, download: bool = True, device: str = "cpu"
+    ) -> PassiveLiveness:
         """Both files from (or fetched into) one folder, like the detector's model folder."""
         return cls(resolve_antispoof_models(model_dir, download=download), device=device)
 
@@ -188,7 +192,7 @@ class PassiveLiveness:
         assert self._models is not None
         total = np.zeros((len(faces), 3), dtype=np.float64)
         with torch.inference_mode():
-            for (spec, model), batch in zip(self._models, self.crops(rgb, faces), strict=True):
+            for (_spec, model), batch in zip(self._models, self.crops(rgb, faces), strict=True):
                 # Raw 0-255 BGR, no mean or std: what the models were trained on.
                 tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float().to(self.device)
                 total += torch.softmax(model(tensor), dim=1).cpu().numpy()

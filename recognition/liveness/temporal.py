@@ -24,6 +24,7 @@ Measured and dropped, because the real clips show it does not work:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -50,7 +51,7 @@ def frozen_pairs(
     ``max_px`` and, where both have embeddings, embeddings at least ``min_cosine`` alike."""
     ordered = sorted(observations, key=lambda o: o.time_s)
     count = 0
-    for before, after in zip(ordered, ordered[1:], strict=False):
+    for before, after in itertools.pairwise(ordered):
         moved = float(np.abs(after.points - before.points).max())
         if moved >= max_px:
             continue
