@@ -23,12 +23,12 @@ def det_png(points: dict[str, list[tuple[float, float, float]]], path: Path, *, 
     with the chosen threshold marked. Rates of 0 are drawn at 0.1%."""
     fig, ax = plt.subplots(figsize=(6, 5))
     ticks = [0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.999]
-    for unit, series in points.items():
+    for (unit, series), style in zip(points.items(), ("-", "--", ":"), strict=False):
         if not series:
             continue
         xs = [_probit(bpcer) for _, _, bpcer in series]
         ys = [_probit(apcer) for _, apcer, _ in series]
-        line = ax.plot(xs, ys, marker=".", markersize=3, label=f"per {unit}")[0]
+        line = ax.plot(xs, ys, style, marker=".", markersize=3, label=f"per {unit}")[0]
         at = min(series, key=lambda p: abs(p[0] - chosen))
         ax.scatter([_probit(at[2])], [_probit(at[1])], color=line.get_color(), s=50, zorder=3, edgecolor="black")
     ax.set_xticks([_probit(t) for t in ticks], [f"{t:.1%}" for t in ticks], rotation=45, fontsize=7)
