@@ -1,4 +1,4 @@
-"""Rollcall's face recognition: detection, alignment, embeddings, index and the paper's vote.
+"""Rollcall's face recognition: detection, alignment, embeddings, index, the paper's vote, liveness.
 
 Plain Python (numpy, OpenCV, open_clip, dlib, faiss); no Django, Celery or settings, so it runs
 from a script or a notebook. Models load lazily, on first use.
@@ -22,6 +22,22 @@ from .errors import (
 )
 from .image import load_image
 from .index import FORMAT_VERSION, FaceIndex
+from .liveness import (
+    PASSIVE_THRESHOLD,
+    Challenge,
+    ChallengeResult,
+    LivenessDecision,
+    LivenessPolicy,
+    Observation,
+    PassiveLiveness,
+    decide_liveness,
+    head_yaw,
+    is_frozen,
+    judge_challenge,
+    new_challenge,
+    passive_passes,
+    resolve_antispoof_models,
+)
 from .pipeline import Gallery, Recognizer
 from .runtime import set_threads
 from .types import (
@@ -39,10 +55,13 @@ from .video import iter_frames, probe_video, read_frames
 __all__ = [
     "BACKBONE_DEFAULTS",
     "FORMAT_VERSION",
+    "PASSIVE_THRESHOLD",
     "UNKNOWN",
     "YUNET_SHA256",
     "YUNET_URL",
     "BackboneDefaults",
+    "Challenge",
+    "ChallengeResult",
     "ClipEmbedder",
     "DlibEmbedder",
     "Embedder",
@@ -56,10 +75,14 @@ __all__ = [
     "ImageError",
     "IndexFormatError",
     "Label",
+    "LivenessDecision",
+    "LivenessPolicy",
     "Match",
     "ModelUnavailableError",
     "Neighbour",
     "NotAVideoError",
+    "Observation",
+    "PassiveLiveness",
     "RecognitionError",
     "Recognizer",
     "VideoError",
@@ -72,12 +95,19 @@ __all__ = [
     "candidate_matches",
     "classify_face",
     "create_embedder",
+    "decide_liveness",
     "face_quality",
     "frontal_score",
+    "head_yaw",
+    "is_frozen",
     "iter_frames",
+    "judge_challenge",
     "load_image",
+    "new_challenge",
+    "passive_passes",
     "probe_video",
     "read_frames",
+    "resolve_antispoof_models",
     "resolve_detector_model",
     "set_threads",
 ]

@@ -71,3 +71,33 @@ def dlib_faces(faces_dir: Path, detector: FaceDetector, dlib_embedder: DlibEmbed
         known=np.array([p.parent.parent.name == "people" for p in paths]),
         vectors=np.stack(vectors),
     )
+
+
+@pytest.fixture(scope="session")
+def pad_dir(faces_dir: Path) -> Path:
+    """Real live faces and real print / screen attacks (../shared/faces/pad/README.md)."""
+    path = faces_dir / "pad"
+    if not (path / "manifest.csv").is_file():
+        pytest.skip(f"the presentation-attack set is not at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def antispoof_model_dir(detector_model: Path) -> Path:
+    """The folder of the two MiniFASNet files (beside the YuNet model in ../shared/models)."""
+    from recognition.liveness import ANTISPOOF_MODELS
+
+    folder = detector_model.parent
+    missing = [spec.filename for spec in ANTISPOOF_MODELS if not (folder / spec.filename).is_file()]
+    if missing:
+        pytest.skip(f"the liveness models {', '.join(missing)} are not in {folder}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def passive_liveness(antispoof_model_dir: Path) -> Any:
+    from recognition.liveness import PassiveLiveness
+
+    scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False)
+    scorer.load()
+    return scorer
