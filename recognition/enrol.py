@@ -31,7 +31,7 @@ from .align import face_quality
 from .detect import FaceDetector
 from .embed import Embedder
 from .errors import RecognitionError
-from .types import Face
+from .types import Face, VideoInfo
 from .video import iter_frames, probe_video
 
 
@@ -251,21 +251,22 @@ def video_views(
     *,
     detector: FaceDetector,
     crop: Callable[[np.ndarray, Face], np.ndarray],
-    duration_s: float | None = None,
+    info: VideoInfo | None = None,
     rules: EnrolmentRules = DEFAULT_RULES,
     progress: FrameProgress | None = None,
 ) -> tuple[list[View], FrameTally]:
     """Sample the video, judge every frame and return the distinct usable views (at least
-    `min_embeddings`), or raise EnrolmentRejection."""
-    if duration_s is None:
-        duration_s = probe_video(path).duration_s
-    total = expected_samples(duration_s, rules)
+    `min_embeddings`), or raise EnrolmentRejection. `info`: the file's probe_video, when the caller
+    has it (a WebM's frames are then not counted again)."""
+    if info is None:
+        info = probe_video(path)
+    total = expected_samples(info.duration_s, rules)
     tally = FrameTally()
     views: list[View] = []
     # Two frames decoded ahead: FFmpeg decodes the next frames on the other core while this one is
     # searched for faces (the detector and decoder both release the GIL).
     frames = iter_frames(path, target_fps=rules.sample_fps, max_frames=rules.max_sampled_frames,
-                         max_side=rules.max_frame_side, prefetch=2)
+                         max_side=rules.max_frame_side, prefetch=2, info=info)
     with closing(frames):  # an exception from `progress` (a lost claim) stops the decoding thread at once
         for frame in frames:
             tally.brightness.append(float(cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY).mean()))

@@ -72,6 +72,7 @@ def iter_frames(
     max_frames: int = 120,
     max_side: int | None = None,
     prefetch: int = 0,
+    info: VideoInfo | None = None,
 ) -> Generator[Frame, None, None]:
     """Sample frames evenly: ``target_fps`` per second of video, at most ``max_frames`` spread
     over the whole file. Frames come rotated as the file's metadata asks, as RGB uint8, shrunk
@@ -82,6 +83,8 @@ def iter_frames(
     ``prefetch`` > 0 decodes up to that many sampled frames ahead in a background thread, so that
     decoding overlaps the caller's work on the previous frame (FFmpeg and OpenCV release the GIL);
     close the generator (``contextlib.closing``) when stopping early, to stop that thread at once.
+    ``info``, from ``probe_video`` of the same file a moment ago, spares a WebM being counted again
+    (a full decode), and keeps the sampling consistent with the length that was checked.
     """
     if target_fps <= 0 or max_frames < 1:
         raise ValueError("target_fps must be positive and max_frames at least 1")
@@ -90,7 +93,10 @@ def iter_frames(
     if prefetch < 0:
         raise ValueError("prefetch must be 0 or more")
     file = Path(path)
-    cap, info = _open(file)
+    if info is None:
+        cap, info = _open(file)
+    else:
+        cap = _reopen(file)
     wanted = _sample_indices(info, target_fps=target_fps, max_frames=max_frames)
     frames = _decode(cap, info, wanted, file, max_side)
     return _prefetched(frames, prefetch) if prefetch else frames
@@ -230,6 +236,16 @@ def _open(file: Path, *, max_duration_s: float | None = None) -> tuple[cv2.Video
     cap = cv2.VideoCapture(str(file), cv2.CAP_FFMPEG)
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
     return cap, info
+
+
+def _reopen(file: Path) -> cv2.VideoCapture:
+    """A capture of a file already probed, for decoding."""
+    cap = cv2.VideoCapture(str(file), cv2.CAP_FFMPEG)
+    if not cap.isOpened():
+        cap.release()
+        raise VideoTruncatedError(f"{file.name} can no longer be opened: upload or record it again.")
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    return cap
 
 
 def _info(

@@ -133,7 +133,7 @@ def _video_views(path: Path, *, progress: Callable[..., None]) -> list[View]:
     total = expected_samples(info.duration_s, RULES)
     progress("detecting", done=0, total=total, frames_total=total)
     views, _ = video_views(
-        path, detector=ml.detector(), crop=ml.embedder().crop, duration_s=info.duration_s, rules=RULES,
+        path, detector=ml.detector(), crop=ml.embedder().crop, info=info, rules=RULES,
         progress=lambda done, total, **counters: progress("detecting", done=done, total=total, **counters),
     )
     return views

@@ -116,6 +116,21 @@ def test_a_webm_without_a_reliable_frame_count_is_counted_by_decoding(
     info = probe_video(path)
     assert info.frame_count == 20
     assert len(read_frames(path, target_fps=5.0)) == 10
+    # Given the probe, the frames are not counted again and the same ones are sampled.
+    counted: list[int] = []
+    real_count = video._count_frames
+
+    def count(*args, **kwargs):
+        counted.append(1)
+        return real_count(*args, **kwargs)
+
+    video._count_frames = count  # type: ignore[assignment]
+    try:
+        again = list(iter_frames(path, target_fps=5.0, info=info))
+    finally:
+        video._count_frames = real_count  # type: ignore[assignment]
+    assert counted == []
+    assert [f.time_s for f in again] == [f.time_s for f in read_frames(path, target_fps=5.0)]
 
 
 def test_a_text_file_is_not_a_video(tmp_path: Path):
