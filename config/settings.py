@@ -271,6 +271,10 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 # Only once the domain is to be submitted to the browsers' preload list: hard to take back.
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# `check --deploy` asks for preloading whenever HSTS is on (W021). Not preloading is a decision, not an
+# oversight: the list takes a whole registered domain with its subdomains (a university's, where
+# Rollcall is one host) and leaving it takes months; a campus-only name cannot be on it at all.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 # Reverse proxies in front of gunicorn whose X-Forwarded-For entries are believed (config/proxy.py):
 # 1 behind the nginx of docker-compose.yml, 0 (ignore the header) when gunicorn faces clients itself.
 ROLLCALL_TRUSTED_PROXY_HOPS = env_int("ROLLCALL_TRUSTED_PROXY_HOPS", 0, minimum=0, maximum=5)
