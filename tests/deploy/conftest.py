@@ -114,7 +114,8 @@ class Nginx:
         self.process: subprocess.Popen[bytes] | None = None
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "rollcall.conf").write_text(render_template(self.environment))
-        # The image's nginx.conf around it, with every path inside this folder.
+        # The image's nginx.conf around it (the same http {} settings, which the template must not
+        # repeat), with every path inside this folder.
         user = "user root;\n" if os.geteuid() == 0 else ""  # workers must read the test's 0700 folders
         temp = "\n".join(f"    {kind}_temp_path {folder}/{kind};" for kind in
                          ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -123,7 +124,8 @@ class Nginx:
             f"{user}worker_processes 1;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log info;\n"
             "events { worker_connections 1024; }\n"
             "http {\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n"
-            f"    access_log {folder}/access.log;\n{temp}\n    include {folder}/rollcall.conf;\n}}\n"
+            f"    access_log {folder}/access.log;\n    sendfile on;\n    keepalive_timeout 65;\n{temp}\n"
+            f"    include {folder}/rollcall.conf;\n}}\n"
         )
 
     @property

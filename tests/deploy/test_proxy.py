@@ -66,6 +66,10 @@ def test_plain_http_is_redirected_to_https_and_https_answers_with_hsts(stack: St
     assert answer.status == 301
     assert answer.getheader("Location") == f"https://localhost:{nginx.https_port}/login/?next=/courses/"
     plain.close()
+    health = http.client.HTTPConnection("127.0.0.1", nginx.http_port, timeout=10)
+    health.request("GET", "/proxy-health")  # the compose healthcheck's, the one plain-HTTP answer
+    assert health.getresponse().read() == b"ok\n"
+    health.close()
 
     page = https_request(nginx, stack.certificate, "GET", "/login/")
     assert page.status == 200 and "Sign in" in page.text
