@@ -16,11 +16,16 @@ COPY requirements.txt .
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -r requirements.txt
 
 COPY . .
+# The static files are collected before the chown: the compose file's migrate service collects them
+# again, as this user, into the volume the proxy serves.
 RUN useradd --system --home /var/lib/rollcall --uid 1000 rollcall \
     && mkdir -p /var/lib/rollcall/media /var/lib/rollcall/indexes /var/lib/rollcall/models \
-    && chown -R rollcall /var/lib/rollcall \
-    && SECRET_KEY=collectstatic-only-key-not-used-at-runtime-000000 python manage.py collectstatic --noinput
+    && SECRET_KEY=collectstatic-only-key-not-used-at-runtime-000000 python manage.py collectstatic --noinput \
+    && chown -R rollcall /var/lib/rollcall
 
 USER rollcall
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--timeout", "60"]
+# Meant to run behind a buffering proxy (docker-compose.yml's nginx): on its own, slow clients hold
+# its threads. The worker model is measured in the README's production section.
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", \
+     "--workers", "2", "--threads", "4", "--timeout", "60", "--worker-tmp-dir", "/dev/shm"]

@@ -6,7 +6,7 @@ two sync Playwright instances cannot be open in one process."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -52,15 +52,16 @@ def playwright_instance() -> Iterator[object]:
 
 
 @pytest.fixture
-def browser_with_camera(playwright_instance: object, tmp_path: Path) -> Iterator[Callable[[Path | None], object]]:
-    """Launch Chromium whose webcam plays the given Y4M file (or its built-in test pattern)."""
+def browser_with_camera(playwright_instance: object, tmp_path: Path) -> Iterator[Callable[..., object]]:
+    """Launch Chromium whose webcam plays the given Y4M file (or its built-in test pattern), with any
+    further command-line switches (a certificate to trust, say)."""
     browsers: list[object] = []
 
-    def launch(y4m: Path | None = None) -> object:
+    def launch(y4m: Path | None = None, *, extra_args: Sequence[str] = ()) -> object:
         args = [
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", *extra_args,
         ]
         if y4m is not None:
             args.append(f"--use-file-for-fake-video-capture={y4m}")

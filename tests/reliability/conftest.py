@@ -227,7 +227,7 @@ class TcpProxy:
 
 
 class Gunicorn:
-    """`gunicorn config.wsgi` as production runs it (sync workers), against the test database."""
+    """`gunicorn config.wsgi` (sync workers, or gthread with threads > 1), against the test database."""
 
     def __init__(self, log_path: Path, *, env: dict[str, str], workers: int = 1, threads: int = 1) -> None:
         self.port = free_port()

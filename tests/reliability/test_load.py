@@ -2,9 +2,10 @@
 
 24 clients (3 devices per student: the lecturer's laptop, a kiosk, a phone; each its own account
 and token) post webcam snapshots of 8 enrolled students as fast as answers come back, to gunicorn
-configured as the Dockerfile runs it (2 sync workers). Snapshots are ones enrolment never saw: the
-talking-head video's second half, and the Yale photos not used for enrolment. CI runs 10 s; set
-ROLLCALL_LOAD_SECONDS=60 (and ROLLCALL_LOAD_CLIENTS, up to 50) for the full minute.
+with 2 sync workers (the Dockerfile's model when this was written; it now runs gthread behind
+nginx). Snapshots are ones enrolment never saw: the talking-head video's second half, and the Yale
+photos not used for enrolment. CI runs 10 s; set ROLLCALL_LOAD_SECONDS=60 (and ROLLCALL_LOAD_CLIENTS,
+up to 50) for the full minute.
 
 Passes when no answer is a 5xx (429 from the rate limit would be fine), every student is marked
 exactly once (one record, and exactly one answer saying "marked"), and nobody else is marked. Prints
