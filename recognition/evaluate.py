@@ -5,9 +5,10 @@
 DATASET is the paper's layout (<class>/train/ and <class>/val/, images or one video each, or
 <class>/train.mp4 and <class>/val.mp4) or a flat one (<class>/*.jpg, split into gallery and probes
 with --seed). Writes, per backbone, grid_search_results.csv (k1,k2,threshold,precision,recall,f1,
-tp,fp,tn,fn), the best point's tables and figures, the open-set sweep, scalability and (with
---augment) the augmentation experiment, all gathered in report.md and report.json. Embeddings are
-cached per backbone and file (--cache-dir), so a rerun takes seconds.
+tp,fp,tn,fn), the best point's tables and figures, the open-set sweep, the threshold calibrated
+from the gallery beside the default, scalability and (with --augment) the augmentation experiment,
+all gathered in report.md and report.json. Embeddings are cached per backbone and file
+(--cache-dir), so a rerun takes seconds.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """One evaluation: a dataset through one or more backbones, every experiment, one report.
 
 ``evaluate`` embeds the dataset once per backbone (cached on disk), then runs the grid search,
-the best point's tables and figures, the open-set sweep, the optional augmentation experiment
-and the scalability tests on those embeddings, and writes ``report.md`` and ``report.json``.
+the best point's tables and figures, the open-set sweep, the threshold calibrated from the
+gallery beside the fixed default, the optional augmentation experiment and the scalability tests
+on those embeddings, and writes ``report.md`` and ``report.json``.
 """
 
 from __future__ import annotations
