@@ -109,7 +109,7 @@ class ImpostorFit:
     def threshold_for(self, target_far: float, people: int | None = None) -> float:
         """The threshold where ``far`` equals ``target_far`` (the largest that meets it)."""
         n = self.people if people is None else people
-        per_person = -math.expm1(math.log1p(-target_far) / n)
+        per_person = max(-math.expm1(math.log1p(-target_far) / n), 1e-300)
         if self.sigma <= 0:
             return self.mu
         return self.mu + self.sigma * _NORMAL.inv_cdf(per_person)
@@ -162,13 +162,14 @@ class Calibration:
     genuine_pass_rate: float | None
     target_far: float
     fitted_threshold: float | None = None
+    min_people: int = MIN_PEOPLE
 
     def describe(self) -> str:
         """For a page: "calibrated from 17 people" or "backbone default (3 people, fewer than 5)"."""
         if self.source == "calibrated":
             clamped = "" if self.fitted_threshold == self.threshold else f", clamped from {self.fitted_threshold:.3f}"
             return f"calibrated from {self.n_people} people{clamped}"
-        return f"backbone default ({self.n_people} people, fewer than the {MIN_PEOPLE} needed)"
+        return f"backbone default ({self.n_people} people, fewer than the {self.min_people} needed)"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -184,6 +185,9 @@ def gallery_distances(vectors: np.ndarray, labels: Sequence[Label] | np.ndarray)
         raise ValueError(f"need (n, dim) vectors and n labels, got {matrix.shape} and {len(label_array)}")
     if not np.isfinite(matrix).all():
         raise ValueError("vectors must be finite: leave out samples without a face")
+    if not len(matrix):  # a course nobody has enrolled in yet
+        empty = np.zeros(0, dtype=np.float64)
+        return GalleryDistances(people=(), pair_minima=empty, genuine_nearest=empty)
     people, person_of = np.unique(label_array, return_inverse=True)
     order = np.argsort(person_of, kind="stable")
     matrix, person_of = matrix[order], person_of[order]
@@ -241,6 +245,7 @@ def calibrate_distances(
             estimated_far=None,
             genuine_pass_rate=distances.genuine_pass_rate(default),
             target_far=target_far,
+            min_people=min_people,
         )
     fit = distances.fit()
     fitted = _floor4(fit.threshold_for(target_far))
@@ -255,6 +260,7 @@ def calibrate_distances(
         genuine_pass_rate=distances.genuine_pass_rate(threshold),
         target_far=target_far,
         fitted_threshold=fitted,
+        min_people=min_people,
     )
 
 

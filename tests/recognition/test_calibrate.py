@@ -92,6 +92,12 @@ def test_a_gallery_below_the_minimum_uses_the_backbone_default():
     assert (result.n_people, result.n_impostor_pairs, result.estimated_far) == (4, 6, None)
     assert "default" in result.describe() and "4 people" in result.describe()
     assert calibrate_threshold(*clustered_gallery(5, 6, spread=0.4), backbone="dlib").source == "calibrated"
+    nobody = calibrate_threshold(np.zeros((0, 128), dtype=np.float32), [], backbone="clip")
+    assert (nobody.source, nobody.threshold, nobody.n_people, nobody.genuine_pass_rate) == (
+        "default", BACKBONE_DEFAULTS["clip"].threshold, 0, None
+    )
+    strict = calibrate_threshold(*clustered_gallery(5, 6, spread=0.4), backbone="dlib", min_people=6)
+    assert strict.source == "default" and "fewer than the 6 needed" in strict.describe()
 
 
 def test_the_threshold_is_clamped_to_the_backbones_safe_range():
