@@ -35,7 +35,7 @@ probes would be rejected), so the choice of scale matters at the extrapolated ta
 
 Limits, measured where this data allows:
 - Small galleries say little. The pair minima share people, so the effective sample is about
-  the number of people. A 17-person dlib gallery's threshold moves between 0.24 and 0.33 (90%
+  the number of people. A 17-person dlib gallery's threshold moves between 0.24 and 0.32 (90%
   of bootstrap resamples of its people). Below ``min_people`` people the backbone default is
   used; the clamp bounds the rest.
 - A lookalike no enrolled pair resembles cannot be foreseen: on ../shared/faces one stranger
