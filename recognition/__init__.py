@@ -5,6 +5,7 @@ from a script or a notebook. Models load lazily, on first use.
 """
 
 from .align import align_face, face_quality, frontal_score
+from .calibrate import Calibration, calibrate_threshold
 from .classify import UNKNOWN, assign_unique, candidate_matches, classify_face
 from .detect import YUNET_SHA256, YUNET_URL, FaceDetector, resolve_detector_model
 from .embed import BACKBONE_DEFAULTS, ClipEmbedder, DlibEmbedder, Embedder, create_embedder
@@ -60,6 +61,7 @@ __all__ = [
     "YUNET_SHA256",
     "YUNET_URL",
     "BackboneDefaults",
+    "Calibration",
     "Challenge",
     "ChallengeResult",
     "ClipEmbedder",
@@ -92,6 +94,7 @@ __all__ = [
     "VideoTruncatedError",
     "align_face",
     "assign_unique",
+    "calibrate_threshold",
     "candidate_matches",
     "classify_face",
     "create_embedder",

@@ -5,9 +5,10 @@
 DATASET is the paper's layout (<class>/train/ and <class>/val/, images or one video each, or
 <class>/train.mp4 and <class>/val.mp4) or a flat one (<class>/*.jpg, split into gallery and probes
 with --seed). Writes, per backbone, grid_search_results.csv (k1,k2,threshold,precision,recall,f1,
-tp,fp,tn,fn), the best point's tables and figures, the open-set sweep, scalability and (with
---augment) the augmentation experiment, all gathered in report.md and report.json. Embeddings are
-cached per backbone and file (--cache-dir), so a rerun takes seconds.
+tp,fp,tn,fn), the best point's tables and figures, the open-set sweep, the threshold calibrated
+from the gallery beside the default, scalability and (with --augment) the augmentation experiment,
+all gathered in report.md and report.json. Embeddings are cached per backbone and file
+(--cache-dir), so a rerun takes seconds.
 """
 
 from __future__ import annotations
@@ -120,6 +121,9 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: Defaults) -> None:
     parser.add_argument("--open-thresholds", type=_float_range, default=EvaluationSettings.open_thresholds,
                         help="open-set and PR sweep (default 0:2:0.01)")
     parser.add_argument("--target-far", type=float, default=0.01, help="false-accept rate to meet (default 0.01)")
+    parser.add_argument("--calibration-target-far", type=float, default=EvaluationSettings.calibration_target_far,
+                        help="chance of accepting a stranger that the threshold calibrated from the gallery "
+                             f"allows (default {EvaluationSettings.calibration_target_far:g})")
     parser.add_argument("--augment", action="store_true", help="run the paper's augmentation experiment")
     parser.add_argument("--scalability-seeds", type=int, default=3)
     parser.add_argument("--scalability-steps", type=int, default=6, help="class counts from 2 to all")
@@ -157,6 +161,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         set_threads(args.threads)
     if not 0.0 <= args.target_far <= 1.0:
         raise ValueError(f"--target-far must be between 0 and 1, got {args.target_far}")
+    if not 0.0 < args.calibration_target_far < 1.0:
+        raise ValueError(
+            f"--calibration-target-far must be between 0 and 1 (exclusive), got {args.calibration_target_far}"
+        )
     specs = backbone_specs(args)
     dataset = load_dataset(Path(args.dataset), layout=args.layout, gallery_fraction=args.gallery_fraction,
                            seed=args.seed, open_set_dirs=args.open_set)
@@ -167,6 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         thresholds=tuple(args.thresholds),
         open_thresholds=tuple(args.open_thresholds),
         target_far=args.target_far,
+        calibration_target_far=args.calibration_target_far,
         augment=args.augment,
         scalability_seeds=args.scalability_seeds,
         scalability_steps=args.scalability_steps,
@@ -184,7 +193,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         note = " (random weights)" if r["random_weights"] else ""
         lines.append(
             f"{r['embedder']}{note}: accuracy {r['accuracy']:.4f}, F1 {best['f1']:.4f} at k1={best['k1']}, "
-            f"k2={best['k2']}, threshold={best['threshold']:.2f}"
+            f"k2={best['k2']}, threshold={best['threshold']:.2f}; calibrated threshold "
+            f"{r['calibration']['calibration']['threshold']:.3f} ({r['calibration']['description']})"
         )
     return lines
 

@@ -1,10 +1,11 @@
 """Reproducing the paper's evaluation on a labelled dataset, one or more backbones side by side.
 
 ``python -m recognition.evaluate DATASET --out DIR`` runs it all; the pieces are here for a
-notebook: load_dataset, SetEmbedder (cached embeddings), grid_search, open_set_sweep, scalability
-and evaluate, which writes report.md and report.json.
+notebook: load_dataset, SetEmbedder (cached embeddings), grid_search, open_set_sweep,
+calibration_summary, scalability and evaluate, which writes report.md and report.json.
 """
 
+from .calibration import calibration_summary, upper_bound_95
 from .dataset import Dataset, DatasetError, Source, load_dataset
 from .embeddings import AUGMENTATIONS, EmbeddedSet, EmbeddingCache, SamplingOptions, SetEmbedder, augment
 from .grid import CSV_COLUMNS, GridResult, Neighbours, grid_search, predict, search_neighbours, threshold_range
@@ -33,6 +34,7 @@ __all__ = [
     "SetEmbedder",
     "Source",
     "augment",
+    "calibration_summary",
     "class_counts",
     "class_report",
     "confusion_matrix",
@@ -47,5 +49,6 @@ __all__ = [
     "scalability",
     "search_neighbours",
     "threshold_range",
+    "upper_bound_95",
     "vote_tables",
 ]

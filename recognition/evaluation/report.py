@@ -23,6 +23,11 @@ def _threshold(open_set: dict[str, Any] | None) -> str:
     return f"{open_set['threshold_at_target']:.2f}"
 
 
+def _rate(value: float | None) -> str:
+    """A modelled rate, which may be far below 0.1%: two significant digits."""
+    return "-" if value is None else f"{100 * value:.2g}%"
+
+
 def _weights(result: dict[str, Any]) -> str:
     if result["random_weights"]:
         return "RANDOM weights (mechanics only: the accuracy means nothing)"
@@ -76,13 +81,15 @@ def write_report(summary: dict[str, Any], path: Path) -> None:
             _threshold(open_set),
             "-" if not open_set else _pct(open_set["tar_at_target"]),
             "-" if not open_set else f"{_pct(open_set['far_at_default'])} at {open_set['default_threshold']:.2f}",
+            _calibrated_cell(r["calibration"]),
             f"{r['speed']['embed_ms_per_face']:.1f}",
             f"{r['speed']['faces_per_second']:.1f}",
         ])
     target = settings["target_far"]
     lines += _table(
         ["backbone", "model", "best grid point", "accuracy", "F1", f"threshold at FAR <= {target:g}",
-         "TAR there", "FAR at default threshold", "embed ms/face", "faces/s (detect + embed)"],
+         "TAR there", "FAR at default threshold", "calibrated from the gallery (FAR, TAR)",
+         "embed ms/face", "faces/s (detect + embed)"],
         rows,
     )
     for r in summary["backbones"]:
@@ -164,6 +171,7 @@ def _backbone_section(r: dict[str, Any], target: float) -> list[str]:
         lines += _table(["threshold", "FAR", "TAR"],
                         [[f"{t:.2f}", _pct(f), _pct(a)] for t, f, a in _transition(o["curve"])])
         lines += [f"![open set]({figures['open_set']})", ""]
+    lines += _calibration_section(r["calibration"])
     if "augmentation" in r:
         lines += ["### Augmentation experiment (gallery copies added)", ""]
         lines += _table(
@@ -190,3 +198,44 @@ def _backbone_section(r: dict[str, Any], target: float) -> list[str]:
         "",
     ]
     return lines
+
+
+def _calibrated_cell(c: dict[str, Any]) -> str:
+    row = c["rows"][0]
+    rates = f"{_pct(row.get('far'))}, {_pct(row['tar'])}" if "far" in row else f"-, {_pct(row['tar'])}"
+    return f"{row['threshold']:.3f} ({rates})"
+
+
+def _calibration_section(c: dict[str, Any]) -> list[str]:
+    cal = c["calibration"]
+    lines = ["### Threshold calibrated from the gallery", ""]
+    estimate = (
+        f"The model puts the chance that a stranger is accepted at all at {_rate(cal['estimated_far'])} "
+        f"(target {cal['target_far']:g}) and the share of enrolled embeddings within the threshold of another of "
+        f"the same person at {_pct(cal['genuine_pass_rate'])} (frames of one enrolment: optimistic)."
+        if cal["source"] == "calibrated"
+        else "The gallery has too few people to estimate from, so the backbone default is used."
+    )
+    lines += [
+        f"From the gallery alone (recognition.calibrate): {c['description']}, {cal['n_impostor_pairs']} pairs of "
+        f"enrolled people as each other's strangers. {estimate} Both thresholds measured on data the calibration "
+        f"never saw, at k1={c['k1']}, k2={c['k2']}: TAR over {c['probes']} enrolled probes"
+        + (f"; FAR over {c['strangers']} samples of {c['stranger_people']} never-enrolled people and over those "
+           "people (accepted at least once), with one-sided 95% upper bounds: so few strangers cannot show a rate "
+           "near the target." if "strangers" in c else "; no never-enrolled people were given, so no FAR."),
+        "",
+    ]
+    header = ["threshold", "", "TAR", "FAR estimated (model)", "genuine pass (gallery)"]
+    if "strangers" in c:
+        header += ["FAR (samples)", "95% bound", "samples accepted (people)", "95% bound (people)"]
+    rows = []
+    for row in c["rows"]:
+        cells = [f"{row['threshold']:.3f}", row["which"], _pct(row["tar"]), _rate(row["estimated_far"]),
+                 _pct(row["genuine_pass_rate"])]
+        if "strangers" in c:
+            cells += [_pct(row["far"]), _pct(row["far_upper_95"]),
+                      f"{row['strangers_accepted']} of {c['strangers']} "
+                      f"({', '.join(row['stranger_people_accepted']) or 'nobody'})",
+                      _pct(row["far_people_upper_95"])]
+        rows.append(cells)
+    return lines + _table(header, rows)

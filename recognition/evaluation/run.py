@@ -1,8 +1,9 @@
 """One evaluation: a dataset through one or more backbones, every experiment, one report.
 
 ``evaluate`` embeds the dataset once per backbone (cached on disk), then runs the grid search,
-the best point's tables and figures, the open-set sweep, the optional augmentation experiment
-and the scalability tests on those embeddings, and writes ``report.md`` and ``report.json``.
+the best point's tables and figures, the open-set sweep, the threshold calibrated from the
+gallery beside the fixed default, the optional augmentation experiment and the scalability tests
+on those embeddings, and writes ``report.md`` and ``report.json``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 
 import numpy as np
 
+from recognition.calibrate import DEFAULT_TARGET_FAR
 from recognition.detect import FaceDetector
 from recognition.embed import BACKBONE_DEFAULTS, Embedder, create_embedder
 
 from . import plots
+from .calibration import calibration_summary
 from .dataset import Dataset, DatasetError
 from .embeddings import AUGMENTATIONS, EmbeddedSet, EmbeddingCache, SamplingOptions, SetEmbedder
 from .grid import GridResult, Neighbours, grid_search, predict, search_neighbours, threshold_range, vote_tables
@@ -56,6 +59,7 @@ class EvaluationSettings:
     thresholds: tuple[float, ...] = tuple(threshold_range(0.50, 1.00, 0.01).tolist())
     open_thresholds: tuple[float, ...] = tuple(threshold_range(0.0, 2.0, 0.01).tolist())
     target_far: float = 0.01
+    calibration_target_far: float = DEFAULT_TARGET_FAR  # recognition.calibrate's, from the gallery alone
     augment: bool = False
     scalability_seeds: int = 3
     scalability_steps: int = 6
@@ -73,6 +77,7 @@ class EvaluationSettings:
             "thresholds": span(self.thresholds),
             "open_set_thresholds": span(self.open_thresholds),
             "target_far": self.target_far,
+            "calibration_target_far": self.calibration_target_far,
             "augmentation": self.augment,
             "scalability_seeds": self.scalability_seeds,
             "scalability_steps": self.scalability_steps,
@@ -235,8 +240,12 @@ def _evaluate_backbone(
         "confusion_matrix": matrix.tolist(),
         "backbone_default": _at_default(spec.backbone, neighbours, tables, y_true, len(classes)),
     }
-    if strangers is not None:
-        stranger_neighbours = _neighbours(gallery, strangers, index_of, k, space)
+    stranger_neighbours = None if strangers is None else _neighbours(gallery, strangers, index_of, k, space)
+    result["calibration"] = calibration_summary(
+        spec.backbone, gallery, neighbours, y_true, stranger_neighbours,
+        None if strangers is None else strangers.labels, target_far=settings.calibration_target_far,
+    )
+    if stranger_neighbours is not None:
         default = BACKBONE_DEFAULTS[spec.backbone].threshold
         open_result = open_set_sweep(
             neighbours, y_true, stranger_neighbours, stranger_people=len(dataset.open_set_people),

@@ -189,3 +189,23 @@ def test_faces_of_several_files_embedded_in_one_batch_equal_one_file_at_a_time(
     assert single.labels.tolist() == batched.labels.tolist() == ["john_salley", "yale_subject01"]
     assert np.allclose(single.vectors, batched.vectors, atol=1e-5)
     assert np.all(batched.embed_s > 0) and np.all(batched.detect_s > 0)
+
+
+def test_the_report_gives_the_threshold_calibrated_from_the_gallery_beside_the_default(
+    subset_run: tuple[Path, dict[str, Any]],
+):
+    from recognition.calibrate import SAFE_THRESHOLDS
+
+    out, summary = subset_run
+    [result] = summary["backbones"]
+    report = result["calibration"]
+    assert report["calibration"]["n_people"] == 8 and report["calibration"]["n_impostor_pairs"] == 28
+    low, high = SAFE_THRESHOLDS["dlib"]
+    assert low <= report["calibration"]["threshold"] <= high
+    calibrated, default = report["rows"]
+    assert default["far"] == result["open_set"]["far_at_default"]  # k1/k2 do not change who is accepted
+    # A looser threshold accepts at least whom a tighter one does, and names at least as many.
+    looser, tighter = sorted((calibrated, default), key=lambda row: -row["threshold"])
+    assert looser["strangers_accepted"] >= tighter["strangers_accepted"] and looser["tar"] >= tighter["tar"]
+    assert "### Threshold calibrated from the gallery" in (out / "report.md").read_text()
+    assert json.loads((out / "report.json").read_text())["backbones"][0]["calibration"]["rows"] == report["rows"]
