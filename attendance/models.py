@@ -82,6 +82,14 @@ class Course(models.Model):
     # Bumped every time the course's face index is rebuilt: web processes compare it with the
     # version of the index they hold in memory and reload only when it moved.
     index_version = models.PositiveIntegerField(default=0)
+    # The "Unknown" threshold calibrated from the course's own gallery at the last index rebuild
+    # (recognition.calibrate), for the embedding space it was computed in; a hand-set threshold wins.
+    calibrated_threshold = models.FloatField(null=True, editable=False)
+    calibration_source = models.CharField(
+        max_length=16, blank=True, editable=False, choices=[("calibrated", "calibrated"), ("default", "default")]
+    )
+    calibration_people = models.PositiveIntegerField(default=0, editable=False)
+    calibration_space = models.CharField(max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -95,6 +103,11 @@ class Course(models.Model):
             models.CheckConstraint(
                 condition=Q(threshold__isnull=True) | (Q(threshold__gt=0) & Q(threshold__lte=2)),
                 name="course_threshold_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(calibrated_threshold__isnull=True)
+                | (Q(calibrated_threshold__gt=0) & Q(calibrated_threshold__lte=2)),
+                name="course_calibrated_threshold_range",
             ),
         ]
 

@@ -214,6 +214,11 @@ ROLLCALL_INDEX_DIR = Path(env_str("ROLLCALL_INDEX_DIR", str(VAR_DIR / "indexes")
 ROLLCALL_K1 = env_int("ROLLCALL_K1", 0, minimum=0, maximum=100) or None
 ROLLCALL_K2 = env_int("ROLLCALL_K2", 0, minimum=0, maximum=100) or None
 ROLLCALL_THRESHOLD = env_float("ROLLCALL_THRESHOLD", None, minimum=0.0, maximum=2.0)
+# What a course's calibrated threshold may let through: the estimated chance that a stranger is
+# named by its gallery (recognition.calibrate). 0.1%: about one stranger in a thousand tries.
+ROLLCALL_CALIBRATION_TARGET_FAR: float = (
+    env_float("ROLLCALL_CALIBRATION_TARGET_FAR", 0.001, minimum=1e-6, maximum=0.5) or 0.001
+)
 if ROLLCALL_K1 and ROLLCALL_K2 and ROLLCALL_K1 >= ROLLCALL_K2:
     raise ImproperlyConfigured(f"ROLLCALL_K1 ({ROLLCALL_K1}) must be smaller than ROLLCALL_K2 ({ROLLCALL_K2})")
 

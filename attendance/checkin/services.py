@@ -23,6 +23,7 @@ from django.db import transaction
 
 from attendance import ml
 from attendance.courses.indexes import course_index_get
+from attendance.courses.selectors import course_threshold
 from attendance.models import AttendanceRecord, CourseMembership, Session, User
 from attendance.platform.redis import redis_client, session_key, session_state_clear
 from attendance.privacy.services import checkin_snapshot_store
@@ -106,7 +107,7 @@ def session_check_in(
                              processing_ms=_ms_since(started))
 
     course = session.course
-    params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course.threshold)
+    params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course_threshold(course=course).value)
     matches = _identify(session=session, vectors=np.stack([vector for _, vector in found]), params=params)
 
     student_ids = [int(m.label) for m in matches if m.label is not None]  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from attendance import ml
 from attendance.checkin import selectors as checkin_selectors
 from attendance.checkin.api import KIOSK_HEADER
 from attendance.checkin.services import doubtful_from
+from attendance.courses.selectors import course_threshold
 from attendance.models import Session
 from attendance.sessions.services import (
     session_late_after,
@@ -36,7 +37,8 @@ def _qr_svg(url: str) -> str:
 
 
 def _page_config(session: Session, *, kiosk_token: str | None) -> dict[str, Any]:
-    params = ml.recognition_params(k1=session.course.k1, k2=session.course.k2, threshold=session.course.threshold)
+    course = session.course
+    params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course_threshold(course=course).value)
     config: dict[str, Any] = {
         "sessionId": session.pk,
         "open": session.status == Session.Status.OPEN,

@@ -24,7 +24,7 @@ from django.db import transaction
 
 from attendance import ml
 from attendance.models import Course, FaceEmbedding, FaceEnrolment, User
-from recognition import FaceIndex, IndexFormatError
+from recognition import Calibration, FaceIndex, IndexFormatError, calibrate_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +83,22 @@ def course_embeddings(*, course_id: int, space: str, dim: int) -> tuple[np.ndarr
     return np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32, copy=False), student_of
 
 
-def _build(*, course_id: int, space: str, dim: int) -> tuple[FaceIndex, dict[int, int]]:
+def _build(
+    *, course_id: int, space: str, dim: int, calibrate: bool = False
+) -> tuple[FaceIndex, dict[int, int], Calibration | None]:
     ids, vectors, student_of = course_embeddings(course_id=course_id, space=space, dim=dim)
     index = FaceIndex(dim, backbone=space)
     if len(ids):
         index.add(ids, vectors)
-    return index, student_of
+    calibration = None
+    if calibrate:
+        # The gallery's own threshold: distances between different enrolled students stand in for
+        # strangers (recognition.calibrate says how, and its limits); few students: the default.
+        calibration = calibrate_threshold(
+            vectors, [student_of[int(i)] for i in ids], backbone=ml.backbone_name(),
+            target_far=settings.ROLLCALL_CALIBRATION_TARGET_FAR,
+        )
+    return index, student_of, calibration
 
 
 def _prune_old_files(course_id: int, keep: Path) -> None:
@@ -108,13 +118,20 @@ def course_index_rebuild(*, course: Course) -> int:
     space, dim = ml.embedder_name(), ml.embedder().dim
     with transaction.atomic():
         version = Course.objects.select_for_update().values_list("index_version", flat=True).get(pk=course.pk) + 1
-        index, _ = _build(course_id=course.pk, space=space, dim=dim)
+        index, _, calibration = _build(course_id=course.pk, space=space, dim=dim, calibrate=True)
+        assert calibration is not None
         path = course_index_path(course_id=course.pk, version=version, space=space)
         path.parent.mkdir(parents=True, exist_ok=True)
         index.save(path)
-        Course.objects.filter(pk=course.pk).update(index_version=version)
+        Course.objects.filter(pk=course.pk).update(
+            index_version=version, calibrated_threshold=calibration.threshold,
+            calibration_source=calibration.source, calibration_people=calibration.n_people,
+            calibration_space=space,
+        )
         transaction.on_commit(lambda: _prune_old_files(course.pk, path))
     course.index_version = version
+    course.calibrated_threshold, course.calibration_source = calibration.threshold, calibration.source
+    course.calibration_people, course.calibration_space = calibration.n_people, space
     logger.info("rebuilt index of course %s: %d vectors, version %d", course.pk, len(index), version)
     return len(index)
 
@@ -175,7 +192,7 @@ def _repair(*, course_id: int) -> CourseIndex:
     space, dim = ml.embedder_name(), ml.embedder().dim
     with transaction.atomic():
         version = Course.objects.select_for_update().values_list("index_version", flat=True).get(pk=course_id)
-        index, student_of = _build(course_id=course_id, space=space, dim=dim)
+        index, student_of, _ = _build(course_id=course_id, space=space, dim=dim)
         path = course_index_path(course_id=course_id, version=version, space=space)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,11 +1,13 @@
-"""Non-trivial reads, shared by HTML views and the API."""
+"""Reads about courses: the home pages' lists and overview, face data, the threshold in use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
+from attendance import ml
 from attendance.models import Course, FaceEmbedding, FaceEnrolment, Session, User
 
 
@@ -62,3 +64,38 @@ def student_has_face_data(*, student: User) -> bool:
         FaceEmbedding.objects.filter(student=student).exists()
         or FaceEnrolment.objects.filter(student=student).exclude(status=FaceEnrolment.Status.WITHDRAWN).exists()
     )
+
+
+@dataclass(frozen=True)
+class ThresholdInUse:
+    """The "Unknown" distance a course is recognised at, and where it came from, for its page."""
+
+    value: float
+    source: str  # hand | site | calibrated | default
+    people: int  # enrolled students the calibration saw (0 where none ran)
+
+    def describe(self) -> str:
+        if self.source == "hand":
+            return "set by hand for this course"
+        if self.source == "site":
+            return "the site's setting for every course"
+        if self.source == "calibrated":
+            return f"calibrated from the {self.people} enrolled students of this course"
+        if self.people:
+            return (f"the face model's default: {self.people} enrolled student{'s' if self.people != 1 else ''} "
+                    f"are too few to calibrate from (5 are needed)")
+        return "the face model's default (nobody is enrolled yet)"
+
+
+def course_threshold(*, course: Course) -> ThresholdInUse:
+    """A hand-set course threshold, else the site's, else the course's calibration in the embedding
+    space now in use (a calibration from another space says nothing about this one), else the
+    backbone's default."""
+    if course.threshold is not None:
+        return ThresholdInUse(course.threshold, "hand", 0)
+    if settings.ROLLCALL_THRESHOLD is not None:
+        return ThresholdInUse(float(settings.ROLLCALL_THRESHOLD), "site", 0)
+    same_space = course.calibration_space == ml.embedder_name()
+    if same_space and course.calibration_source == "calibrated" and course.calibrated_threshold is not None:
+        return ThresholdInUse(course.calibrated_threshold, "calibrated", course.calibration_people)
+    return ThresholdInUse(ml.recognition_params().threshold, "default", course.calibration_people if same_space else 0)

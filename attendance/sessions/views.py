@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from attendance import permissions
+from attendance.courses.selectors import course_threshold
 from attendance.models import Course, Session, User
 from attendance.sessions import selectors as session_selectors
 from attendance.sessions.services import (
@@ -48,6 +49,7 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "sessions": session_selectors.course_sessions(course=course),
         "students": students,
         "enrolled_count": sum(1 for student in students if getattr(student, "face_enrolled", False)),
+        "threshold": course_threshold(course=course),
     }
     return render(request, "checkin/course_detail.html", context)
 
