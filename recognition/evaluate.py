@@ -125,6 +125,9 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: Defaults) -> None:
                         help="chance of accepting a stranger that the threshold calibrated from the gallery "
                              f"allows (default {EvaluationSettings.calibration_target_far:g})")
     parser.add_argument("--augment", action="store_true", help="run the paper's augmentation experiment")
+    parser.add_argument("--enrolment-rules", action="store_true",
+                        help="gallery videos give the faces the web app's enrolment keeps (sharp, frontal, one "
+                        "person, no near-duplicates) instead of every sampled frame")
     parser.add_argument("--scalability-seeds", type=int, default=3)
     parser.add_argument("--scalability-steps", type=int, default=6, help="class counts from 2 to all")
     parser.add_argument("--pad", type=float, default=0.0, help="detector padding (fraction of the image side)")
@@ -177,6 +180,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         target_far=args.target_far,
         calibration_target_far=args.calibration_target_far,
         augment=args.augment,
+        enrolment_rules=args.enrolment_rules,
         scalability_seeds=args.scalability_seeds,
         scalability_steps=args.scalability_steps,
         sampling=SamplingOptions(pad=args.pad, video_fps=args.video_fps, video_max_frames=args.video_max_frames),

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from recognition.detect import FaceDetector
 from recognition.embed import Embedder
+from recognition.enrol import EnrolmentRejection, EnrolmentRules, video_views
 from recognition.errors import RecognitionError
 from recognition.image import load_image
 from recognition.video import iter_frames
@@ -243,8 +244,14 @@ class SetEmbedder:
         self.progress = progress
         self.batch_faces = batch_faces
 
-    def embed(self, sources: Sequence[Source], *, augmentation: str | None = None, what: str = "") -> EmbeddedSet:
+    def embed(
+        self, sources: Sequence[Source], *, augmentation: str | None = None, what: str = "", enrolment: bool = False
+    ) -> EmbeddedSet:
         """Every sample of ``sources`` (cached per file). Unreadable files raise, naming the file.
+
+        ``enrolment``: a video gives the faces the web app's enrolment would keep of it
+        (recognition.enrol: sharp, frontal, one person, no near-duplicates), none for a video the
+        app would refuse, instead of the largest face of every sampled frame.
 
         Faces of files not in the cache go through the model together, ``batch_faces`` at a
         time, as a deployment would embed an enrolment video's frames; each file is charged its
@@ -253,13 +260,14 @@ class SetEmbedder:
         pending: list[tuple[int, str, _Detected]] = []
         desc = f"{self.embedder.backbone}: {what}" + (f" ({augmentation})" if augmentation else "")
         for i, source in enumerate(tqdm(sources, desc=desc, unit="file", disable=not self.progress, leave=False)):
-            key = cache_key(source, self.embedder, self.options, augmentation)
+            judged = enrolment and source.kind == "video" and augmentation is None
+            key = cache_key(source, self.embedder, self.options, "enrolment" if judged else augmentation)
             cached = self.cache.load(self.embedder.name, key)
             if cached is not None:
                 parts[i] = cached
                 continue
             self.cache.misses += 1
-            pending.append((i, key, self._detect(source, augmentation)))
+            pending.append((i, key, self._enrolment_views(source) if judged else self._detect(source, augmentation)))
             if sum(len(d.found) for _, _, d in pending) >= self.batch_faces:
                 self._flush(pending, parts)
         self._flush(pending, parts)
@@ -323,6 +331,18 @@ class SetEmbedder:
             # The library's message says what is wrong with the file; say which file of the dataset.
             raise RecognitionError(f"{source.path} ({source.label}): {exc}") from exc
         return _Detected(crops, seconds)
+
+    def _enrolment_views(self, source: Source) -> _Detected:
+        rules = EnrolmentRules(sample_fps=self.options.video_fps, max_sampled_frames=self.options.video_max_frames,
+                               max_frame_side=self.options.max_side)
+        started = time.perf_counter()
+        try:
+            views, _ = video_views(source.path, detector=self.detector, crop=self.embedder.crop, rules=rules)
+        except EnrolmentRejection:
+            views = []  # the app would refuse this video: nothing of it is enrolled
+        except RecognitionError as exc:
+            raise RecognitionError(f"{source.path} ({source.label}): {exc}") from exc
+        return _Detected([view.crop for view in views], time.perf_counter() - started)
 
     def _samples(self, source: Source) -> list[np.ndarray]:
         if source.kind == "image":

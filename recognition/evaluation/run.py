@@ -61,6 +61,8 @@ class EvaluationSettings:
     target_far: float = 0.01
     calibration_target_far: float = DEFAULT_TARGET_FAR  # recognition.calibrate's, from the gallery alone
     augment: bool = False
+    # Gallery videos as the web app enrols them (recognition.enrol), not every sampled frame.
+    enrolment_rules: bool = False
     scalability_seeds: int = 3
     scalability_steps: int = 6
     confused_pairs: int = 10
@@ -79,6 +81,7 @@ class EvaluationSettings:
             "target_far": self.target_far,
             "calibration_target_far": self.calibration_target_far,
             "augmentation": self.augment,
+            "enrolment_rules": self.enrolment_rules,
             "scalability_seeds": self.scalability_seeds,
             "scalability_steps": self.scalability_steps,
             "sampling": self.sampling.key(),
@@ -168,7 +171,7 @@ def _evaluate_backbone(
     model_load_s = time.perf_counter() - started
     classes = list(dataset.classes)
     index_of = {name: i for i, name in enumerate(classes)}
-    gallery = worker.embed(dataset.gallery, what="gallery")
+    gallery = worker.embed(dataset.gallery, what="gallery", enrolment=settings.enrolment_rules)
     probes = worker.embed(dataset.probes, what="probes")
     strangers = worker.embed(dataset.open_set, what="never enrolled") if dataset.open_set else None
     if gallery.faces == 0:
