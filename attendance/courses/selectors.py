@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
-from attendance.models import Course, FaceEmbedding, FaceEnrolment, Session, User
+from attendance.models import Course, FaceEmbedding, FaceEnrolment, FaceRetention, Session, User
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,7 @@ class AdminOverview:
     students: int
     students_enrolled: int
     open_sessions: int
+    face_data_due: int  # students on no course whose face data is in its notice period or past it
 
 
 def admin_overview() -> AdminOverview:
@@ -29,6 +33,9 @@ def admin_overview() -> AdminOverview:
         students=people["students"],
         students_enrolled=FaceEnrolment.objects.filter(status=FaceEnrolment.Status.READY).count(),
         open_sessions=Session.objects.filter(status=Session.Status.OPEN).count(),
+        face_data_due=FaceRetention.objects.filter(no_course_since__lte=timezone.now() - timedelta(
+            days=settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS - settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS
+        )).count(),
     )
 
 
