@@ -93,11 +93,11 @@ def key_bytes(text: str, *, source: str = "the key") -> bytes:
 
 def parse_keys(text: str, *, source: str) -> dict[str, bytes]:
     keys: dict[str, bytes] = {}
-    for raw in text.replace(",", "\n").splitlines():
-        item = raw.split("#", 1)[0].strip()
-        if item:
-            key = key_bytes(item, source=source)
-            keys.setdefault(key_id(key), key)
+    for line in text.splitlines():
+        for item in line.split("#", 1)[0].split(","):
+            if item.strip():
+                key = key_bytes(item.strip(), source=source)
+                keys.setdefault(key_id(key), key)
     if not keys:
         raise BiometricKeyError(f"{source} holds no key.")
     return keys
