@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from attendance.models import Course, FaceEmbedding, FaceEnrolment, FaceRetention, Session, User
+from attendance.platform.biometric_health import stored_key_problem
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class AdminOverview:
     students_enrolled: int
     open_sessions: int
     face_data_due: int  # students on no course whose face data is in its notice period or past it
+    biometric_key_problem: str  # why face features are stopped, for the admin; '' when they are not
 
 
 def admin_overview() -> AdminOverview:
@@ -36,6 +38,7 @@ def admin_overview() -> AdminOverview:
         face_data_due=FaceRetention.objects.filter(no_course_since__lte=timezone.now() - timedelta(
             days=settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS - settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS
         )).count(),
+        biometric_key_problem=stored_key_problem(),
     )
 
 

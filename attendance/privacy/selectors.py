@@ -9,24 +9,22 @@ from django.db.models import Count
 
 from attendance.models import AccessEvent, FaceEmbedding
 from attendance.platform import biometric
+from attendance.platform.biometric_health import stored_key_problem
 from attendance.privacy.retention import retention_due
 
 
 def key_status() -> dict[str, Any]:
     """The keyring's ids (never the keys), rows per key id, and the admin message when stopped."""
     by_key = dict(FaceEmbedding.objects.order_by().values("key_id").annotate(n=Count("pk")).values_list("key_id", "n"))
+    problem = stored_key_problem()
     try:
-        ring = biometric.keyring()
-    except biometric.BiometricKeyError as exc:
-        return {"ok": False, "message": str(exc), "by_key": by_key, "ids": [], "current": None, "source": ""}
-    missing = sorted(kid for kid in by_key if kid not in ring.keys)
-    message = str(biometric.BiometricKeyError(
-        f"{sum(by_key[k] for k in missing)} embeddings were encrypted with key(s) {', '.join(missing)}, "
-        f"not in the configured keyring ({ring.source})."
-    )) if missing else ""
+        ring: biometric.Keyring | None = biometric.keyring()
+    except biometric.BiometricKeyError:
+        ring = None
     return {
-        "ok": not missing, "message": message, "by_key": by_key, "ids": list(ring.keys),
-        "current": ring.current_id, "source": ring.source, "rotation_pending": len(ring.keys) > 1,
+        "ok": not problem, "message": problem, "by_key": by_key,
+        "current": ring.current_id if ring else None, "source": ring.source if ring else "",
+        "rotation_pending": ring is not None and len(ring.keys) > 1,
     }
 
 

@@ -156,6 +156,8 @@ def test_a_wrong_key_stops_face_check_in_with_a_message_loses_nothing_and_the_ri
     page.force_login(admin)
     overview = page.get(reverse("biometric-overview"))
     assert overview.status_code == 200 and b"not in the configured keyring" in overview.content
+    home = page.get(reverse("home"))
+    assert b'id="biometric-key-problem"' in home.content and b"not in the configured keyring" in home.content
 
     settings.ROLLCALL_BIOMETRIC_KEY = None  # the right key (the key file) back
     _restart_processes()
@@ -163,6 +165,8 @@ def test_a_wrong_key_stops_face_check_in_with_a_message_loses_nothing_and_the_ri
     assert response.status_code == 200, response.content
     (face,) = response.json()["faces"]
     assert face["student_id"] == katie.pk
+    page.force_login(admin)
+    assert b'id="biometric-key-problem"' not in page.get(reverse("home")).content
 
 
 @pytest.mark.django_db

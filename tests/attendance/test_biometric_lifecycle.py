@@ -106,7 +106,7 @@ def test_face_data_of_a_student_on_no_course_is_deleted_after_the_period_and_onl
     course_membership_remove(course=course, student=leaver)
     left_at = timezone.now()
 
-    def sweep(days: float):  # noqa: ANN202
+    def sweep(days: float):
         return face_data_retention_sweep(now=left_at + timedelta(days=days))
 
     assert sweep(0).clocks_started == 1
