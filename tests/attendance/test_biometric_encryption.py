@@ -181,3 +181,32 @@ def test_no_key_at_all_refuses_enrolment_and_keeps_nothing(make_user, settings, 
     with pytest.raises(EnrolmentUnavailableError, match="no biometric encryption key is configured"):
         enrolment_images_create(student=student, images=person_images("john_salley"), by=student, consent=True)
     assert not FaceEnrolment.objects.filter(student=student).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_encrypts_embeddings_stored_in_plaintext_before_it():
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    before = [("attendance", "0003_biometric_protection")]
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    old_user = apps.get_model("attendance", "User").objects.create(username="legacy", role="student")
+    old_enrolment = apps.get_model("attendance", "FaceEnrolment").objects.create(
+        student=old_user, consent_given_at=timezone.now(), status="ready"
+    )
+    plain = np.random.default_rng(3).standard_normal((5, 128)).astype("<f4")
+    plain /= np.linalg.norm(plain, axis=1, keepdims=True)
+    apps.get_model("attendance", "FaceEmbedding").objects.bulk_create(
+        apps.get_model("attendance", "FaceEmbedding")(
+            enrolment=old_enrolment, student=old_user, backbone="dlib", dim=128, vector=v.tobytes(), key_id=""
+        )
+        for v in plain
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    rows = list(FaceEmbedding.objects.filter(student_id=old_user.pk).order_by("pk"))
+    assert {row.key_id for row in rows} == {biometric.keyring().current_id}
+    assert all(plain[0].tobytes() not in bytes(row.vector) for row in rows)
+    assert np.allclose(np.stack([row.as_array() for row in rows]), plain)

@@ -193,3 +193,35 @@ def test_exports_and_enrolments_on_a_students_behalf_are_in_the_access_trail(mak
     assert page.status_code == 200 and b"Data export" in page.content
     client.force_login(student)
     assert client.get(reverse("biometric-overview")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_student_without_an_email_address_is_deleted_at_the_end_of_the_period_without_a_notice(
+    make_user, settings
+):
+    settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS = 30
+    student = make_user("student", email="")
+    enrol_with_vectors(student=student, vectors=person_vectors("john_salley"), courses=[])
+    now = timezone.now()
+    face_data_retention_sweep(now=now)
+    assert face_data_retention_sweep(now=now + timedelta(days=29)).students_deleted == 0
+    assert face_data_retention_sweep(now=now + timedelta(days=30.01)).students_deleted == 1
+    assert not mail.outbox and not FaceEmbedding.objects.filter(student=student).exists()
+
+
+@pytest.mark.django_db
+def test_without_the_key_a_queued_video_waits_for_it_instead_of_failing(make_user, settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from attendance.enrolment.processing import enrolment_video_process
+
+    student = make_user("student")
+    enrolment = FaceEnrolment.objects.create(student=student, consent_given_at=timezone.now(), status="queued")
+    enrolment.video.save("clip.mp4", ContentFile(b"video bytes"), save=True)
+    settings.ROLLCALL_BIOMETRIC_KEY = None
+    settings.ROLLCALL_BIOMETRIC_KEY_FILE = tmp_path / "absent.key"
+    settings.ROLLCALL_BIOMETRIC_KEY_GENERATE = False
+    assert enrolment_video_process(enrolment_id=enrolment.pk) is None
+    enrolment.refresh_from_db()
+    assert (enrolment.status, enrolment.attempts) == ("queued", 0)
+    assert enrolment.video.storage.exists(enrolment.video.name)
