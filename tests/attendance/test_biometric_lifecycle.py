@@ -225,3 +225,26 @@ def test_without_the_key_a_queued_video_waits_for_it_instead_of_failing(make_use
     enrolment.refresh_from_db()
     assert (enrolment.status, enrolment.attempts) == ("queued", 0)
     assert enrolment.video.storage.exists(enrolment.video.name)
+
+
+@pytest.mark.django_db
+def test_the_rotate_command_explains_how_to_rotate_a_key_given_in_the_setting(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.ROLLCALL_BIOMETRIC_KEY = biometric.new_key_text()
+    with pytest.raises(CommandError, match="Put a new key in front of the old one"):
+        call_command("rotate_biometric_key")
+    assert not AccessEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_rotate_command_rotates_a_key_file_and_says_so(key_file, capsys):
+    from django.core.management import call_command
+
+    (old_id,) = biometric.keyring().keys
+    call_command("rotate_biometric_key")
+    (new_id,) = biometric.keyring().keys
+    assert new_id != old_id
+    out = capsys.readouterr().out
+    assert f"under key {new_id}" in out and f"Retired key(s) {old_id}" in out
+    assert AccessEvent.objects.get(kind=AccessEvent.Kind.KEY_ROTATION).actor_label.startswith("manage.py")
