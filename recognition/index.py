@@ -121,7 +121,8 @@ class FaceIndex:
     def save(self, path: str | os.PathLike[str], *, encrypt: Callable[[bytes], bytes] | None = None) -> None:
         """Write to ``path`` atomically: a temporary file beside it, then os.replace, so a reader
         sees the old index or the new one, never half of one. ``encrypt`` (bytes in, bytes out)
-        seals the whole file, header included; ``load`` then needs the matching ``decrypt``."""
+        seals the whole file, header included (built in memory once for it: a copy the size of the
+        index); ``load`` then needs the matching ``decrypt``."""
         target = Path(path)
         # Written and hashed as the array faiss returns: no bytes copy (a 1M-vector 512-d index is 2 GB).
         payload = memoryview(faiss.serialize_index(self._index))  # type: ignore[arg-type]
