@@ -6,6 +6,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from attendance.models import (
+    AccessEvent,
     AttendanceChange,
     AttendanceRecord,
     CheckinSnapshot,
@@ -13,6 +14,7 @@ from attendance.models import (
     CourseMembership,
     FaceEmbedding,
     FaceEnrolment,
+    FaceRetention,
     Session,
     User,
 )
@@ -98,10 +100,10 @@ class FaceEnrolmentAdmin(admin.ModelAdmin):
 
 @admin.register(FaceEmbedding)
 class FaceEmbeddingAdmin(admin.ModelAdmin):
-    list_display = ("id", "student", "backbone", "dim", "frame_time", "quality")
-    list_filter = ("backbone",)
+    list_display = ("id", "student", "backbone", "dim", "key_id", "frame_time", "quality")
+    list_filter = ("backbone", "key_id")
     search_fields = ("student__username",)
-    readonly_fields = ("enrolment", "student", "backbone", "dim", "frame_time", "quality")
+    readonly_fields = ("enrolment", "student", "backbone", "dim", "key_id", "frame_time", "quality")
     exclude = ("vector",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -150,3 +152,31 @@ class CheckinSnapshotAdmin(admin.ModelAdmin):
     list_display = ("session", "taken_at")
     list_filter = ("session__course",)
     date_hierarchy = "taken_at"
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(admin.ModelAdmin):
+    """The access trail: read-only, so an admin cannot remove their own lines."""
+
+    list_display = ("at", "kind", "actor_label", "subject_label", "detail")
+    list_filter = ("kind",)
+    search_fields = ("actor_label", "subject_label", "detail")
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(FaceRetention)
+class FaceRetentionAdmin(admin.ModelAdmin):
+    list_display = ("student", "no_course_since", "notice_sent_at")
+    readonly_fields = ("student", "no_course_since", "notice_sent_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

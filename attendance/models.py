@@ -157,6 +157,9 @@ class FaceEnrolment(models.Model):
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_enrolments")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     consent_given_at = models.DateTimeField(help_text="When the student consented to biometric processing.")
+    # Which consent text they agreed to (attendance.enrolment.consent.CONSENT_VERSION, a hash of it);
+    # empty for enrolments made before the text was versioned.
+    consent_version = models.CharField(max_length=32, blank=True)
     video = models.FileField(upload_to=enrolment_video_path, blank=True, max_length=255)
     # The embedding space (recognition's Embedder.name, e.g. "clip:ViT-B-32:openai"): a checkpoint's
     # file name can make it long.
@@ -194,7 +197,9 @@ class FaceEmbedding(models.Model):
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_embeddings")
     backbone = models.CharField(max_length=100, help_text="The embedding space, e.g. dlib:resnet_v1:mirror.")
     dim = models.PositiveSmallIntegerField()
-    vector = models.BinaryField(help_text="float32, little-endian, L2-normalised.")
+    # AES-256-GCM of the float32 little-endian unit vector, bound to the student (platform.biometric).
+    vector = models.BinaryField(help_text="Nonce and ciphertext of the float32 vector.")
+    key_id = models.CharField(max_length=16, db_index=True, help_text="The id of the key that sealed the vector.")
     frame_time = models.FloatField(null=True, blank=True, help_text="Seconds into the source video.")
     quality = models.FloatField(null=True, blank=True)
 
@@ -208,7 +213,12 @@ class FaceEmbedding(models.Model):
         return f"{self.backbone} embedding of {self.student_id}"
 
     def as_array(self) -> np.ndarray:
-        return np.frombuffer(bytes(self.vector), dtype="<f4")
+        """The plaintext vector, in this process's memory only."""
+        from attendance.platform.biometric import vector_decrypt
+
+        return vector_decrypt(
+            bytes(self.vector), key_id=self.key_id, student_id=self.student_id, backbone=self.backbone, dim=self.dim
+        )
 
 
 class Session(models.Model):
@@ -311,3 +321,47 @@ class CheckinSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"Snapshot of {self.session_id} at {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class FaceRetention(models.Model):
+    """The clock of a student's face data once they are on no course: deleted when it runs out.
+
+    Started by the retention sweep the first time it finds the student on no course (hourly, so
+    within the hour of the last membership ending), dropped when they join a course again."""
+
+    student = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_retention")
+    no_course_since = models.DateTimeField()
+    notice_sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Face data of {self.student_id} unused since {self.no_course_since:%Y-%m-%d}"
+
+
+class AccessEvent(models.Model):
+    """The access trail of personal data: exports, enrolments on a student's behalf, key rotations,
+    deletions after the retention period. Kept when the student's data is deleted."""
+
+    class Kind(models.TextChoices):
+        EXPORT = "export", "Data export"
+        ENROLMENT_ON_BEHALF = "enrolment_on_behalf", "Enrolment on a student's behalf"
+        KEY_ROTATION = "key_rotation", "Biometric key rotation"
+        RETENTION_DELETION = "retention_deletion", "Face data deleted after the retention period"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # A label too, so the trail still says who when the account is deleted (or "manage.py").
+    actor_label = models.CharField(max_length=200, blank=True)
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    subject_label = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor_label or 'system'} at {self.at:%Y-%m-%d %H:%M}"

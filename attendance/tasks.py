@@ -21,6 +21,14 @@ def snapshots_delete_expired() -> int:
     return delete_expired()
 
 
+@shared_task(name="attendance.face_data_retention", acks_late=True)
+def face_data_retention() -> int:
+    """Celery beat runs this hourly: notices before, and deletion after, the face data retention period."""
+    from attendance.privacy.retention import face_data_retention_sweep
+
+    return face_data_retention_sweep().students_deleted
+
+
 @shared_task(
     name="attendance.enrolment_process",
     bind=True,

@@ -186,6 +186,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attendance.snapshots_delete_expired",
         "schedule": 3600.0,  # hourly: retention is counted in days, so an hour late is harmless
     },
+    "delete-expired-face-data": {
+        "task": "attendance.face_data_retention",
+        "schedule": 3600.0,  # hourly: notices and deletions are due by the day
+    },
     "requeue-stale-enrolments": {
         "task": "attendance.enrolment_requeue_stale",
         "schedule": 300.0,  # a dead worker's job waits at most the stale limit plus five minutes
@@ -241,6 +245,35 @@ ROLLCALL_LATE_AFTER_MINUTES = env_int("ROLLCALL_LATE_AFTER_MINUTES", 10, minimum
 ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
 ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)
 ROLLCALL_LOW_ATTENDANCE_RATE = env_float("ROLLCALL_LOW_ATTENDANCE_RATE", 0.75, minimum=0.0, maximum=1.0)
+
+# --- Biometric data (PRIVACY.md) -----------------------------------------------------------------
+# AES-256-GCM keys for embeddings and index files: ROLLCALL_BIOMETRIC_KEY (base64, comma-separated,
+# the first seals) or a file of such lines (a compose secret in production). Only a development run
+# (./rollcall up) sets ROLLCALL_BIOMETRIC_KEY_GENERATE, which writes a key file on first use.
+ROLLCALL_BIOMETRIC_KEY = env_optional_str("ROLLCALL_BIOMETRIC_KEY")
+ROLLCALL_BIOMETRIC_KEY_FILE = Path(env_str("ROLLCALL_BIOMETRIC_KEY_FILE", str(VAR_DIR / "biometric.key")))
+ROLLCALL_BIOMETRIC_KEY_GENERATE = env_bool("ROLLCALL_BIOMETRIC_KEY_GENERATE", False)
+# Face data of a student on no course is deleted this many days after they left their last one.
+# 180: a student between two terms, on a semester abroad or a leave of one term keeps their enrolment;
+# longer has no purpose. BIPA allows at most three years after the last interaction: never above 1095.
+ROLLCALL_BIOMETRIC_RETENTION_DAYS = env_int("ROLLCALL_BIOMETRIC_RETENTION_DAYS", 180, minimum=1, maximum=1095)
+# The student is emailed this many days before the deletion (when they have an address).
+ROLLCALL_BIOMETRIC_NOTICE_DAYS = env_int("ROLLCALL_BIOMETRIC_NOTICE_DAYS", 14, minimum=0, maximum=365)
+if ROLLCALL_BIOMETRIC_NOTICE_DAYS >= ROLLCALL_BIOMETRIC_RETENTION_DAYS:
+    raise ImproperlyConfigured("ROLLCALL_BIOMETRIC_NOTICE_DAYS must be smaller than ROLLCALL_BIOMETRIC_RETENTION_DAYS")
+
+# --- Email (retention notices) -------------------------------------------------------------------
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "rollcall@localhost")
+
 
 # --- REST framework ----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -17,9 +17,13 @@ os.environ.setdefault("ROLLCALL_INDEX_DIR", str(_tmp / "indexes"))
 _shared = Path(os.environ.get("ROLLCALL_SHARED_DIR", Path(__file__).resolve().parent.parent.parent / "shared"))
 _shared_detector = _shared / "models" / "face_detection_yunet_2023mar.onnx"
 os.environ.setdefault("ROLLCALL_DETECTOR_MODEL", str(_shared_detector))
+# A throwaway key per run, generated on first use (as ./rollcall up does), read by test workers too.
+os.environ.setdefault("ROLLCALL_BIOMETRIC_KEY_FILE", str(_tmp / "biometric.key"))
+os.environ.setdefault("ROLLCALL_BIOMETRIC_KEY_GENERATE", "true")
 
 from config.settings import *
 
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 STATIC_ROOT = _tmp / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

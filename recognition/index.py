@@ -13,7 +13,7 @@ import math
 import os
 import struct
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +118,11 @@ class FaceIndex:
             for row_d, row_i in zip(squared, found, strict=True)
         ]
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, encrypt: Callable[[bytes], bytes] | None = None) -> None:
         """Write to ``path`` atomically: a temporary file beside it, then os.replace, so a reader
-        sees the old index or the new one, never half of one."""
+        sees the old index or the new one, never half of one. ``encrypt`` (bytes in, bytes out)
+        seals the whole file, header included (built in memory once for it: a copy the size of the
+        index); ``load`` then needs the matching ``decrypt``."""
         target = Path(path)
         # Written and hashed as the array faiss returns: no bytes copy (a 1M-vector 512-d index is 2 GB).
         payload = memoryview(faiss.serialize_index(self._index))  # type: ignore[arg-type]
@@ -140,8 +142,11 @@ class FaceIndex:
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(_MAGIC + _HEADER_LENGTH.pack(len(header)) + header)
-                fh.write(payload)
+                if encrypt is not None:
+                    fh.write(encrypt(_MAGIC + _HEADER_LENGTH.pack(len(header)) + header + payload))
+                else:
+                    fh.write(_MAGIC + _HEADER_LENGTH.pack(len(header)) + header)
+                    fh.write(payload)
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp_name, target)
@@ -150,9 +155,13 @@ class FaceIndex:
             raise
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, backbone: str, dim: int) -> FaceIndex:
+    def load(
+        cls, path: str | os.PathLike[str], *, backbone: str, dim: int,
+        decrypt: Callable[[bytes], bytes] | None = None,
+    ) -> FaceIndex:
         """Read an index saved by ``save``, checking it was built for this backbone and dim.
-        Raises IndexFormatError (rebuild it) on a missing, corrupt or mismatched file."""
+        Raises IndexFormatError (rebuild it) on a missing, corrupt or mismatched file; whatever
+        ``decrypt`` raises (the caller's key errors) goes through unchanged."""
         source = Path(path)
         try:
             data = source.read_bytes()
@@ -161,6 +170,8 @@ class FaceIndex:
         except OSError as exc:
             message = f"Cannot read the index at {source} ({exc}): rebuild it."
             raise IndexFormatError(message) from exc
+        if decrypt is not None:
+            data = decrypt(data)
         header, payload = _split(data, source)
         if header.get("format_version") != FORMAT_VERSION:
             raise IndexFormatError(

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from typing import Any
 
-import numpy as np
 from django.core.management.base import CommandError
 from django.test import Client
 
@@ -24,6 +23,7 @@ class CheckinBench(BenchState):
 
         from attendance import ml
         from attendance.models import Course, CourseMembership, FaceEmbedding, FaceEnrolment, User
+        from attendance.platform.biometric import vector_encrypt
         from attendance.sessions.services import session_kiosk_token_create, session_open
 
         self.say(f"making a course of {self.students} students x {self.per_student} embeddings")
@@ -49,9 +49,10 @@ class CheckinBench(BenchState):
         FaceEmbedding.objects.bulk_create(
             (
                 FaceEmbedding(enrolment=enrolment, student_id=enrolment.student_id, backbone=space, dim=embedder.dim,
-                              vector=np.ascontiguousarray(vector, dtype="<f4").tobytes())
+                              key_id=sealed[0], vector=sealed[1])
                 for n, enrolment in enumerate(enrolments)
                 for vector in gallery.vectors[n * self.per_student : (n + 1) * self.per_student]
+                for sealed in [vector_encrypt(vector, student_id=enrolment.student_id, backbone=space)]
             ),
             batch_size=2000,
         )

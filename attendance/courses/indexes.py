@@ -24,6 +24,7 @@ from django.db import transaction
 
 from attendance import ml
 from attendance.models import Course, FaceEmbedding, FaceEnrolment, User
+from attendance.platform import biometric
 from recognition import Calibration, FaceIndex, IndexFormatError, calibrate_threshold
 
 logger = logging.getLogger(__name__)
@@ -69,18 +70,32 @@ def course_embeddings(*, course_id: int, space: str, dim: int) -> tuple[np.ndarr
             student__memberships__course_id=course_id,
         )
         .order_by("id")
-        .values_list("id", "student_id", "vector")
+        .values_list("id", "student_id", "vector", "key_id")
     )
     ids: list[int] = []
     vectors: list[np.ndarray] = []
     student_of: dict[int, int] = {}
-    for embedding_id, student_id, vector in rows.iterator(chunk_size=2000):
+    ring = biometric.keyring()
+    for embedding_id, student_id, vector, key_id in rows.iterator(chunk_size=2000):
         ids.append(embedding_id)
-        vectors.append(np.frombuffer(bytes(vector), dtype="<f4"))
+        # Decrypted here, in this process's memory, and nowhere else.
+        vectors.append(biometric.vector_decrypt(
+            vector, key_id=key_id, student_id=student_id, backbone=space, dim=dim, ring=ring
+        ))
         student_of[embedding_id] = student_id
     if not vectors:
         return np.zeros(0, dtype=np.int64), np.zeros((0, dim), dtype=np.float32), student_of
     return np.asarray(ids, dtype=np.int64), np.vstack(vectors).astype(np.float32, copy=False), student_of
+
+
+def index_file_save(index: FaceIndex, path: Path) -> None:
+    """Write an index file sealed with the current biometric key (bound to its file name)."""
+    index.save(path, encrypt=lambda data: biometric.seal(data, context=path.name))
+
+
+def index_file_load(path: Path, *, space: str, dim: int) -> FaceIndex:
+    return FaceIndex.load(path, backbone=space, dim=dim,
+                          decrypt=lambda data: biometric.unseal(data, context=path.name))
 
 
 def _build(
@@ -122,7 +137,7 @@ def course_index_rebuild(*, course: Course) -> int:
         assert calibration is not None
         path = course_index_path(course_id=course.pk, version=version, space=space)
         path.parent.mkdir(parents=True, exist_ok=True)
-        index.save(path)
+        index_file_save(index, path)
         Course.objects.filter(pk=course.pk).update(
             index_version=version, calibrated_threshold=calibration.threshold,
             calibration_source=calibration.source, calibration_people=calibration.n_people,
@@ -174,7 +189,7 @@ def _load(*, course_id: int, version: int) -> CourseIndex | None:
     space, dim = ml.embedder_name(), ml.embedder().dim
     path = course_index_path(course_id=course_id, version=version, space=space)
     try:
-        index = FaceIndex.load(path, backbone=space, dim=dim)
+        index = index_file_load(path, space=space, dim=dim)
     except IndexFormatError as exc:
         logger.warning("index of course %s unusable (%s): rebuilding from the database", course_id, exc)
         return None
@@ -196,7 +211,7 @@ def _repair(*, course_id: int) -> CourseIndex:
         path = course_index_path(course_id=course_id, version=version, space=space)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            index.save(path)
+            index_file_save(index, path)
         except OSError as exc:
             # A full or read-only index disk must not stop check-in: the index just built from the
             # database serves this process from memory; the next rebuild, or another process

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from attendance import ml
-from attendance.models import Course, FaceEmbedding, FaceEnrolment, Session, User
+from attendance.models import Course, FaceEmbedding, FaceEnrolment, FaceRetention, Session, User
+from attendance.platform.biometric_health import stored_key_problem
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,8 @@ class AdminOverview:
     students: int
     students_enrolled: int
     open_sessions: int
+    face_data_due: int  # students on no course whose face data is in its notice period or past it
+    biometric_key_problem: str  # why face features are stopped, for the admin; '' when they are not
 
 
 def admin_overview() -> AdminOverview:
@@ -31,6 +36,10 @@ def admin_overview() -> AdminOverview:
         students=people["students"],
         students_enrolled=FaceEnrolment.objects.filter(status=FaceEnrolment.Status.READY).count(),
         open_sessions=Session.objects.filter(status=Session.Status.OPEN).count(),
+        face_data_due=FaceRetention.objects.filter(no_course_since__lte=timezone.now() - timedelta(
+            days=settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS - settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS
+        )).count(),
+        biometric_key_problem=stored_key_problem(),
     )
 
 

@@ -100,6 +100,9 @@ class EnrolmentUploadSerializer(serializers.Serializer):
     video = serializers.FileField(help_text="MP4 or WebM, at most ROLLCALL_ENROLMENT_MAX_UPLOAD_MB and "
                                   "ROLLCALL_ENROLMENT_MAX_SECONDS long.")
     consent = serializers.BooleanField(help_text="The student consents to their face being processed and stored.")
+    consent_version = serializers.CharField(
+        required=False, help_text="The version of the consent text shown (refused with consent_outdated when older)."
+    )
     student = serializers.IntegerField(required=False, help_text="Admins only: the student enrolled on their behalf.")
 
 
@@ -157,6 +160,11 @@ def _consent(request: Request) -> bool:
     return str(raw).strip().lower() in {"1", "true", "on", "yes"}
 
 
+def _consent_version(request: Request) -> str | None:
+    raw = request.data.get("consent_version", "") if hasattr(request.data, "get") else ""
+    return str(raw).strip() or None
+
+
 class EnrolmentUploadApi(CodeMessageErrorsMixin, APIView):
     authentication_classes = AUTHENTICATION
     permission_classes = [IsAuthenticated]
@@ -211,7 +219,10 @@ class EnrolmentUploadApi(CodeMessageErrorsMixin, APIView):
                 "no_video", "No video in the upload: send the file as a multipart field named 'video'.", 400
             )
         try:
-            enrolment = enrolment_create(student=student, video=video, consent=_consent(request), by=user)
+            enrolment = enrolment_create(
+                student=student, video=video, consent=_consent(request), by=user,
+                consent_version=_consent_version(request),
+            )
         except EnrolmentError as exc:
             raise EnrolmentApiError(exc.code, exc.message, error_status(exc)) from exc
         body = EnrolmentStatusSerializer(asdict(selectors_enrolment.enrolment_status(enrolment=enrolment))).data

@@ -25,6 +25,7 @@ from attendance.enrolment.errors import (
 )
 from attendance.enrolment.progress import ClaimLost, Progress, progress_payload
 from attendance.models import FaceEmbedding, FaceEnrolment
+from attendance.platform import biometric
 from recognition import VideoError, probe_video
 from recognition.enrol import (
     EnrolmentRejection,
@@ -89,6 +90,13 @@ def enrolment_video_process(*, enrolment_id: int, rebuild_indexes: bool = True) 
     error puts the job back to queued (failed after MAX_ATTEMPTS) and is raised for the task's
     retry. `rebuild_indexes=False` leaves the course indexes to the caller (bulk enrolment).
     """
+    try:
+        biometric.keyring()
+    except biometric.BiometricKeyError as exc:
+        # Nothing could be stored: the job stays queued, and the stale sweep sends it again until
+        # an admin restores the key. The video is kept until then.
+        logger.error("enrolment %s left queued: %s", enrolment_id, exc)
+        return None
     enrolment = _claim(enrolment_id)
     if enrolment is None:
         logger.info("enrolment %s: nothing to claim (done, taken or withdrawn)", enrolment_id)
@@ -150,19 +158,17 @@ def _embed(views: Sequence[View], *, progress: Callable[..., None]) -> np.ndarra
 def embedding_rows(
     enrolment: FaceEnrolment, vectors: np.ndarray, times: Sequence[float | None], qualities: Sequence[float | None]
 ) -> list[FaceEmbedding]:
+    """The rows of an enrolment's embeddings, each vector sealed with the current biometric key."""
     space, dim = ml.embedder_name(), int(vectors.shape[1])
-    return [
-        FaceEmbedding(
-            enrolment=enrolment,
-            student_id=enrolment.student_id,
-            backbone=space,
-            dim=dim,
-            vector=np.ascontiguousarray(vector, dtype="<f4").tobytes(),
-            frame_time=t,
-            quality=q,
-        )
-        for vector, t, q in zip(vectors, times, qualities, strict=True)
-    ]
+    ring = biometric.keyring()
+    rows = []
+    for vector, t, q in zip(vectors, times, qualities, strict=True):
+        key_id, sealed = biometric.vector_encrypt(vector, student_id=enrolment.student_id, backbone=space, ring=ring)
+        rows.append(FaceEmbedding(
+            enrolment=enrolment, student_id=enrolment.student_id, backbone=space, dim=dim,
+            vector=sealed, key_id=key_id, frame_time=t, quality=q,
+        ))
+    return rows
 
 
 def _store(enrolment: FaceEnrolment, views: list[View], vectors: np.ndarray, *, rebuild_indexes: bool) -> None:

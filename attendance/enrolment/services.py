@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from attendance import jobs, ml
 from attendance.courses.indexes import student_courses_index_rebuild
+from attendance.enrolment import consent as consent_text
 from attendance.enrolment.errors import (
     EnrolmentConflictError,
     EnrolmentError,
@@ -31,7 +32,9 @@ from attendance.enrolment.errors import (
 )
 from attendance.enrolment.processing import DURATION_SLACK_S, RULES, check_duration, embedding_rows, supersede_ready
 from attendance.enrolment.progress import UNSENT, progress_payload
-from attendance.models import FaceEmbedding, FaceEnrolment, User, enrolment_video_path
+from attendance.models import AccessEvent, FaceEmbedding, FaceEnrolment, User, enrolment_video_path
+from attendance.platform import biometric
+from attendance.platform.access_trail import access_event_record
 from recognition import ImageError, VideoError, load_image, probe_video
 
 logger = logging.getLogger(__name__)
@@ -49,25 +52,55 @@ def _check_who(*, student: User, by: User) -> None:
         raise EnrolmentError("not_a_student", f"{student.display_name} is not a student: only students enrol a face.")
 
 
+def _check_consent(*, consent: bool, version: str | None, what: str) -> str:
+    """The version of the text consented to; refuses no consent, or consent to an older text."""
+    if not consent:
+        raise EnrolmentError("consent_required", what)
+    if consent_text.consent_outdated(version):
+        raise EnrolmentError(
+            "consent_outdated",
+            "The consent text has changed since this page was opened. Read it again (reload the page) and "
+            "tick the box to consent to the new text.",
+        )
+    return consent_text.consent_version()
+
+
+def _check_key() -> None:
+    try:
+        biometric.keyring()
+    except biometric.BiometricKeyError as exc:
+        raise EnrolmentUnavailableError("face_data_locked", str(exc)) from exc
+
+
+def _record_on_behalf(*, enrolment: FaceEnrolment, student: User, by: User, how: str) -> None:
+    if by.pk != student.pk:
+        access_event_record(
+            kind=AccessEvent.Kind.ENROLMENT_ON_BEHALF, actor=by, subject=student,
+            detail=f"enrolment {enrolment.pk} from {how}, consent text {enrolment.consent_version}",
+        )
+
+
 def max_upload_bytes() -> int:
     return int(settings.ROLLCALL_ENROLMENT_MAX_UPLOAD_MB) * 1024 * 1024
 
 
 def enrolment_create(
-    *, student: User, video: File, consent: bool, by: User, schedule: bool = True
+    *, student: User, video: File, consent: bool, by: User, schedule: bool = True,
+    consent_version: str | None = None,
 ) -> FaceEnrolment:
     """Check and save an uploaded video, record it as queued and, once committed, hand it to a worker.
 
     Everything that can be told at once is checked before anything is stored: who uploads for whom,
-    consent, the file's size, that it is a video and not longer than the limit. `schedule=False`
-    leaves the processing to the caller (the enrol_folder command runs it in-process).
+    consent (to the current text: `consent_version` is the one the page showed, None for now), the
+    file's size, that it is a video and not longer than the limit, and that the biometric key is
+    there. `schedule=False` leaves the processing to the caller (enrol_folder runs it in-process).
     """
     _check_who(student=student, by=by)
-    if not consent:
-        raise EnrolmentError(
-            "consent_required",
-            "Tick the consent box first: without consent nothing is stored or processed.",
-        )
+    agreed = _check_consent(
+        consent=consent, version=consent_version,
+        what="Tick the consent box first: without consent nothing is stored or processed.",
+    )
+    _check_key()
     size = video.size or 0
     if size == 0:
         raise EnrolmentError("empty_file", "The file is empty (0 bytes): record or choose the video again.")
@@ -99,12 +132,14 @@ def enrolment_create(
                         student=student,
                         status=FaceEnrolment.Status.QUEUED,
                         consent_given_at=timezone.now(),
+                        consent_version=agreed,
                         video=name,
                         progress=progress_payload("queued"),
                         created_by=by,
                     )
             except IntegrityError:
                 raise _in_progress() from None
+            _record_on_behalf(enrolment=enrolment, student=student, by=by, how="a video")
             if schedule:
                 transaction.on_commit(lambda: _schedule(enrolment.pk))
     except BaseException:
@@ -212,8 +247,8 @@ def enrolment_images_create(
     labelled folders this way. The largest face of each photo is used; photos cropped tight to
     the face (150x150 chips) are detected with padding added around them."""
     _check_who(student=student, by=by)
-    if not consent:
-        raise EnrolmentError("consent_required", "Enrolling from photos needs the student's consent.")
+    agreed = _check_consent(consent=consent, version=None, what="Enrolling from photos needs the student's consent.")
+    _check_key()
     detector, embedder = ml.detector(), ml.embedder()
     crops: list[np.ndarray] = []
     names: list[str] = []
@@ -242,10 +277,11 @@ def enrolment_images_create(
         supersede_ready(student_id=student.pk, keep=0)
         enrolment = FaceEnrolment.objects.create(
             student=student, status=FaceEnrolment.Status.READY, consent_given_at=now, created_by=by,
-            backbone=ml.embedder_name(), started_at=now, finished_at=now, attempts=1,
+            consent_version=agreed, backbone=ml.embedder_name(), started_at=now, finished_at=now, attempts=1,
             progress=progress_payload("done", embeddings=len(vectors), photos=len(images)),
         )
         FaceEmbedding.objects.bulk_create(embedding_rows(enrolment, vectors, [None] * len(crops), [None] * len(crops)))
+        _record_on_behalf(enrolment=enrolment, student=student, by=by, how=f"{len(crops)} photos")
         if rebuild_indexes:
             student_courses_index_rebuild(student=student)
     return enrolment

@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
 
 from attendance import permissions
+from attendance.enrolment import consent as consent_text
 from attendance.enrolment import selectors as selectors_enrolment
 from attendance.enrolment.api import error_status, too_large_message, upload_too_large
 from attendance.enrolment.errors import EnrolmentError
@@ -49,6 +50,7 @@ def _page_config(student: User, *, self_service: bool, active: Any) -> dict[str,
         "recordSeconds": min(RECORD_SECONDS, settings.ROLLCALL_ENROLMENT_MAX_SECONDS),
         "countdownSeconds": COUNTDOWN_SECONDS,
         "pollMs": POLL_MS,
+        "consentVersion": consent_text.consent_version(),
         "active": None,
     }
     if active is not None:
@@ -73,6 +75,11 @@ def _render(
         "max_mb": settings.ROLLCALL_ENROLMENT_MAX_UPLOAD_MB,
         "max_seconds": settings.ROLLCALL_ENROLMENT_MAX_SECONDS,
         "keeps_videos": settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS,
+        "consent_version": consent_text.consent_version(),
+        "retention_days": settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS,
+        "notice_days": settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS,
+        # Consented before to another text: the page says the text changed and asks again.
+        "consent_changed": face.ready is not None and face.ready.consent_version != consent_text.consent_version(),
         "enrol_config": _page_config(student, self_service=self_service, active=active),
     }
     return render(request, "enrolment/enrol.html", context, status=status)
@@ -87,7 +94,10 @@ def _post(request: HttpRequest, student: User, *, self_service: bool) -> HttpRes
         return _render(request, student, self_service=self_service, error=error, status=400)
     consent = request.POST.get("consent") in {"on", "true", "1", "yes"}
     try:
-        enrolment_create(student=student, video=video, consent=consent, by=user)
+        enrolment_create(
+            student=student, video=video, consent=consent, by=user,
+            consent_version=request.POST.get("consent_version") or None,
+        )
     except EnrolmentError as exc:
         return _render(request, student, self_service=self_service, error=exc, status=error_status(exc))
     messages.success(request, "Video received. It is being processed: this page shows the progress.")

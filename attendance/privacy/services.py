@@ -25,6 +25,7 @@ from django.utils import timezone
 from attendance import permissions
 from attendance.courses.indexes import course_index_rebuild
 from attendance.models import (
+    AccessEvent,
     AttendanceChange,
     AttendanceRecord,
     CheckinSnapshot,
@@ -35,6 +36,7 @@ from attendance.models import (
     Session,
     User,
 )
+from attendance.platform.access_trail import access_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +91,19 @@ def consent_withdraw(*, student: User, by: User) -> WithdrawalResult:
     """Delete a student's face data and take them out of every course index; keep their attendance."""
     if not permissions.can_withdraw_consent_for(by, student):
         raise PrivacyError("Only the student, or an admin acting on their request, can withdraw their consent.")
+    result = face_data_delete(student=student, progress=WITHDRAWN_PROGRESS)
+    logger.info(
+        "consent withdrawn for student %s by user %s: %d embeddings, %d videos, %d snapshots",
+        student.pk, by.pk, result.embeddings_deleted, result.videos_deleted, result.snapshots_deleted,
+    )
+    return result
+
+
+def face_data_delete(
+    *, student: User, progress: dict[str, Any], also_course_ids: Iterable[int] = ()
+) -> WithdrawalResult:
+    """Delete every piece of a student's face data and rebuild the indexes of their courses (and of
+    `also_course_ids`: courses they left, whose index may still hold them)."""
     with transaction.atomic():
         # The student row lock serialises this with a new enrolment being created for them.
         User.objects.select_for_update().filter(pk=student.pk).first()
@@ -103,19 +118,17 @@ def consent_withdraw(*, student: User, by: User) -> WithdrawalResult:
         # and it stores nothing.
         withdrawn = FaceEnrolment.objects.filter(student=student).exclude(status=FaceEnrolment.Status.WITHDRAWN)
         withdrawn_count = withdrawn.update(
-            status=FaceEnrolment.Status.WITHDRAWN, video="", progress=WITHDRAWN_PROGRESS, finished_at=now
+            status=FaceEnrolment.Status.WITHDRAWN, video="", progress=progress, finished_at=now
         )
         FaceEnrolment.objects.filter(student=student).exclude(video="").update(video="")
-        course_ids = sorted(CourseMembership.objects.filter(student=student).values_list("course_id", flat=True))
+        course_ids = sorted(
+            {*CourseMembership.objects.filter(student=student).values_list("course_id", flat=True), *also_course_ids}
+        )
         # Every process compares this version with its cached index: bumping it here, in the same
         # transaction, means no search can use an index that still holds the deleted vectors.
         Course.objects.filter(pk__in=course_ids).update(index_version=F("index_version") + 1)
         transaction.on_commit(lambda: _delete_files([*videos, *snapshot_files]))
         schedule_index_rebuild(course_ids)
-    logger.info(
-        "consent withdrawn for student %s by user %s: %d embeddings, %d videos, %d snapshots",
-        student.pk, by.pk, embeddings, len(videos), len(snapshots),
-    )
     return WithdrawalResult(
         embeddings_deleted=embeddings, videos_deleted=len(videos), snapshots_deleted=len(snapshots),
         enrolments_withdrawn=withdrawn_count, course_ids=course_ids,
@@ -128,8 +141,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def student_data_export(*, student: User) -> dict[str, Any]:
-    """Everything Rollcall holds about a student, as JSON-ready data.
+def student_data_export(*, student: User, by: User | None = None) -> dict[str, Any]:
+    """Everything Rollcall holds about a student, as JSON-ready data; recorded in the access trail
+    as exported by `by`.
 
     Face embeddings are listed by count, not as vectors: 512 floats each are useless to a person and
     are the one thing a leaked export should not contain.
@@ -148,6 +162,8 @@ def student_data_export(*, student: User) -> dict[str, Any]:
         .select_related("session__course")
         .order_by("session__course__code", "session__opened_at", "pk")
     )
+    if by is not None:
+        access_event_record(kind=AccessEvent.Kind.EXPORT, actor=by, subject=student, detail="data export (JSON)")
     changes: dict[int, list[dict[str, Any]]] = {}
     for change in AttendanceChange.objects.filter(record__student=student).select_related("changed_by").order_by(
         "changed_at", "pk"

@@ -9,4 +9,6 @@ urlpatterns = [
     path("students/<int:pk>/withdraw-consent/", views.student_withdraw_consent, name="student-withdraw-consent"),
     path("me/data.json", views.my_data_export, name="my-data-export"),
     path("me/withdraw-consent/", views.withdraw_consent, name="withdraw-consent"),
+    path("privacy/", views.privacy_notice, name="privacy-notice"),
+    path("privacy/biometric/", views.biometric_overview, name="biometric-overview"),
 ]

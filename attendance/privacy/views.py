@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from attendance import permissions
 from attendance.courses import selectors as courses_selectors
 from attendance.models import User
+from attendance.privacy import selectors as privacy_selectors
 from attendance.privacy import services as privacy
 from attendance.privacy.forms import AdminWithdrawConsentForm, WithdrawConsentForm
 
@@ -33,8 +34,8 @@ def _require_student(request: HttpRequest) -> User:
     return user
 
 
-def _export_response(student: User) -> HttpResponse:
-    data = privacy.student_data_export(student=student)
+def _export_response(student: User, *, by: User) -> HttpResponse:
+    data = privacy.student_data_export(student=student, by=by)
     body = json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     stamp = timezone.localdate().isoformat()
@@ -46,7 +47,8 @@ def _export_response(student: User) -> HttpResponse:
 @login_required
 @require_GET
 def my_data_export(request: HttpRequest) -> HttpResponse:
-    return _export_response(_require_student(request))
+    student = _require_student(request)
+    return _export_response(student, by=student)
 
 
 @login_required
@@ -56,7 +58,7 @@ def student_data_export(request: HttpRequest, pk: int) -> HttpResponse:
     student = get_object_or_404(User, pk=pk)
     if not permissions.can_export_data_of(user, student):
         raise PermissionDenied("Only an admin can export another person's data.")
-    return _export_response(student)
+    return _export_response(student, by=user)
 
 
 def _withdrawn_message(result: privacy.WithdrawalResult, *, whose: str) -> str:
@@ -103,3 +105,27 @@ def student_withdraw_consent(request: HttpRequest, pk: int) -> HttpResponse:
         "has_face_data": courses_selectors.student_has_face_data(student=student),
     }
     return render(request, "privacy/withdraw_consent.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_GET
+def privacy_notice(request: HttpRequest) -> HttpResponse:
+    """What Rollcall stores about a person, in which form, for how long, and how to exercise their rights."""
+    context = {
+        "self_service": _user(request).is_student,
+        "keeps_videos": settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS,
+        "retention_days": settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS,
+        "notice_days": settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS,
+        "snapshot_days": settings.ROLLCALL_SNAPSHOT_RETENTION_DAYS,
+        "stores_snapshots": settings.ROLLCALL_STORE_SNAPSHOTS,
+    }
+    return render(request, "privacy/notice.html", context)
+
+
+@login_required
+@require_GET
+def biometric_overview(request: HttpRequest) -> HttpResponse:
+    """For admins: the key in use, face data due for deletion, and the access trail."""
+    if not _user(request).is_admin:
+        raise PermissionDenied("Only an admin can see the biometric data overview.")
+    return render(request, "privacy/biometric_overview.html", privacy_selectors.biometric_overview())

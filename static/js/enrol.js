@@ -220,6 +220,7 @@
     const data = new FormData();
     data.append("video", blob, name);
     data.append("consent", "true");
+    if (config.consentVersion) data.append("consent_version", config.consentVersion);
     if (config.studentId) data.append("student", String(config.studentId));
     const request = new XMLHttpRequest();
     request.open("POST", config.uploadUrl);

@@ -79,6 +79,7 @@ def enrol_with_vectors(*, student: object, vectors: np.ndarray, courses: list[ob
     student put on the courses and the courses' indexes rebuilt."""
     from attendance import ml
     from attendance.courses.indexes import course_index_rebuild
+    from attendance.enrolment.processing import embedding_rows
     from attendance.models import CourseMembership, FaceEmbedding, FaceEnrolment
 
     now = timezone.now()
@@ -86,13 +87,7 @@ def enrol_with_vectors(*, student: object, vectors: np.ndarray, courses: list[ob
         student=student, status=FaceEnrolment.Status.READY, consent_given_at=now, backbone=ml.embedder_name(),
         started_at=now, finished_at=now, attempts=1,
     )
-    FaceEmbedding.objects.bulk_create(
-        FaceEmbedding(
-            enrolment=enrolment, student=student, backbone=ml.embedder_name(), dim=int(vectors.shape[1]),
-            vector=np.ascontiguousarray(vector, dtype="<f4").tobytes(),
-        )
-        for vector in vectors
-    )
+    FaceEmbedding.objects.bulk_create(embedding_rows(enrolment, vectors, [None] * len(vectors), [None] * len(vectors)))
     for course in courses or []:
         CourseMembership.objects.get_or_create(course=course, student=student)
         course_index_rebuild(course=course)

@@ -99,6 +99,21 @@ def test_save_and_load_round_trip(tmp_path: Path):
     assert [p.name for p in tmp_path.iterdir()] == ["course-1.faiss"]  # no temporary left
 
 
+def test_save_and_load_through_the_callers_encryption(tmp_path: Path):
+    vectors = unit(10, 16)
+    index = FaceIndex(16, backbone="b")
+    index.add(np.arange(10), vectors)
+    path = tmp_path / "sealed.faiss"
+    # A stand-in cipher (XOR), enough to prove the whole file goes through it both ways.
+    index.save(path, encrypt=lambda data: bytes(b ^ 0x5A for b in data))
+    raw = path.read_bytes()
+    assert b"ROLLCALL-INDEX" not in raw and vectors[0].tobytes() not in raw
+    with pytest.raises(IndexFormatError):
+        FaceIndex.load(path, backbone="b", dim=16)  # without the decryption: not an index
+    loaded = FaceIndex.load(path, backbone="b", dim=16, decrypt=lambda data: bytes(b ^ 0x5A for b in data))
+    assert loaded.search(vectors[:3], k=2) == index.search(vectors[:3], k=2)
+
+
 def test_a_failed_save_leaves_the_previous_file_and_no_temporary(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,

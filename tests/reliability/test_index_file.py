@@ -14,10 +14,9 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from attendance.courses.indexes import clear_cache, course_index_get, course_index_path
+from attendance.courses.indexes import clear_cache, course_index_get, course_index_path, index_file_load
 from attendance.models import AttendanceRecord, FaceEmbedding
 from attendance.sessions.services import session_open
-from recognition import FaceIndex
 from tests.attendance.factories_faces import enrol_with_vectors, katie_enrolment_vectors, katie_probe_jpegs
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis")]
@@ -81,7 +80,7 @@ def test_a_damaged_index_file_is_rebuilt_from_the_database_by_the_next_check_in(
     assert [f["outcome"] for f in faces] == ["confirming", "confirming", "marked"], faces
     assert AttendanceRecord.objects.filter(session=session, student=katie).count() == 1
     # The file on disk is whole again, for this version, with exactly the course's embeddings.
-    rebuilt = FaceIndex.load(path, backbone=ml.embedder_name(), dim=ml.embedder().dim)
+    rebuilt = index_file_load(path, space=ml.embedder_name(), dim=ml.embedder().dim)  # encrypted at rest
     stored = set(FaceEmbedding.objects.filter(student=katie).values_list("id", flat=True))
     assert set(int(i) for i in rebuilt.ids()) == stored and len(stored) == len(katie_enrolment_vectors())
 

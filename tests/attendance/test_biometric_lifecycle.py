@@ -1,0 +1,250 @@
+"""Key rotation (interrupted and resumed), face data retention, the consent text's version and the
+access trail (issue 22)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from attendance.courses import indexes
+from attendance.courses.services import course_membership_remove
+from attendance.enrolment import consent
+from attendance.enrolment.errors import EnrolmentError
+from attendance.enrolment.services import enrolment_images_create
+from attendance.models import AccessEvent, AttendanceRecord, FaceEmbedding, FaceEnrolment, FaceRetention
+from attendance.platform import biometric
+from attendance.privacy.keys import biometric_key_rotate
+from attendance.privacy.retention import face_data_retention_sweep
+from attendance.sessions.services import session_open
+from tests.attendance.factories_faces import enrol_with_vectors, katie_enrolment_vectors, person_images, person_vectors
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture
+def key_file(settings, tmp_path: Path) -> Path:
+    """A key file of this test's own, with one key, as a fresh install has."""
+    path = tmp_path / "biometric.key"
+    biometric.write_key_file(path, [biometric.key_bytes(biometric.new_key_text())])
+    settings.ROLLCALL_BIOMETRIC_KEY = None
+    settings.ROLLCALL_BIOMETRIC_KEY_FILE = path
+    biometric.clear_cache()
+    indexes.clear_cache()
+    return path
+
+
+def _search(course, probes: np.ndarray) -> list[list[tuple[int, float]]]:
+    indexes.clear_cache()
+    found = indexes.course_index_get(course=course)
+    return [[(n.id, round(n.distance, 6)) for n in hits] for hits in found.index.search(probes, 5)]
+
+
+@pytest.mark.django_db
+def test_key_rotation_interrupted_half_way_and_resumed_leaves_everything_under_the_new_key_only(
+    key_file, course, make_user
+):
+    people = ["john_salley", "yale_subject01", "yale_subject02"]
+    for person in people:
+        enrol_with_vectors(student=make_user("student"), vectors=person_vectors(person), courses=[course])
+    probes = np.concatenate([person_vectors(p)[:2] for p in people])
+    before = _search(course, probes)
+    total = FaceEmbedding.objects.count()
+    ((old_id, old_key),) = biometric.keyring().keys.items()
+
+    def stop_half_way(done: int) -> None:
+        if done >= total // 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        biometric_key_rotate(by_label="test", batch=4, after_batch=stop_half_way)
+    ring = biometric.keyring()
+    assert len(ring.keys) == 2 and old_id in ring.keys  # the old key still opens the rest
+    new_id = ring.current_id
+    mixed = set(FaceEmbedding.objects.values_list("key_id", flat=True))
+    assert mixed == {old_id, new_id}, "the interruption was not half-way"
+    assert _search(course, probes) == before  # service goes on during the rotation
+
+    result = biometric_key_rotate(by_label="test", batch=4)
+    assert result.new_key_id == new_id and result.retired_key_ids == [old_id]
+    assert set(FaceEmbedding.objects.values_list("key_id", flat=True)) == {new_id}
+    assert list(biometric.keyring().keys) == [new_id]  # retired from the key file
+    for row in FaceEmbedding.objects.all():
+        assert np.isclose(np.linalg.norm(row.as_array()), 1.0, atol=1e-3)
+    files = list(Path(indexes.course_index_path(course_id=course.pk)).parent.glob("*.faiss"))
+    assert files and all(biometric.sealed_key_id(p.read_bytes()) == new_id for p in files)
+    assert _search(course, probes) == before
+
+    # The old key opens nothing any more, under its own id or the new one.
+    for ring in (biometric.Keyring({old_id: old_key}, "old", None), biometric.Keyring({new_id: old_key}, "old", None)):
+        for row in FaceEmbedding.objects.all()[:3]:
+            with pytest.raises(biometric.BiometricKeyError):
+                biometric.vector_decrypt(bytes(row.vector), key_id=row.key_id, student_id=row.student_id,
+                                         backbone=row.backbone, dim=row.dim, ring=ring)
+    assert AccessEvent.objects.filter(kind=AccessEvent.Kind.KEY_ROTATION).count() == 1
+
+
+@pytest.mark.django_db
+def test_face_data_of_a_student_on_no_course_is_deleted_after_the_period_and_only_then(
+    course, lecturer, make_user, settings
+):
+    settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS = 30
+    settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS = 7
+    leaver = make_user("student", email="leaver@example.edu")
+    stayer = make_user("student")
+    enrol_with_vectors(student=leaver, vectors=katie_enrolment_vectors(), courses=[course])
+    enrol_with_vectors(student=stayer, vectors=person_vectors("john_salley"), courses=[course])
+    session = session_open(course=course, by=lecturer)
+    AttendanceRecord.objects.create(session=session, student=leaver, status="present", method="face")
+    course_membership_remove(course=course, student=leaver)
+    left_at = timezone.now()
+
+    def sweep(days: float):
+        return face_data_retention_sweep(now=left_at + timedelta(days=days))
+
+    assert sweep(0).clocks_started == 1
+    assert sweep(22).notices_sent == 0 and not mail.outbox  # 23 days before: no notice yet
+    assert sweep(23.1).notices_sent == 1
+    assert sweep(23.2).notices_sent == 0 and len(mail.outbox) == 1
+    (notice,) = mail.outbox
+    assert notice.to == ["leaver@example.edu"] and "will be deleted" in notice.body
+    assert sweep(29.9).students_deleted == 0
+    assert FaceEmbedding.objects.filter(student=leaver).exists()
+
+    assert sweep(30.1).students_deleted == 1
+    assert not FaceEmbedding.objects.filter(student=leaver).exists()
+    assert FaceEnrolment.objects.get(student=leaver).status == "withdrawn"
+    assert FaceEmbedding.objects.filter(student=stayer).exists()  # on a course: untouched
+    assert AttendanceRecord.objects.filter(student=leaver).count() == 1  # history stays
+    assert not FaceRetention.objects.exists()
+    assert len(mail.outbox) == 1
+    assert AccessEvent.objects.filter(kind=AccessEvent.Kind.RETENTION_DELETION, subject=leaver).count() == 1
+    # The course index no longer holds them.
+    indexes.clear_cache()
+    assert set(indexes.course_index_get(course=course).student_of.values()) == {stayer.pk}
+
+
+@pytest.mark.django_db
+def test_joining_a_course_again_stops_the_retention_clock(course, make_user, settings):
+    settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS = 30
+    student = make_user("student")
+    enrol_with_vectors(student=student, vectors=person_vectors("john_salley"), courses=[])
+    now = timezone.now()
+    face_data_retention_sweep(now=now)
+    assert FaceRetention.objects.filter(student=student).exists()
+    course.memberships.create(student=student)
+    face_data_retention_sweep(now=now + timedelta(days=40))
+    assert not FaceRetention.objects.exists() and FaceEmbedding.objects.filter(student=student).exists()
+
+
+@pytest.mark.django_db
+def test_the_consent_version_is_stored_and_a_changed_text_asks_for_consent_again(
+    make_user, admin_user, monkeypatch, client
+):
+    student = make_user("student")
+    images = person_images("john_salley")
+    enrolment = enrolment_images_create(student=student, images=images, by=admin_user, consent=True)
+    assert enrolment.consent_version == consent.consent_version() and len(enrolment.consent_version) == 12
+    client.force_login(student)
+    page = client.get(reverse("enrolment"))
+    assert page.status_code == 200
+    assert b"biometric data" in page.content and b"a face cannot be rebuilt" not in page.content
+    assert b'id="consent-changed"' not in page.content
+    assert f'value="{enrolment.consent_version}"'.encode() in page.content
+
+    old = enrolment.consent_version
+    monkeypatch.setattr(consent, "consent_version", lambda: "changed-text")
+    page = client.get(reverse("enrolment"))
+    assert b'id="consent-changed"' in page.content  # the page says the text changed
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    video = SimpleUploadedFile("clip.mp4", b"x" * 100, content_type="video/mp4")
+    from attendance.enrolment.services import enrolment_create
+
+    with pytest.raises(EnrolmentError) as refused:
+        enrolment_create(student=student, video=video, consent=True, by=student, consent_version=old)
+    assert refused.value.code == "consent_outdated"
+    again = enrolment_images_create(student=student, images=images, by=student, consent=True)
+    assert again.consent_version == "changed-text"
+
+
+@pytest.mark.django_db
+def test_exports_and_enrolments_on_a_students_behalf_are_in_the_access_trail(make_user, admin_user, client):
+    student = make_user("student")
+    enrolment_images_create(student=student, images=person_images("john_salley"), by=admin_user, consent=True)
+    enrolment_images_create(student=student, images=person_images("john_salley"), by=student, consent=True)
+    client.force_login(admin_user)
+    assert client.get(reverse("student-data-export", args=[student.pk])).status_code == 200
+    client.force_login(student)
+    assert client.get(reverse("my-data-export")).status_code == 200
+    kinds = list(AccessEvent.objects.filter(subject=student).order_by("at", "pk").values_list("kind", "actor"))
+    assert kinds == [
+        ("enrolment_on_behalf", admin_user.pk), ("export", admin_user.pk), ("export", student.pk)
+    ]
+    client.force_login(admin_user)
+    page = client.get(reverse("biometric-overview"))
+    assert page.status_code == 200 and b"Data export" in page.content
+    client.force_login(student)
+    assert client.get(reverse("biometric-overview")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_student_without_an_email_address_is_deleted_at_the_end_of_the_period_without_a_notice(
+    make_user, settings
+):
+    settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS = 30
+    student = make_user("student", email="")
+    enrol_with_vectors(student=student, vectors=person_vectors("john_salley"), courses=[])
+    now = timezone.now()
+    face_data_retention_sweep(now=now)
+    assert face_data_retention_sweep(now=now + timedelta(days=29)).students_deleted == 0
+    assert face_data_retention_sweep(now=now + timedelta(days=30.01)).students_deleted == 1
+    assert not mail.outbox and not FaceEmbedding.objects.filter(student=student).exists()
+
+
+@pytest.mark.django_db
+def test_without_the_key_a_queued_video_waits_for_it_instead_of_failing(make_user, settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from attendance.enrolment.processing import enrolment_video_process
+
+    student = make_user("student")
+    enrolment = FaceEnrolment.objects.create(student=student, consent_given_at=timezone.now(), status="queued")
+    enrolment.video.save("clip.mp4", ContentFile(b"video bytes"), save=True)
+    settings.ROLLCALL_BIOMETRIC_KEY = None
+    settings.ROLLCALL_BIOMETRIC_KEY_FILE = tmp_path / "absent.key"
+    settings.ROLLCALL_BIOMETRIC_KEY_GENERATE = False
+    assert enrolment_video_process(enrolment_id=enrolment.pk) is None
+    enrolment.refresh_from_db()
+    assert (enrolment.status, enrolment.attempts) == ("queued", 0)
+    assert enrolment.video.storage.exists(enrolment.video.name)
+
+
+@pytest.mark.django_db
+def test_the_rotate_command_explains_how_to_rotate_a_key_given_in_the_setting(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.ROLLCALL_BIOMETRIC_KEY = biometric.new_key_text()
+    with pytest.raises(CommandError, match="Put a new key in front of the old one"):
+        call_command("rotate_biometric_key")
+    assert not AccessEvent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_rotate_command_rotates_a_key_file_and_says_so(key_file, capsys):
+    from django.core.management import call_command
+
+    (old_id,) = biometric.keyring().keys
+    call_command("rotate_biometric_key")
+    (new_id,) = biometric.keyring().keys
+    assert new_id != old_id
+    out = capsys.readouterr().out
+    assert f"under key {new_id}" in out and f"Retired key(s) {old_id}" in out
+    assert AccessEvent.objects.get(kind=AccessEvent.Kind.KEY_ROTATION).actor_label.startswith("manage.py")
