@@ -21,8 +21,8 @@ _threads: int | None = None
 def set_threads(count: int) -> None:
     """Size the OpenCV, torch and FAISS thread pools of this process to ``count`` threads.
 
-    torch is configured now if it is imported, else when a CLIP model loads (a dlib-only process
-    never imports it).
+    torch is configured now if it is imported, else when a model that runs on it loads (CLIP, or
+    dlib's network with its torch engine).
     """
     global _threads
     if count < 1:
@@ -43,7 +43,7 @@ def configured_threads() -> int | None:
 
 
 def apply_torch_threads() -> None:
-    """Called once torch is imported (by the CLIP embedder)."""
+    """Called once torch is imported (by an embedder that runs on it)."""
     if _threads is not None:
         _apply_torch(_threads)
 
