@@ -9,12 +9,13 @@ weights load on the first ``encode`` (or an explicit ``load``), once, under a lo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from .align import ARCFACE_TEMPLATE, DLIB_TEMPLATE, align_face
 from .errors import ModelUnavailableError
-from .runtime import apply_torch_threads, kernel_cpu_flags
+from .runtime import apply_torch_threads, kernel_cpu_flags, release_freed_memory
 from .types import BackboneDefaults, Face
 from .weights import (
     CLIP_SETTINGS_HINT,
@@ -201,7 +202,8 @@ class ClipEmbedder:
 
     @property
     def model(self) -> Any:
-        """The loaded torch module (loads it)."""
+        """The loaded image tower (loads it): a torch module with ``visual`` and ``encode_image``;
+        CLIP's text tower is dropped at load. Its state_dict loads back as a checkpoint."""
         self.load()
         return self._model
 
@@ -259,6 +261,8 @@ class ClipEmbedder:
                 apply_torch_threads()
                 self._normalise = _normalisation(self._preprocess)
                 self._model = self._choose_precision(model)
+                del model
+                release_freed_memory()
 
     def _choose_precision(self, model: Any) -> Any:
         """Put the model in the requested (or fastest) precision if it agrees with float32."""
@@ -335,16 +339,22 @@ class ClipEmbedder:
                 "image_resize_mode": tag.get("resize_mode"),
             }
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                self.model_name, pretrained=weights, device=self.device, **options
-            )
+            with _without_random_init_warning():  # the weights are loaded just below
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    self.model_name, pretrained=None, device=self.device, **options
+                )
+            if weights is not None:
+                _load_image_tower(model, weights)
         except Exception as exc:  # torch.load and load_state_dict fail in many types; all mean this
             raise ModelUnavailableError(
                 f"Could not load CLIP {self.model_name} weights from {weights} ({exc}). "
                 f"The file must be a checkpoint of that model. {CLIP_SETTINGS_HINT}"
             ) from exc
-        model.eval()
-        return model, preprocess
+        # Only the image tower stays: the text tower (~40% of ViT-B-32's weights) is never used
+        # to embed a face, and a worker would keep it resident for nothing.
+        tower = _image_tower(model)
+        del model
+        return tower.eval(), preprocess
 
     def _pretrained_file(self, tag: dict[str, Any]) -> Path:
         found = cached_clip_weights(tag, self.cache_dir)
@@ -366,6 +376,56 @@ class ClipEmbedder:
         except Exception as exc:
             message = f"Downloading {what} failed ({exc}). {CLIP_SETTINGS_HINT}"
             raise ModelUnavailableError(message) from exc
+
+
+def _load_image_tower(model: Any, weights: str) -> None:
+    """Load a CLIP checkpoint's image tower into ``model`` with open_clip's own conversions.
+
+    A checkpoint of the whole model or of the image tower alone (what ``ClipEmbedder.model``
+    saves) both load; every image-tower weight must be there, and nothing foreign."""
+    import open_clip
+
+    incompatible = open_clip.load_checkpoint(model, weights, strict=False)
+    missing = [key for key in incompatible.missing_keys if key.startswith("visual.")]
+    if missing or incompatible.unexpected_keys:
+        shown = (missing or list(incompatible.unexpected_keys))[:3]
+        what = "missing" if missing else "unexpected"
+        raise RuntimeError(f"{what} keys {', '.join(shown)}")
+
+
+def _image_tower(model: Any) -> Any:
+    """A module holding only ``model.visual``, with CLIP's ``encode_image`` (not normalised)."""
+    from torch import nn
+
+    class ImageTower(nn.Module):
+        def __init__(self, visual: nn.Module) -> None:
+            super().__init__()
+            self.visual = visual
+
+        def encode_image(self, image: Any) -> Any:
+            return self.visual(image)
+
+        def forward(self, image: Any) -> Any:
+            return self.visual(image)
+
+    return ImageTower(model.visual)
+
+
+class _RandomInitFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_random_init_warning() -> Iterator[None]:
+    """open_clip warns "initialized randomly" when it creates a model without weights; here the
+    weights follow at once (or pretrained=None asked for random ones), so the warning misleads."""
+    quiet = _RandomInitFilter()
+    logging.getLogger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 def _normalisation(preprocess: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -490,6 +550,7 @@ class DlibEmbedder:
         with self._lock:
             if self._net is None:
                 self._net = self._create_torch() if self.engine == "torch" else self._create_dlib()
+                release_freed_memory()
 
     def _weights_path(self) -> Path:
         path = self.model_path or _face_recognition_models_dir() / _DLIB_RESNET

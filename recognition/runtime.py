@@ -83,3 +83,20 @@ def kernel_cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
+
+
+def release_freed_memory() -> None:
+    """Hand memory that was freed back to the operating system (glibc's malloc_trim; a no-op
+    elsewhere). Loading a model frees a lot at once (the checkpoint as read, the float32 copy of
+    a bf16 model, CLIP's text tower): measured with CLIP ViT-B-32 in bf16, the process kept
+    ~470 MB more resident without it."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        pass
