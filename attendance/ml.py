@@ -74,7 +74,12 @@ def _embedder() -> Embedder:
             checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
             device=settings.ROLLCALL_DEVICE,
         )
-    return create_embedder(backbone_name())
+    return create_embedder(
+        "dlib",
+        engine=settings.ROLLCALL_DLIB_ENGINE,
+        device=settings.ROLLCALL_DEVICE,
+        cache_dir=settings.ROLLCALL_MODEL_DIR,  # dlib's weights converted to torch, once
+    )
 
 
 def embedder() -> Embedder:

@@ -205,6 +205,9 @@ ROLLCALL_CLIP_CHECKPOINT = env_optional_str("ROLLCALL_CLIP_CHECKPOINT")
 if ROLLCALL_CLIP_CHECKPOINT and not Path(ROLLCALL_CLIP_CHECKPOINT).is_file():
     raise ImproperlyConfigured(f"ROLLCALL_CLIP_CHECKPOINT={ROLLCALL_CLIP_CHECKPOINT!r} is not a file")
 ROLLCALL_DEVICE = env_str("ROLLCALL_DEVICE", "cpu")
+# How the dlib backbone runs its network: `torch` (dlib's network converted to torch: the same
+# descriptors, several times faster, on ROLLCALL_DEVICE) or `dlib` (dlib's own code, the reference).
+ROLLCALL_DLIB_ENGINE = env_choice("ROLLCALL_DLIB_ENGINE", "torch", ["torch", "dlib"])
 # Threads each process gives OpenCV, torch and FAISS together (recognition.runtime). Every gunicorn
 # worker and Celery worker child is one process: on 2 cores with 2 web workers, 1 each; more and their
 # OpenMP pools stall each other (see BENCHMARKS.md).

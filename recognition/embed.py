@@ -9,12 +9,13 @@ weights load on the first ``encode`` (or an explicit ``load``), once, under a lo
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from .align import ARCFACE_TEMPLATE, DLIB_TEMPLATE, align_face
 from .errors import ModelUnavailableError
-from .runtime import apply_torch_threads, kernel_cpu_flags
+from .runtime import apply_torch_threads, kernel_cpu_flags, release_freed_memory
 from .types import BackboneDefaults, Face
 from .weights import (
     CLIP_SETTINGS_HINT,
@@ -201,7 +202,8 @@ class ClipEmbedder:
 
     @property
     def model(self) -> Any:
-        """The loaded torch module (loads it)."""
+        """The loaded image tower (loads it): a torch module with ``visual`` and ``encode_image``;
+        CLIP's text tower is dropped at load. Its state_dict loads back as a checkpoint."""
         self.load()
         return self._model
 
@@ -259,6 +261,8 @@ class ClipEmbedder:
                 apply_torch_threads()
                 self._normalise = _normalisation(self._preprocess)
                 self._model = self._choose_precision(model)
+                del model
+                release_freed_memory()
 
     def _choose_precision(self, model: Any) -> Any:
         """Put the model in the requested (or fastest) precision if it agrees with float32."""
@@ -335,16 +339,22 @@ class ClipEmbedder:
                 "image_resize_mode": tag.get("resize_mode"),
             }
         try:
-            model, _, preprocess = open_clip.create_model_and_transforms(
-                self.model_name, pretrained=weights, device=self.device, **options
-            )
+            with _without_random_init_warning():  # the weights are loaded just below
+                model, _, preprocess = open_clip.create_model_and_transforms(
+                    self.model_name, pretrained=None, device=self.device, **options
+                )
+            if weights is not None:
+                _load_image_tower(model, weights)
         except Exception as exc:  # torch.load and load_state_dict fail in many types; all mean this
             raise ModelUnavailableError(
                 f"Could not load CLIP {self.model_name} weights from {weights} ({exc}). "
                 f"The file must be a checkpoint of that model. {CLIP_SETTINGS_HINT}"
             ) from exc
-        model.eval()
-        return model, preprocess
+        # Only the image tower stays: the text tower (~40% of ViT-B-32's weights) is never used
+        # to embed a face, and a worker would keep it resident for nothing.
+        tower = _image_tower(model)
+        del model
+        return tower.eval(), preprocess
 
     def _pretrained_file(self, tag: dict[str, Any]) -> Path:
         found = cached_clip_weights(tag, self.cache_dir)
@@ -366,6 +376,56 @@ class ClipEmbedder:
         except Exception as exc:
             message = f"Downloading {what} failed ({exc}). {CLIP_SETTINGS_HINT}"
             raise ModelUnavailableError(message) from exc
+
+
+def _load_image_tower(model: Any, weights: str) -> None:
+    """Load a CLIP checkpoint's image tower into ``model`` with open_clip's own conversions.
+
+    A checkpoint of the whole model or of the image tower alone (what ``ClipEmbedder.model``
+    saves) both load; every image-tower weight must be there, and nothing foreign."""
+    import open_clip
+
+    incompatible = open_clip.load_checkpoint(model, weights, strict=False)
+    missing = [key for key in incompatible.missing_keys if key.startswith("visual.")]
+    if missing or incompatible.unexpected_keys:
+        shown = (missing or list(incompatible.unexpected_keys))[:3]
+        what = "missing" if missing else "unexpected"
+        raise RuntimeError(f"{what} keys {', '.join(shown)}")
+
+
+def _image_tower(model: Any) -> Any:
+    """A module holding only ``model.visual``, with CLIP's ``encode_image`` (not normalised)."""
+    from torch import nn
+
+    class ImageTower(nn.Module):
+        def __init__(self, visual: nn.Module) -> None:
+            super().__init__()
+            self.visual = visual
+
+        def encode_image(self, image: Any) -> Any:
+            return self.visual(image)
+
+        def forward(self, image: Any) -> Any:
+            return self.visual(image)
+
+    return ImageTower(model.visual)
+
+
+class _RandomInitFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "initialized randomly" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _without_random_init_warning() -> Iterator[None]:
+    """open_clip warns "initialized randomly" when it creates a model without weights; here the
+    weights follow at once (or pretrained=None asked for random ones), so the warning misleads."""
+    quiet = _RandomInitFilter()
+    logging.getLogger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 def _normalisation(preprocess: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -414,6 +474,9 @@ def _face_recognition_models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
+DLIB_ENGINES = ("torch", "dlib")
+
+
 class DlibEmbedder:
     """dlib's 128-d face ResNet (the model behind face_recognition). Works offline.
 
@@ -424,21 +487,61 @@ class DlibEmbedder:
     ``mirror`` averages each face with its mirror image: twice the cost, and it moved the
     unknown/ rejection at the calibrated threshold from 94% to 100% (see BACKBONE_DEFAULTS,
     which assume it on).
+
+    ``engine``: "torch" (the default) runs the same network in torch (recognition.dlib_resnet),
+    its weights converted from dlib's file once and cached in ``cache_dir`` (if given), on
+    ``device``, faces and mirrors in one batch of up to ``batch_size`` faces. Its descriptors
+    agree with dlib's own to cosine >= 0.9999 in float32 (tests/recognition/test_dlib_torch.py),
+    so both engines share one embedding space and its name. ``precision`` as for CLIP: "auto"
+    takes the fastest float type here if it agrees with float32 (AGREEMENT_MIN_COSINE).
+    "dlib" runs dlib's own implementation (one core, float32): the reference.
     """
 
     backbone = "dlib"
     dim = 128
     crop_size = 150
 
-    def __init__(self, *, model_path: str | os.PathLike[str] | None = None, mirror: bool = True):
+    def __init__(
+        self,
+        *,
+        model_path: str | os.PathLike[str] | None = None,
+        mirror: bool = True,
+        engine: str = "torch",
+        device: str = "cpu",
+        precision: str = "auto",
+        cache_dir: str | os.PathLike[str] | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        if engine not in DLIB_ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(DLIB_ENGINES)}, not {engine!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         self.model_path = Path(model_path) if model_path is not None else None
         self.mirror = mirror
+        self.engine = engine
+        self.device = device if engine == "torch" else "cpu"
+        self.requested_precision = precision if engine == "torch" else "fp32"
+        self.precision = "fp32"
+        self.agreement: float | None = None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.batch_size = batch_size
         self._net: Any = None
+        self._dtype: Any = None
+        self._mean: Any = None
         self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
+        # The same for both engines: they compute the same descriptors (see the class docstring).
         return "dlib:resnet_v1" + (":mirror" if self.mirror else "")
+
+    @property
+    def model(self) -> Any:
+        """The loaded network (loads it): a torch module, or dlib's face_recognition_model_v1."""
+        self.load()
+        return self._net
 
     def crop(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         return align_face(rgb, face, size=self.crop_size, template=DLIB_TEMPLATE)
@@ -446,47 +549,142 @@ class DlibEmbedder:
     def load(self) -> None:
         with self._lock:
             if self._net is None:
-                self._net = self._create()
+                self._net = self._create_torch() if self.engine == "torch" else self._create_dlib()
+                release_freed_memory()
 
-    def _create(self) -> Any:
-        import dlib
-
+    def _weights_path(self) -> Path:
         path = self.model_path or _face_recognition_models_dir() / _DLIB_RESNET
         if not path.is_file():
             raise ModelUnavailableError(f"dlib's face model is missing at {path}.")
+        return path
+
+    def _create_dlib(self) -> Any:
+        import dlib
+
+        path = self._weights_path()
         try:
             return dlib.face_recognition_model_v1(str(path))
         except RuntimeError as exc:
             raise ModelUnavailableError(f"dlib could not load {path} ({exc}).") from exc
 
+    def _create_torch(self) -> Any:
+        import torch
+
+        from .dlib_format import DlibFormatError
+        from .dlib_resnet import build_model, load_weights
+
+        path = self._weights_path()
+        try:
+            weights = load_weights(path, self.cache_dir)
+        except (DlibFormatError, OSError) as exc:
+            raise ModelUnavailableError(f"Could not read dlib's face model {path} ({exc}).") from exc
+        apply_torch_threads()
+        self._mean = torch.as_tensor(weights["mean_rgb"], device=self.device).view(1, 3, 1, 1)
+        model = build_model(weights).to(self.device).to(memory_format=torch.channels_last)
+        return self._choose_precision(model)
+
+    def _choose_precision(self, model: Any) -> Any:
+        """The model in the requested (or fastest) precision if it agrees with float32."""
+        import torch
+
+        wanted = fastest_precision(self.device) if self.requested_precision == "auto" else self.requested_precision
+        self._dtype, self.precision, self.agreement = torch.float32, "fp32", None
+        if wanted == "fp32":
+            return model
+        dtype = torch.bfloat16 if wanted == "bf16" else torch.float16
+        # The same smooth colour images CLIP is probed with, as 0-255 pixels, then dlib's input layer.
+        pixels = _probe_batch(self.crop_size, None, (np.zeros(3, np.float32), np.ones(3, np.float32)))
+        probe = self._normalise(pixels.to(self.device))
+        with torch.inference_mode():
+            reference = model(probe).float()
+            try:
+                reduced_model = copy.deepcopy(model).to(dtype)
+                reduced = reduced_model(probe.to(dtype)).float()
+            except RuntimeError as exc:  # the device or build cannot run this type
+                logger.warning("dlib's network in %s failed (%s): running float32", wanted, exc)
+                return model
+            cosine = torch.nn.functional.cosine_similarity(reduced, reference, dim=1)
+        agreement = float(cosine.min())
+        self.agreement = agreement
+        if not agreement >= AGREEMENT_MIN_COSINE:  # also catches NaN
+            logger.warning(
+                "dlib's network in %s agrees with float32 only to cosine %.5f (< %s): running float32",
+                wanted, agreement, AGREEMENT_MIN_COSINE,
+            )
+            return model
+        self._dtype, self.precision = dtype, wanted
+        return reduced_model
+
+    def _normalise(self, pixels: Any) -> Any:
+        """dlib's input layer on an (N, 3, H, W) tensor of 0-255 values: (pixel - mean) / 256."""
+        return ((pixels.float() - self._mean) / 256.0).contiguous(memory_format=_channels_last())
+
     def encode(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        batch = self.prepare(crops)
-        if not batch:
+        arrays = _check_crops(crops)
+        if not arrays:
             return np.zeros((0, self.dim), dtype=np.float32)
-        raw = self.forward(batch)
-        if not self.mirror:
-            return l2_normalise(raw)
-        count = len(batch) // 2
-        return l2_normalise(l2_normalise(raw[:count]) + l2_normalise(raw[count:]))
+        chunks = []
+        for start in range(0, len(arrays), self.batch_size):
+            part = arrays[start : start + self.batch_size]
+            raw = self.forward(self.prepare(part))
+            if self.mirror:
+                count = len(part)
+                chunks.append(l2_normalise(raw[:count]) + l2_normalise(raw[count:]))
+            else:
+                chunks.append(raw)
+        return l2_normalise(np.concatenate(chunks))
 
-    def prepare(self, crops: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def prepare(self, crops: Sequence[np.ndarray]) -> Any:
         """The network's input: each crop at 150x150 and, with ``mirror``, their mirror images
-        after them (one call to dlib for both)."""
+        after them. For dlib's engine a list of images (one call to dlib for all); for torch's a
+        normalised (2n or n, 3, 150, 150) tensor on the device, in the precision that runs."""
         arrays = [self._fit(a) for a in _check_crops(crops)]
-        if self.mirror:
-            arrays += [np.ascontiguousarray(a[:, ::-1]) for a in arrays]
-        return arrays
+        if self.engine == "dlib":
+            if self.mirror:
+                arrays += [np.ascontiguousarray(a[:, ::-1]) for a in arrays]
+            return arrays
+        import torch
 
-    def forward(self, batch: Sequence[np.ndarray]) -> np.ndarray:
+        self.load()
+        if not arrays:
+            return torch.zeros((0, 3, self.crop_size, self.crop_size), device=self.device, dtype=self._dtype)
+        batch = self._to_tensor(arrays)
+        if self.mirror:
+            batch = torch.cat([batch, batch.flip(3)])
+        return batch
+
+    def _to_tensor(self, arrays: Sequence[np.ndarray]) -> Any:
+        import torch
+
+        pixels = torch.from_numpy(np.stack(arrays)).to(self.device).permute(0, 3, 1, 2)
+        return self._normalise(pixels).to(self._dtype)
+
+    def forward(self, batch: Any) -> np.ndarray:
         """The bare network: one raw 128-d descriptor per prepared image, (n, 128) float32.
-        dlib runs it on one core, holding the GIL: batching does not make it faster."""
-        if not batch:
+
+        Takes what ``prepare`` returns, or a list of 150x150 images (each one pass, no mirror).
+        dlib's engine runs on one core, holding the GIL: batching does not make it faster."""
+        if len(batch) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
         self.load()
-        with self._lock:
-            return np.asarray(self._net.compute_face_descriptor(list(batch)), dtype=np.float32)
+        if self.engine == "dlib":
+            with self._lock:
+                return np.asarray(self._net.compute_face_descriptor(list(batch)), dtype=np.float32)
+        import torch
+
+        if not isinstance(batch, torch.Tensor):
+            batch = self._to_tensor([self._fit(a) for a in _check_crops(batch)])
+        with torch.inference_mode():
+            descriptors = self._net(batch)
+        return np.asarray(descriptors.float().cpu().numpy(), dtype=np.float32)
 
     def _fit(self, crop: np.ndarray) -> np.ndarray:
         if crop.shape[:2] != (self.crop_size, self.crop_size):
             crop = cv2.resize(crop, (self.crop_size, self.crop_size), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(crop)
+
+
+def _channels_last() -> Any:
+    import torch
+
+    return torch.channels_last

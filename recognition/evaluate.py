@@ -53,6 +53,7 @@ class Defaults:
     clip_pretrained: str = "openai"
     clip_checkpoint: str | None = None
     device: str = "cpu"
+    dlib_engine: str = "torch"
     detector_model: str | None = None
     model_dir: str = str(Path("var") / "models")
     cache_dir: str = str(_default_cache())
@@ -65,6 +66,7 @@ class Defaults:
             clip_pretrained=env.get("ROLLCALL_CLIP_PRETRAINED", cls.clip_pretrained),
             clip_checkpoint=env.get("ROLLCALL_CLIP_CHECKPOINT") or None,
             device=env.get("ROLLCALL_DEVICE", cls.device),
+            dlib_engine=env.get("ROLLCALL_DLIB_ENGINE", cls.dlib_engine),
             detector_model=env.get("ROLLCALL_DETECTOR_MODEL") or None,
             model_dir=env.get("ROLLCALL_MODEL_DIR", cls.model_dir),
         )
@@ -111,6 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: Defaults) -> None:
                         help="open_clip tag, or 'none' for random weights (mechanics only)")
     parser.add_argument("--clip-checkpoint", default=defaults.clip_checkpoint, help="a local CLIP weights file")
     parser.add_argument("--device", default=defaults.device)
+    parser.add_argument("--dlib-engine", choices=["torch", "dlib"], default=defaults.dlib_engine,
+                        help="dlib's network in torch (faster, same descriptors) or dlib's own code")
     parser.add_argument("--detector-model", default=defaults.detector_model,
                         help="YuNet .onnx (default: fetched into --model-dir)")
     parser.add_argument("--model-dir", default=defaults.model_dir)
@@ -150,7 +154,8 @@ def backbone_specs(args: argparse.Namespace) -> list[BackboneSpec]:
                 options["checkpoint"] = args.clip_checkpoint
             specs.append(BackboneSpec("clip", options))
         elif name == "dlib":
-            specs.append(BackboneSpec("dlib"))
+            dlib_options = {"engine": args.dlib_engine, "device": args.device, "cache_dir": args.model_dir}
+            specs.append(BackboneSpec("dlib", dlib_options))
         else:
             raise ValueError(f"unknown backbone {name!r} in --backbones: choose clip and/or dlib")
     if not specs:

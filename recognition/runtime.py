@@ -21,8 +21,8 @@ _threads: int | None = None
 def set_threads(count: int) -> None:
     """Size the OpenCV, torch and FAISS thread pools of this process to ``count`` threads.
 
-    torch is configured now if it is imported, else when a CLIP model loads (a dlib-only process
-    never imports it).
+    torch is configured now if it is imported, else when a model that runs on it loads (CLIP, or
+    dlib's network with its torch engine).
     """
     global _threads
     if count < 1:
@@ -43,7 +43,7 @@ def configured_threads() -> int | None:
 
 
 def apply_torch_threads() -> None:
-    """Called once torch is imported (by the CLIP embedder)."""
+    """Called once torch is imported (by an embedder that runs on it)."""
     if _threads is not None:
         _apply_torch(_threads)
 
@@ -83,3 +83,20 @@ def kernel_cpu_flags() -> set[str]:
     except OSError:
         pass
     return set()
+
+
+def release_freed_memory() -> None:
+    """Hand memory that was freed back to the operating system (glibc's malloc_trim; a no-op
+    elsewhere). Loading a model frees a lot at once (the checkpoint as read, the float32 copy of
+    a bf16 model, CLIP's text tower): measured with CLIP ViT-B-32 in bf16, the process kept
+    ~470 MB more resident without it."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        pass

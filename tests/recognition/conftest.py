@@ -37,7 +37,16 @@ def group_photos(faces_dir: Path) -> dict[Path, dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def dlib_embedder() -> DlibEmbedder:
+    """The dlib backbone as the app runs it (dlib's network in torch, the fastest agreeing precision)."""
     embedder = DlibEmbedder()
+    embedder.load()
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def dlib_reference() -> DlibEmbedder:
+    """dlib's own implementation of the same network: the reference the torch engine must match."""
+    embedder = DlibEmbedder(engine="dlib")
     embedder.load()
     return embedder
 

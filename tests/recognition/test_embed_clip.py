@@ -104,6 +104,30 @@ def test_a_saved_state_dict_loads_as_a_checkpoint_with_identical_embeddings(
     np.testing.assert_allclose(restored.encode(crops), clip.encode(crops), rtol=0, atol=1e-6)
 
 
+def test_only_the_image_tower_is_kept_and_a_whole_model_checkpoint_gives_the_same_vectors(
+    clip: ClipEmbedder,
+    crops: list[np.ndarray],
+    tmp_path: Path,
+):
+    import open_clip
+    import torch
+
+    names = [name for name, _ in clip.model.named_parameters()]
+    assert names and all(name.startswith("visual.") for name in names)  # no text tower resident
+    # A checkpoint of the whole CLIP model (what open_clip and its hub save) loads the same tower.
+    whole = open_clip.create_model("ViT-B-32", pretrained=None)
+    whole.visual.load_state_dict(clip.model.visual.state_dict())
+    path = tmp_path / "whole.pt"
+    torch.save(whole.state_dict(), path)
+    restored = ClipEmbedder("ViT-B-32", pretrained=None, checkpoint=path)
+    np.testing.assert_allclose(restored.encode(crops), clip.encode(crops), rtol=0, atol=1e-6)
+    # One image-tower weight missing is an error, not a silently random layer.
+    partial = {k: v for k, v in whole.state_dict().items() if k != "visual.proj"}
+    torch.save(partial, path)
+    with pytest.raises(ModelUnavailableError, match=r"missing keys visual\.proj"):
+        ClipEmbedder("ViT-B-32", pretrained=None, checkpoint=path).load()
+
+
 def test_cached_pretrained_weights_load_without_the_network(
     clip: ClipEmbedder,
     crops: list[np.ndarray],

@@ -27,6 +27,7 @@ def settings_defaults() -> cli.Defaults:
         clip_pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
         clip_checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
         device=settings.ROLLCALL_DEVICE,
+        dlib_engine=settings.ROLLCALL_DLIB_ENGINE,
         detector_model=str(settings.ROLLCALL_DETECTOR_MODEL) if settings.ROLLCALL_DETECTOR_MODEL.is_file() else None,
         model_dir=str(settings.ROLLCALL_MODEL_DIR),
         cache_dir=str(settings.VAR_DIR / "evaluation-cache"),
