@@ -1,7 +1,7 @@
 """CLIP's fast path (bf16 on a CPU, fp16 on a GPU) must give the float32 model's embeddings.
 
 Random weights (none can be downloaded here), seeded so that two embedders hold the same model.
-The tolerance is recognition.embed.AGREEMENT_MIN_COSINE: cosine >= 0.999 per face.
+The tolerance is recognition.precision.AGREEMENT_MIN_COSINE: cosine >= 0.999 per face.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import recognition.embed as embed_module
+import recognition.precision as embed_module
 from recognition import ClipEmbedder, FaceDetector, load_image
 from recognition.embed import AGREEMENT_MIN_COSINE, fastest_precision
 
@@ -89,11 +89,11 @@ def test_a_reduced_precision_that_disagrees_falls_back_to_float32(
 
 def test_auto_picks_the_fastest_type_the_hardware_has(monkeypatch: pytest.MonkeyPatch):
     assert fastest_precision("cuda") == "fp16" and fastest_precision("cuda:1") == "fp16"
-    monkeypatch.setattr(embed_module, "_cpu_flags", lambda: {"avx2", "fma"})
+    monkeypatch.setattr(embed_module, "cpu_flags", lambda: {"avx2", "fma"})
     assert fastest_precision("cpu") == "fp32"
-    monkeypatch.setattr(embed_module, "_cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    monkeypatch.setattr(embed_module, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
     assert fastest_precision("cpu") == "bf16"
-    monkeypatch.setattr(embed_module, "_cpu_flags", lambda: {"amx_bf16", "amx_tile"})
+    monkeypatch.setattr(embed_module, "cpu_flags", lambda: {"amx_bf16", "amx_tile"})
     assert fastest_precision("cpu") == "bf16"
     assert fastest_precision("mps") == "fp32"
 
