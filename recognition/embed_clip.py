@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 import threading
@@ -163,37 +162,15 @@ class ClipEmbedder:
 
     def _choose_precision(self, model: Any) -> Any:
         """Put the model in the requested (or fastest) precision if it agrees with float32."""
-        import torch
-
         wanted = self.requested_precision
         if wanted == "auto":
             wanted = numeric.fastest_precision(self.device)
-        self._dtype = torch.float32
-        self.precision, self.agreement = "fp32", None
-        if wanted == "fp32":
-            return model
-        dtype = torch.bfloat16 if wanted == "bf16" else torch.float16
-        probe = numeric.probe_batch(self.crop_size, self._preprocess, self._normalise).to(self.device)
-        with torch.inference_mode():
-            reference = model.encode_image(probe).float()
-            try:
-                # A converted copy: the float32 weights stay intact for a fallback.
-                reduced_model = copy.deepcopy(model).to(dtype)
-                reduced = reduced_model.encode_image(probe.to(dtype)).float()
-            except RuntimeError as exc:  # the device or build cannot run this type
-                logger.warning("CLIP in %s failed (%s): running float32", wanted, exc)
-                return model
-            cosine = torch.nn.functional.cosine_similarity(reduced, reference, dim=1)
-        agreement = float(cosine.min())
-        self.agreement = agreement
-        if not agreement >= numeric.AGREEMENT_MIN_COSINE:  # also catches NaN
-            logger.warning(
-                "CLIP in %s agrees with float32 only to cosine %.5f (< %s): running float32",
-                wanted, agreement, numeric.AGREEMENT_MIN_COSINE,
-            )
-            return model
-        self._dtype, self.precision = dtype, wanted
-        return reduced_model
+        probe = None
+        if wanted != "fp32":
+            probe = numeric.probe_batch(self.crop_size, self._preprocess, self._normalise).to(self.device)
+        choice = numeric.choose_precision(model, lambda m, batch: m.encode_image(batch), probe, wanted, what="CLIP")
+        self._dtype, self.precision, self.agreement = choice.dtype, choice.precision, choice.agreement
+        return choice.model
 
     def _config(self) -> dict[str, Any]:
         import open_clip

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 import logging
 import os
@@ -149,37 +148,17 @@ class DlibEmbedder:
 
     def _choose_precision(self, model: Any) -> Any:
         """The model in the requested (or fastest) precision if it agrees with float32."""
-        import torch
-
         wanted = self.requested_precision
         if wanted == "auto":
             wanted = numeric.fastest_precision(self.device)
-        self._dtype, self.precision, self.agreement = torch.float32, "fp32", None
-        if wanted == "fp32":
-            return model
-        dtype = torch.bfloat16 if wanted == "bf16" else torch.float16
-        # The same smooth colour images CLIP is probed with, as 0-255 pixels, then dlib's input layer.
-        pixels = numeric.probe_batch(self.crop_size, None, (np.zeros(3, np.float32), np.ones(3, np.float32)))
-        probe = self._normalise(pixels.to(self.device))
-        with torch.inference_mode():
-            reference = model(probe).float()
-            try:
-                reduced_model = copy.deepcopy(model).to(dtype)
-                reduced = reduced_model(probe.to(dtype)).float()
-            except RuntimeError as exc:  # the device or build cannot run this type
-                logger.warning("dlib's network in %s failed (%s): running float32", wanted, exc)
-                return model
-            cosine = torch.nn.functional.cosine_similarity(reduced, reference, dim=1)
-        agreement = float(cosine.min())
-        self.agreement = agreement
-        if not agreement >= numeric.AGREEMENT_MIN_COSINE:  # also catches NaN
-            logger.warning(
-                "dlib's network in %s agrees with float32 only to cosine %.5f (< %s): running float32",
-                wanted, agreement, numeric.AGREEMENT_MIN_COSINE,
-            )
-            return model
-        self._dtype, self.precision = dtype, wanted
-        return reduced_model
+        probe = None
+        if wanted != "fp32":
+            # The same smooth colour images CLIP is probed with, as 0-255 pixels, then dlib's input layer.
+            pixels = numeric.probe_batch(self.crop_size, None, (np.zeros(3, np.float32), np.ones(3, np.float32)))
+            probe = self._normalise(pixels.to(self.device))
+        choice = numeric.choose_precision(model, lambda m, batch: m(batch), probe, wanted, what="dlib's network")
+        self._dtype, self.precision, self.agreement = choice.dtype, choice.precision, choice.agreement
+        return choice.model
 
     def _normalise(self, pixels: Any) -> Any:
         """dlib's input layer on an (N, 3, H, W) tensor of 0-255 values: (pixel - mean) / 256."""

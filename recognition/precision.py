@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -82,3 +84,41 @@ def channels_last() -> Any:
     import torch
 
     return torch.channels_last
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    """The model to run, in which type, and how well that type agreed with float32 on the probe."""
+
+    model: Any
+    dtype: Any  # a torch dtype
+    precision: str  # "fp32", "bf16" or "fp16"
+    agreement: float | None  # lowest cosine to float32 on the probe; None where float32 runs
+
+
+def choose_precision(
+    model: Any, run: Callable[[Any, Any], Any], probe: Any, wanted: str, *, what: str
+) -> PrecisionChoice:
+    """``model`` in ``wanted`` if its outputs on ``probe`` agree with float32 (cosine of every row
+    >= AGREEMENT_MIN_COSINE), else float32. ``run(model, batch)`` is one forward pass. The float32
+    model is left intact for the fallback; a type the device or build cannot run falls back too."""
+    import torch
+
+    if wanted == "fp32":
+        return PrecisionChoice(model, torch.float32, "fp32", None)
+    dtype = torch.bfloat16 if wanted == "bf16" else torch.float16
+    with torch.inference_mode():
+        reference = run(model, probe).float()
+        try:
+            reduced_model = copy.deepcopy(model).to(dtype)
+            reduced = run(reduced_model, probe.to(dtype)).float()
+        except RuntimeError as exc:
+            logger.warning("%s in %s failed (%s): running float32", what, wanted, exc)
+            return PrecisionChoice(model, torch.float32, "fp32", None)
+        cosine = torch.nn.functional.cosine_similarity(reduced, reference, dim=1)
+    agreement = float(cosine.min())
+    if not agreement >= AGREEMENT_MIN_COSINE:  # also catches NaN
+        logger.warning("%s in %s agrees with float32 only to cosine %.5f (< %s): running float32",
+                       what, wanted, agreement, AGREEMENT_MIN_COSINE)
+        return PrecisionChoice(model, torch.float32, "fp32", agreement)
+    return PrecisionChoice(reduced_model, dtype, wanted, agreement)
