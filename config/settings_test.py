@@ -17,6 +17,8 @@ os.environ.setdefault("ROLLCALL_INDEX_DIR", str(_tmp / "indexes"))
 _shared = Path(os.environ.get("ROLLCALL_SHARED_DIR", Path(__file__).resolve().parent.parent.parent / "shared"))
 _shared_detector = _shared / "models" / "face_detection_yunet_2023mar.onnx"
 os.environ.setdefault("ROLLCALL_DETECTOR_MODEL", str(_shared_detector))
+# The MiniFASNet liveness weights sit beside it: no download in tests.
+os.environ.setdefault("ROLLCALL_LIVENESS_MODEL_DIR", str(_shared / "models"))
 
 from config.settings import *
 
