@@ -154,7 +154,7 @@ def test_a_challenge_answered_with_a_real_turn_in_time_marks(tran_session, monke
 
 
 def test_a_turn_the_wrong_way_fails_and_a_new_challenge_follows(tran_session, monkeypatch):
-    tran, session = tran_session
+    _, session = tran_session
     ask(monkeypatch, "right")
     results = kiosk_check_in(session, tran_snapshots())
     seen = outcomes(results)
@@ -174,7 +174,7 @@ def test_a_turn_the_wrong_way_fails_and_a_new_challenge_follows(tran_session, mo
 
 
 def test_a_turn_after_the_deadline_fails_as_late(tran_session, monkeypatch):
-    tran, session = tran_session
+    _, session = tran_session
     ask(monkeypatch, "left")
     snapshots = tran_snapshots()
     frontal = [s for s in snapshots if s[0] <= 1.6]
@@ -190,7 +190,7 @@ def test_a_turn_after_the_deadline_fails_as_late(tran_session, monkeypatch):
 
 
 def test_a_face_that_does_not_turn_fails_when_the_time_is_up(tran_session, monkeypatch):
-    tran, session = tran_session
+    _, session = tran_session
     ask(monkeypatch, "left")
     frontal = [s for s in tran_snapshots() if s[0] <= 1.6]
     # Frontal frames throughout, 1.5 s apart after the prompt (0.8 s): the last one is past its 6 s.
@@ -203,7 +203,7 @@ def test_a_face_that_does_not_turn_fails_when_the_time_is_up(tran_session, monke
 
 
 def test_the_kiosk_gets_the_kiosk_policy_and_the_lecturer_the_lecturers(tran_session, lecturer, settings):
-    tran, session = tran_session
+    _, session = tran_session
     token = session_kiosk_token_create(session=session, by=lecturer)
     url = reverse("api-session-checkin", args=[session.pk])
     _, frame = tran_snapshots()[0]
