@@ -321,7 +321,8 @@ def _confirm(*, session_id: int, student_id: int, distance: float, now: float) -
 def _confirmations(*, session_id: int, student_id: int, now: float) -> list[float]:
     """The distances of the snapshots inside the window, without counting a new one."""
     window = int(settings.ROLLCALL_CHECKIN_WINDOW_SECONDS)
-    members = redis_client().zrangebyscore(_seen_key(session_id, student_id), now - window, "+inf")
+    members: list[bytes] = redis_client().zrangebyscore(  # type: ignore[assignment]
+        _seen_key(session_id, student_id), now - window, "+inf")
     return [float(m.split(b":", 1)[1]) for m in members]
 
 
