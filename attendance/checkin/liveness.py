@@ -155,7 +155,8 @@ def challenge_judge(*, challenge: Challenge, sightings: Sequence[Sighting], conf
         )
         return ChallengeVerdict("passed" if decision.live else "failed", decision, decision.reason)
     if result.reason == "wrong-way" or now > challenge.deadline:
-        reason = {"wrong-way": "turned the wrong way", "late": "turned too late"}.get(result.reason, "did not turn")
+        reason = {"wrong-way": "turned the wrong way", "late": "turned too late",
+                  "no-frontal-start": "did not face the camera first"}.get(result.reason, "did not turn")
         return ChallengeVerdict("failed", None, reason)
     return ChallengeVerdict("pending")
 

@@ -134,9 +134,9 @@ CANVAS_CAMERA = """
     if (!list.length) return;
     const url = list[n++ % list.length];
     const image = images[url] || (images[url] = Object.assign(new Image(), { src: url }));
-    // A pixel of jitter per frame: a real camera never sends the same picture twice (a frame
-    // repeated exactly is what the frozen-face check refuses).
-    const dx = (n % 3) - 1, dy = ((n >> 1) % 3) - 1;
+    // Up to a pixel of random jitter per frame, like a real camera's noise: it never sends the
+    // same picture twice (a frame repeated exactly is what the frozen-face check refuses).
+    const dx = Math.random() * 2 - 1, dy = Math.random() * 2 - 1;
     if (image.complete) ctx.drawImage(image, dx, dy, canvas.width, canvas.height);
   }, 100);
   navigator.mediaDevices.getUserMedia = async () => canvas.captureStream(10);
