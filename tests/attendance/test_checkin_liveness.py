@@ -217,3 +217,18 @@ def test_the_kiosk_gets_the_kiosk_policy_and_the_lecturer_the_lecturers(tran_ses
     session.refresh_from_db()
     kiosk = APIClient().post(url, data=frame, content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token).json()
     assert kiosk["liveness"] == "off" and kiosk["faces"][0]["liveness_score"] is None
+
+
+def test_warming_up_loads_the_liveness_models_when_a_policy_needs_them(db, settings):
+    from attendance import ml
+    from attendance.courses.warmup import warm_up
+
+    ml.reset()
+    warm_up()  # the site defaults: passive on the lecturer's page, the challenge at the kiosk
+    assert ml.liveness()._models is not None
+
+
+def test_the_course_admin_page_edits_the_courses_liveness(client, admin_user, course):
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:attendance_course_change", args=[course.pk])).content.decode()
+    assert 'name="liveness"' in page and "Passive and a head-turn challenge" in page
