@@ -187,7 +187,7 @@
     if (face.outcome === "confirming") return `${face.name} (${face.confirmations}/${needed})`;
     if (face.outcome === "challenge") return `${face.name}: turn ${arrowFor(face.challenge.direction)}`;
     if (face.outcome === "challenge_failed") return `${face.name}: try again`;
-    if (face.outcome === "not_live") return `Possible photo or screen of ${face.name}`;
+    if (face.outcome === "not_live") return `${face.name}: photo or screen?`;
     return `${face.name} ✓`;
   }
 
