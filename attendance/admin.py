@@ -51,8 +51,8 @@ class SessionInline(admin.TabularInline):
 
 @admin.register(Course)
 class CourseAdmin(admin.ModelAdmin):
-    list_display = ("code", "title", "term", "student_count", "session_count", "index_version")
-    list_filter = ("term",)
+    list_display = ("code", "title", "term", "liveness", "student_count", "session_count", "index_version")
+    list_filter = ("term", "liveness")
     search_fields = ("code", "title")
     filter_horizontal = ("lecturers",)
     readonly_fields = ("index_version", "created_at")
@@ -139,7 +139,8 @@ class AttendanceChangeInline(admin.TabularInline):
 
 @admin.register(AttendanceRecord)
 class AttendanceRecordAdmin(admin.ModelAdmin):
-    list_display = ("student", "session", "status", "method", "confidence", "marked_at", "marked_by")
+    list_display = ("student", "session", "status", "method", "confidence", "liveness_score", "marked_at",
+                    "marked_by")
     list_filter = ("status", "method", "session__course")
     search_fields = ("student__username", "student__last_name", "session__course__code")
     autocomplete_fields = ("student",)

@@ -21,6 +21,7 @@ from recognition import (
     resolve_detector_model,
     set_threads,
 )
+from recognition.liveness import LivenessPolicy, PassiveLiveness
 
 # One lock around construction: two request threads asking for the detector at once must not
 # both download or build it. `cache` alone does not prevent that.
@@ -97,6 +98,29 @@ def recognizer() -> Recognizer:
         return _recognizer()
 
 
+@cache
+def _liveness() -> PassiveLiveness:
+    _threads()
+    # Fetches both MiniFASNet files from upstream where the machine is online (sha256 checked);
+    # raises a clear error naming the folder otherwise. The weights load on the first score.
+    return PassiveLiveness.from_dir(settings.ROLLCALL_LIVENESS_MODEL_DIR, device=settings.ROLLCALL_DEVICE)
+
+
+def liveness() -> PassiveLiveness:
+    """The passive liveness scorer (both MiniFASNet models), built once per process."""
+    with _lock:
+        return _liveness()
+
+
+_POLICIES = {"off": LivenessPolicy.OFF, "passive": LivenessPolicy.PASSIVE, "challenge": LivenessPolicy.CHALLENGE}
+
+
+def liveness_policy(*, course_policy: str = "", kiosk: bool) -> LivenessPolicy:
+    """The course's own policy, else the site's for the kiosk or for the lecturer's page."""
+    name = course_policy or (settings.ROLLCALL_LIVENESS_KIOSK if kiosk else settings.ROLLCALL_LIVENESS_LECTURER)
+    return _POLICIES[str(name)]
+
+
 def recognition_params(
     *, k1: int | None = None, k2: int | None = None, threshold: float | None = None
 ) -> BackboneDefaults:
@@ -118,3 +142,4 @@ def reset() -> None:
         _detector.cache_clear()
         _embedder.cache_clear()
         _recognizer.cache_clear()
+        _liveness.cache_clear()

@@ -79,6 +79,18 @@ class Course(models.Model):
     late_after_minutes = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Arrivals after this many minutes are marked late; empty: the site default."
     )
+
+    class Liveness(models.TextChoices):
+        OFF = "off", "Off: recognition only"
+        PASSIVE = "passive", "Passive: photo and screen check on every snapshot"
+        CHALLENGE = "challenge", "Passive and a head-turn challenge"
+
+    # One policy for both the lecturer's page and the kiosk of this course; empty: the site's
+    # ROLLCALL_LIVENESS_LECTURER and ROLLCALL_LIVENESS_KIOSK.
+    liveness = models.CharField(
+        max_length=16, choices=Liveness.choices, blank=True, default="",
+        help_text="Liveness check for this course's check-ins (lecturer's page and kiosk); empty: the site defaults.",
+    )
     # Bumped every time the course's face index is rebuilt: web processes compare it with the
     # version of the index they hold in memory and reload only when it moved.
     index_version = models.PositiveIntegerField(default=0)
@@ -279,6 +291,12 @@ class AttendanceRecord(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     method = models.CharField(max_length=16, choices=Method.choices)
     confidence = models.FloatField(null=True, blank=True, help_text="Recognition distance behind a face mark.")
+    liveness_score = models.FloatField(
+        null=True, blank=True, help_text="Median passive live score (0-1) of the snapshots behind a face mark."
+    )
+    liveness_checks = models.JSONField(
+        default=list, blank=True, help_text='Liveness checks a face mark passed ("passive", "motion", "challenge").'
+    )
     marked_at = models.DateTimeField(default=timezone.now)
     marked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

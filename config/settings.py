@@ -216,6 +216,8 @@ ROLLCALL_MODEL_DIR = Path(env_str("ROLLCALL_MODEL_DIR", str(VAR_DIR / "models"))
 ROLLCALL_DETECTOR_MODEL = Path(
     env_str("ROLLCALL_DETECTOR_MODEL", str(ROLLCALL_MODEL_DIR / "face_detection_yunet_2023mar.onnx"))
 )
+# The two MiniFASNet liveness models; fetched from upstream into this folder on first use (sha256 checked).
+ROLLCALL_LIVENESS_MODEL_DIR = Path(env_str("ROLLCALL_LIVENESS_MODEL_DIR", str(ROLLCALL_MODEL_DIR)))
 ROLLCALL_INDEX_DIR = Path(env_str("ROLLCALL_INDEX_DIR", str(VAR_DIR / "indexes")))
 # Empty means "the backbone's calibrated default" (recognition.BACKBONE_DEFAULTS).
 ROLLCALL_K1 = env_int("ROLLCALL_K1", 0, minimum=0, maximum=100) or None
@@ -244,6 +246,12 @@ ROLLCALL_CHECKIN_RATE_PER_MINUTE = env_int("ROLLCALL_CHECKIN_RATE_PER_MINUTE", 6
 # Matches closer to the threshold than this fraction of it are shown to the lecturer to confirm, never
 # marked by themselves (dlib: 0.243-0.27; CLIP: 0.738-0.82). 0 turns the doubtful band off.
 ROLLCALL_CHECKIN_DOUBTFUL_BAND = env_float("ROLLCALL_CHECKIN_DOUBTFUL_BAND", 0.1, minimum=0.0, maximum=0.5)
+# Liveness (photos, screens, replays held up to the camera): off, passive (MiniFASNet on every snapshot
+# plus the frozen-face check) or challenge (passive, then a random head turn the next snapshots must
+# show). A course's own setting overrides both.
+LIVENESS_POLICIES = ["off", "passive", "challenge"]
+ROLLCALL_LIVENESS_LECTURER = env_choice("ROLLCALL_LIVENESS_LECTURER", "passive", LIVENESS_POLICIES)
+ROLLCALL_LIVENESS_KIOSK = env_choice("ROLLCALL_LIVENESS_KIOSK", "challenge", LIVENESS_POLICIES)
 ROLLCALL_LATE_AFTER_MINUTES = env_int("ROLLCALL_LATE_AFTER_MINUTES", 10, minimum=0)
 ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
 ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)

@@ -57,6 +57,15 @@ def detector(detector_model: Path) -> FaceDetector:
 
 
 @pytest.fixture
+def liveness_off(settings: object) -> None:
+    """Liveness off on the lecturer's page and at the kiosk, for tests of recognition, confirmations
+    and marking rather than of liveness: they post the same snapshots again and again (a frozen
+    face, rightly refused) and faces far smaller than a webcam's. Liveness has its own tests."""
+    settings.ROLLCALL_LIVENESS_LECTURER = "off"  # type: ignore[attr-defined]
+    settings.ROLLCALL_LIVENESS_KIOSK = "off"  # type: ignore[attr-defined]
+
+
+@pytest.fixture
 def fresh_redis() -> Iterator[None]:
     """The test Redis database emptied before and after (confirmation counts, rate limits)."""
     from attendance.platform.redis import redis_client

@@ -141,6 +141,7 @@ class AppBench(CheckinBench, EnrolmentBench):
         self._enrol_katie(fixture, timed="enrolment" in self.sections)
         if "checkin" in self.sections:
             self._measure_checkin(fixture)
+            self._measure_liveness(fixture)
         if "concurrency" in self.sections:
             self._measure_concurrency(fixture)
         if "worker" in self.sections:

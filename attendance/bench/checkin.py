@@ -115,6 +115,34 @@ class CheckinBench(BenchState):
                                    note=f"outcomes {','.join(outcomes) or 'none'}; {loads}; ratio to detector + "
                                         "bare forward")
 
+    def _measure_liveness(self, fixture: dict[str, Any]) -> None:
+        """A one-face check-in through the API with liveness off, then passive: the cost of the
+        passive models (and the Redis bookkeeping) on a check-in. The same frame is sent again and
+        again, so after its confirmations it is refused as frozen: the work per request is the same."""
+        from django.test.utils import override_settings
+
+        session, token = fixture["session"], fixture["token"]
+        client = Client(HTTP_HOST="127.0.0.1")
+        url = f"/api/sessions/{session.pk}/check-in/"
+        body = lib.jpeg(self.frames["1 face"])
+
+        def post() -> None:
+            response = client.post(url, data=body, content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token)
+            if response.status_code != 200:
+                raise CommandError(f"check-in answered {response.status_code}: {response.content[:300]!r}")
+
+        medians: dict[str, float] = {}
+        for policy in ("off", "passive"):
+            self.say(f"check-in through the API, 1 face, liveness {policy}")
+            with override_settings(ROLLCALL_LIVENESS_KIOSK=policy):
+                post()  # loads the liveness models the first time
+                timing = lib.timed(post, warmup=2, repeats=self.repeats, budget_s=60)
+            self._clear_redis(fixture)
+            medians[policy] = timing.median
+            ratio = timing.median / medians["off"]
+            self.report.add_timing("liveness", f"API, 1 face, liveness {policy}", timing, ratio=ratio,
+                                   note="ratio to liveness off (target: at most 1.15)")
+
     def _measure_concurrency(self, fixture: dict[str, Any]) -> None:
         session, token = fixture["session"], fixture["token"]
         port = free_port()

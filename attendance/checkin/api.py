@@ -95,6 +95,13 @@ class CheckinRateThrottle(BaseThrottle):
         return self._wait
 
 
+class CheckinChallengeSerializer(serializers.Serializer):
+    prompt = serializers.CharField(help_text='What to show, e.g. "Turn your head to your left".')
+    direction = serializers.ChoiceField(choices=["left", "right"], help_text="The student's own left or right.")
+    seconds_left = serializers.FloatField(help_text="Time left to answer.")
+    seconds = serializers.FloatField(help_text="Time given to answer in all.")
+
+
 class CheckinFaceSerializer(serializers.Serializer):
     box = serializers.ListField(
         child=serializers.IntegerField(), min_length=4, max_length=4,
@@ -104,7 +111,9 @@ class CheckinFaceSerializer(serializers.Serializer):
         choices=checkin_service.Outcome.ALL,
         help_text="unknown: nobody enrolled on the course; doubtful: a weak match, for the lecturer to "
         "confirm; confirming: recognised, waiting for more snapshots; marked: this snapshot marked the "
-        "student; recorded: the student already has a record in this session.",
+        "student; recorded: the student already has a record in this session; challenge: answer the head-turn "
+        "prompt in `challenge`; challenge_failed: the prompt was not answered, a new one follows; not_live: "
+        "possible photo or screen, never marked.",
     )
     student_id = serializers.IntegerField(allow_null=True)
     name = serializers.CharField(help_text='The student\'s name, or "Unknown".')
@@ -112,6 +121,13 @@ class CheckinFaceSerializer(serializers.Serializer):
     votes = serializers.IntegerField()
     confirmations = serializers.IntegerField(help_text="Agreeing snapshots within the window so far.")
     record_status = serializers.CharField(allow_null=True)
+    liveness_score = serializers.FloatField(
+        allow_null=True, help_text="This snapshot's passive live score, 0-1 (null with liveness off)."
+    )
+    challenge = CheckinChallengeSerializer(
+        allow_null=True, help_text='The head turn to answer now (outcome "challenge"), else null.'
+    )
+    reason = serializers.CharField(help_text="Why the face is not live (not_live, challenge_failed), else empty.")
 
 
 class CheckinResultSerializer(serializers.Serializer):
@@ -121,6 +137,7 @@ class CheckinResultSerializer(serializers.Serializer):
     confirmations_needed = serializers.IntegerField()
     marked = serializers.ListField(child=serializers.IntegerField(), help_text="Students this snapshot marked.")
     processing_ms = serializers.IntegerField()
+    liveness = serializers.CharField(help_text="The liveness policy applied: off, passive or passive+challenge.")
 
 
 class RosterEntrySerializer(serializers.Serializer):
@@ -141,10 +158,20 @@ class DoubtfulSerializer(serializers.Serializer):
     seen_at = serializers.FloatField(help_text="Unix time of the last sighting.")
 
 
+class NotLiveSerializer(serializers.Serializer):
+    student_id = serializers.IntegerField()
+    name = serializers.CharField()
+    reason = serializers.CharField(help_text="Why liveness failed.")
+    seen_at = serializers.FloatField(help_text="Unix time of the last failure.")
+
+
 class SessionStateSerializer(serializers.Serializer):
     session = SessionInfoSerializer()
     students = RosterEntrySerializer(many=True)
     doubtful = DoubtfulSerializer(many=True)
+    not_live = NotLiveSerializer(
+        many=True, help_text='Faces that failed liveness lately: "possible photo or screen of <name>".'
+    )
     counts = serializers.DictField(child=serializers.IntegerField())
 
 
@@ -165,6 +192,7 @@ def session_state_payload(session: Session) -> dict[str, Any]:
         "students": roster,
         "doubtful": checkin_service.session_doubtful_matches(session=session)
         if session.status == Session.Status.OPEN else [],
+        "not_live": checkin_service.session_not_live(session=session) if session.status == Session.Status.OPEN else [],
         "counts": counts,
     }
 
@@ -226,10 +254,12 @@ class SessionCheckinApi(APIView):
             raise PermissionDenied(
                 "Only a lecturer of this course, an admin or the session's kiosk link can post check-ins."
             )
+        # A snapshot with this session's kiosk token gets the kiosk's liveness policy.
+        kiosk = _kiosk_token_valid(session, _kiosk_token(request))
         _check_open(session)
         image = _image_bytes(request)
         try:
-            result = checkin_service.session_check_in(session=session, image_bytes=image)
+            result = checkin_service.session_check_in(session=session, image_bytes=image, kiosk=kiosk)
         except ImageError as exc:
             raise ParseError(
                 f"{exc} Send one JPEG or PNG snapshot, as the request body or a multipart field named 'image'."
@@ -329,6 +359,7 @@ class SessionMarkApi(APIView):
         except RecordError as exc:
             raise ParseError(str(exc)) from exc
         checkin_service.forget_doubtful(session_id=session.pk, student_id=student.pk)
+        checkin_service.forget_not_live(session_id=session.pk, student_id=student.pk)
         entry = next(e for e in checkin_selectors.session_roster(session=session) if e.student_id == student.pk)
         return Response(RosterEntrySerializer(entry).data)
 

@@ -5,6 +5,11 @@ snapshots within ROLLCALL_CHECKIN_WINDOW_SECONDS (the paper's live-feed aggregat
 frame marks nobody. That count lives in Redis, not in process memory: the snapshots of one camera
 land on whichever gunicorn worker is free. A match whose distance falls in the doubtful band just
 inside the threshold is never counted; it is offered to the lecturer to confirm by hand.
+
+With a liveness policy (the course's, else the site's for the lecturer's page or the kiosk), every
+face of the snapshot also gets a passive live score, in one batch; only snapshots whose face passes
+count as confirmations, and the confirmed face is marked only when liveness passes (with the
+challenge policy, after answering a random head turn). See checkin/liveness.py.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 
 from attendance import ml
+from attendance.checkin import liveness as checkin_liveness
 from attendance.courses.indexes import course_index_get
 from attendance.courses.selectors import course_threshold
 from attendance.models import AttendanceRecord, CourseMembership, Session, User
@@ -30,6 +36,7 @@ from attendance.privacy.services import checkin_snapshot_store
 from attendance.sessions.records import attendance_record_mark_face
 from attendance.sessions.services import SessionClosedError
 from recognition import BackboneDefaults, Match, assign_unique, candidate_matches, load_image
+from recognition.liveness import Challenge, LivenessDecision, LivenessPolicy, Observation
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +53,11 @@ class Outcome:
     CONFIRMING = "confirming"  # recognised, waiting for more agreeing snapshots
     MARKED = "marked"  # this snapshot completed the confirmations and created the record
     RECORDED = "recorded"  # the student already has a record in this session (face, by hand, late...)
+    CHALLENGE = "challenge"  # confirmed and passive-live: answer the head-turn prompt (see challenge)
+    CHALLENGE_FAILED = "challenge_failed"  # the prompt was not answered in time or the right way: retry
+    NOT_LIVE = "not_live"  # possible photo or screen: never marked
 
-    ALL = (UNKNOWN, DOUBTFUL, CONFIRMING, MARKED, RECORDED)
+    ALL = (UNKNOWN, DOUBTFUL, CONFIRMING, MARKED, RECORDED, CHALLENGE, CHALLENGE_FAILED, NOT_LIVE)
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,9 @@ class FaceResult:
     votes: int = 0
     confirmations: int = 0
     record_status: str | None = None
+    liveness_score: float | None = None  # this snapshot's passive live score (None with liveness off)
+    challenge: dict[str, object] | None = None  # prompt, direction, seconds_left (outcome "challenge")
+    reason: str = ""  # why not live, for the not_live and challenge_failed outcomes
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,7 @@ class CheckinResult:
     confirmations_needed: int
     marked: list[int] = field(default_factory=list)
     processing_ms: int = 0
+    liveness: str = LivenessPolicy.OFF.value
 
 
 @dataclass(frozen=True)
@@ -87,26 +101,34 @@ def doubtful_from(threshold: float) -> float:
 
 
 def session_check_in(
-    *, session: Session, image_bytes: bytes, now: float | None = None
+    *, session: Session, image_bytes: bytes, now: float | None = None, kiosk: bool = False
 ) -> CheckinResult:
     """Recognise every face of one snapshot and count it towards marking those students present.
 
-    Raises SessionClosedError when the session is not open, recognition.ImageError for a body that
-    is not a usable image and recognition.ModelUnavailableError when the models cannot be loaded.
+    ``kiosk``: the snapshot comes from the session's kiosk (its liveness policy applies, not the
+    lecturer page's). Raises SessionClosedError when the session is not open,
+    recognition.ImageError for a body that is not a usable image and
+    recognition.ModelUnavailableError when the models cannot be loaded.
     """
     started = time.perf_counter()
     if session.status != Session.Status.OPEN:
         raise SessionClosedError("This session is not open: check-ins are accepted only while a session is open.")
     now = time.time() if now is None else now
+    course = session.course
+    policy = ml.liveness_policy(course_policy=course.liveness, kiosk=kiosk)
     rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE)
     height, width = rgb.shape[:2]
     found = ml.recognizer().embed_faces(rgb)
     needed = int(settings.ROLLCALL_CHECKIN_CONFIRMATIONS)
     if not found:
         return CheckinResult(width=width, height=height, faces=[], confirmations_needed=needed,
-                             processing_ms=_ms_since(started))
+                             processing_ms=_ms_since(started), liveness=policy.value)
+    # All faces of the snapshot in one batch per model, right after detection.
+    scores: list[float | None] = (
+        [None] * len(found) if policy is LivenessPolicy.OFF
+        else list(ml.liveness().score(rgb, [face for face, _ in found]))
+    )
 
-    course = session.course
     params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course_threshold(course=course).value)
     matches = _identify(session=session, vectors=np.stack([vector for _, vector in found]), params=params)
 
@@ -118,14 +140,15 @@ def session_check_in(
     doubtful_above = doubtful_from(params.threshold)
     faces: list[FaceResult] = []
     marked: list[int] = []
-    for (face, _), match in zip(found, matches, strict=True):
+    for (face, vector), match, score in zip(found, matches, scores, strict=True):
         box = _int_box(face.box, width, height)
         if match.label is None or match.distance is None:
-            faces.append(FaceResult(box=box, outcome=Outcome.UNKNOWN))
+            faces.append(FaceResult(box=box, outcome=Outcome.UNKNOWN, liveness_score=_round(score)))
             continue
         student_id = int(match.label)
         seen = FaceResult(box=box, outcome=Outcome.CONFIRMING, student_id=student_id,
-                          name=names.get(student_id, "Unknown"), distance=round(match.distance, 4), votes=match.votes)
+                          name=names.get(student_id, "Unknown"), distance=round(match.distance, 4), votes=match.votes,
+                          liveness_score=_round(score))
         if student_id in recorded:
             faces.append(replace(seen, outcome=Outcome.RECORDED, record_status=recorded[student_id]))
             continue
@@ -133,24 +156,95 @@ def session_check_in(
             _remember_doubtful(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
             faces.append(replace(seen, outcome=Outcome.DOUBTFUL))
             continue
-        distances = _confirm(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
-        seen = replace(seen, confirmations=len(distances))
-        if len(distances) < needed:
-            faces.append(seen)
+        decision: LivenessDecision | None = None
+        if score is None:  # liveness off
+            result = seen
+            distances = _confirm(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
+            markable = len(distances) >= needed
+        else:
+            sighting = checkin_liveness.Sighting(Observation.from_face(face, now, embedding=vector), score)
+            result, decision, distances = _live_step(session=session, seen=seen, sighting=sighting,
+                                                     match=match, policy=policy, needed=needed, now=now)
+            markable = decision is not None  # only a live verdict marks
+        if not markable:
+            faces.append(replace(result, confirmations=min(len(distances), needed)))
             continue
-        status = _mark(session=session, student_id=student_id, distance=statistics.median(distances))
+        distance = statistics.median(distances or [match.distance])
+        status = _mark(session=session, student_id=student_id, distance=distance, decision=decision)
         if status is None:  # the session closed while this snapshot was being processed
-            faces.append(seen)
+            faces.append(result)
             continue
         created, record_status = status
         if created:
             marked.append(student_id)
-        faces.append(replace(seen, outcome=Outcome.MARKED if created else Outcome.RECORDED,
+        faces.append(replace(result, confirmations=needed, outcome=Outcome.MARKED if created else Outcome.RECORDED,
                              record_status=record_status))
     if marked:
         _store_snapshot(session=session, image_bytes=image_bytes, student_ids=marked)
     return CheckinResult(width=width, height=height, faces=faces, confirmations_needed=needed, marked=marked,
-                         processing_ms=_ms_since(started))
+                         processing_ms=_ms_since(started), liveness=policy.value)
+
+
+def _live_step(
+    *, session: Session, seen: FaceResult, sighting: checkin_liveness.Sighting, match: Match,
+    policy: LivenessPolicy, needed: int, now: float,
+) -> tuple[FaceResult, LivenessDecision | None, list[float]]:
+    """One recognised face under a liveness policy: (its result, the live verdict when it is to be
+    marked now or None, the confirming distances)."""
+    session_id, student_id = session.pk, int(match.label)  # type: ignore[arg-type]
+    sightings = checkin_liveness.sighting_add(session_id=session_id, student_id=student_id,
+                                              sighting=sighting, now=now)
+    challenge = checkin_liveness.challenge_get(session_id=session_id, student_id=student_id)
+    if challenge is not None:
+        # Turned heads score and match worse: while a prompt is open, only its answer matters.
+        verdict = checkin_liveness.challenge_judge(challenge=challenge, sightings=sightings, confirming=needed,
+                                                   now=now)
+        distances = _confirmations(session_id=session_id, student_id=student_id, now=now)
+        if verdict.state == "passed":
+            return seen, verdict.decision, distances
+        if verdict.state == "pending":
+            return replace(seen, outcome=Outcome.CHALLENGE, challenge=_challenge_info(challenge, now)), None, distances
+        _not_live(session_id=session_id, student_id=student_id, reason=f"head-turn challenge failed: {verdict.reason}",
+                  now=now)
+        return replace(seen, outcome=Outcome.CHALLENGE_FAILED, reason=verdict.reason), None, []
+    if not sighting.passed:
+        # Not counted. A live face fails now and then (7% of live video snapshots); a face that
+        # fails as many snapshots as it takes to confirm one is put on the lecturer's list.
+        distances = _confirmations(session_id=session_id, student_id=student_id, now=now)
+        if checkin_liveness.failed_passive(sightings) >= needed:
+            reason = f"possible photo or screen (live score {sighting.score:.2f})"
+            checkin_liveness.suspect_remember(session_id=session_id, student_id=student_id, reason=reason, now=now)
+            return replace(seen, outcome=Outcome.NOT_LIVE, reason=reason), None, distances
+        return seen, None, distances
+    distances = _confirm(session_id=session_id, student_id=student_id, distance=float(match.distance or 0.0),
+                         now=now)
+    if len(distances) < needed:
+        return seen, None, distances
+    decision = checkin_liveness.decide_passive(sightings=sightings, confirming=needed)
+    if not decision.live:
+        _not_live(session_id=session_id, student_id=student_id, reason=decision.reason, now=now)
+        return replace(seen, outcome=Outcome.NOT_LIVE, reason=decision.reason), None, []
+    if policy is LivenessPolicy.CHALLENGE:
+        challenge = checkin_liveness.challenge_issue(session_id=session_id, student_id=student_id, now=now)
+        return replace(seen, outcome=Outcome.CHALLENGE, challenge=_challenge_info(challenge, now)), None, distances
+    return seen, decision, distances
+
+
+def _not_live(*, session_id: int, student_id: int, reason: str, now: float) -> None:
+    """The face failed liveness: its confirmations start again, the lecturer's list says so."""
+    redis_client().delete(_seen_key(session_id, student_id))
+    checkin_liveness.liveness_forget(session_id=session_id, student_id=student_id)
+    checkin_liveness.suspect_remember(session_id=session_id, student_id=student_id, reason=reason, now=now)
+
+
+def _challenge_info(challenge: Challenge, now: float) -> dict[str, object]:
+    return {"prompt": challenge.prompt, "direction": challenge.direction,
+            "seconds_left": round(max(0.0, challenge.deadline - now), 1),
+            "seconds": round(challenge.deadline - challenge.issued_at, 1)}
+
+
+def _round(score: float | None) -> float | None:
+    return None if score is None else round(float(score), 4)
 
 
 def _identify(*, session: Session, vectors: np.ndarray, params: BackboneDefaults) -> list[Match]:
@@ -225,7 +319,17 @@ def _confirm(*, session_id: int, student_id: int, distance: float, now: float) -
     return [float(m.split(b":", 1)[1]) for m in members]
 
 
-def _mark(*, session: Session, student_id: int, distance: float) -> tuple[bool, str] | None:
+def _confirmations(*, session_id: int, student_id: int, now: float) -> list[float]:
+    """The distances of the snapshots inside the window, without counting a new one."""
+    window = int(settings.ROLLCALL_CHECKIN_WINDOW_SECONDS)
+    members: list[bytes] = redis_client().zrangebyscore(  # type: ignore[assignment]
+        _seen_key(session_id, student_id), now - window, "+inf")
+    return [float(m.split(b":", 1)[1]) for m in members]
+
+
+def _mark(
+    *, session: Session, student_id: int, distance: float, decision: LivenessDecision | None = None
+) -> tuple[bool, str] | None:
     """Create the face record unless the student has one; None when the session closed meanwhile.
 
     The session row is locked (FOR NO KEY UPDATE) so that a close cannot commit between the
@@ -240,12 +344,19 @@ def _mark(*, session: Session, student_id: int, distance: float) -> tuple[bool, 
         if not still_open:
             return None
         student = User.objects.get(pk=student_id)
-        result = attendance_record_mark_face(session=session, student=student, distance=distance)
+        result = attendance_record_mark_face(
+            session=session, student=student, distance=distance,
+            liveness_score=None if decision is None else decision.score,
+            liveness_checks=() if decision is None else decision.checks,
+        )
     redis_client().delete(_seen_key(session.pk, student_id))
     forget_doubtful(session_id=session.pk, student_id=student_id)
+    checkin_liveness.liveness_forget(session_id=session.pk, student_id=student_id)
+    checkin_liveness.suspect_forget(session_id=session.pk, student_id=student_id)
     if result.created:
-        logger.info("session %s: student %s marked %s by face (distance %.3f)",
-                    session.pk, student_id, result.record.status, distance)
+        logger.info("session %s: student %s marked %s by face (distance %.3f, liveness %s)",
+                    session.pk, student_id, result.record.status, distance,
+                    "off" if decision is None else f"{decision.score} {','.join(decision.checks)}")
     return result.created, result.record.status
 
 
@@ -290,6 +401,32 @@ def session_doubtful_matches(*, session: Session, now: float | None = None) -> l
         if s in names
     ]
     return sorted(matches, key=lambda m: m.distance)
+
+
+@dataclass(frozen=True)
+class NotLiveFace:
+    student_id: int
+    name: str
+    reason: str
+    seen_at: float
+
+
+def session_not_live(*, session: Session, now: float | None = None) -> list[NotLiveFace]:
+    """Faces that failed liveness lately, for students still without a record, latest first: the
+    lecturer sees "possible photo or screen of <name>" and can look up."""
+    found = checkin_liveness.suspects(session_id=session.pk, now=now)
+    if not found:
+        return []
+    ids = [s.student_id for s in found]
+    recorded = set(AttendanceRecord.objects.filter(session=session, student_id__in=ids)
+                   .values_list("student_id", flat=True))
+    names = _names([i for i in ids if i not in recorded])
+    return [NotLiveFace(s.student_id, names[s.student_id], s.reason, s.seen_at) for s in found if s.student_id in names]
+
+
+def forget_not_live(*, session_id: int, student_id: int) -> None:
+    """Drop a student from the "possible photo" lines: marked by hand by the lecturer."""
+    checkin_liveness.suspect_forget(session_id=session_id, student_id=student_id)
 
 
 def checkin_state_clear(*, session_id: int) -> None:

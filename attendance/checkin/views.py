@@ -49,6 +49,12 @@ def _page_config(session: Session, *, kiosk_token: str | None) -> dict[str, Any]
         "threshold": params.threshold,
         "doubtfulFrom": round(doubtful_from(params.threshold), 4),
         "kiosk": kiosk_token is not None,
+        # The kiosk previews the camera as a mirror (what people expect when they see themselves),
+        # so a head-turn prompt's arrow and the face on screen move the same way. Snapshots are
+        # always sent unmirrored.
+        "mirror": kiosk_token is not None,
+        # Snapshots a little faster while a head-turn prompt is open, to catch the turn in time.
+        "challengeIntervalMs": max(150, settings.ROLLCALL_CHECKIN_INTERVAL_MS * 2 // 3),
     }
     if kiosk_token is not None:
         config["kioskHeader"] = KIOSK_HEADER

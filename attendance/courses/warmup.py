@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 
 def warm_up() -> None:
+    from django.conf import settings
     from django.db import connection
 
     from attendance import ml
@@ -28,6 +29,10 @@ def warm_up() -> None:
         # Weights load lazily, on the first detection and the first encoding.
         ml.detector().detect(np.zeros((240, 320, 3), dtype=np.uint8))
         embedder.encode([np.zeros((embedder.crop_size, embedder.crop_size, 3), dtype=np.uint8)])
+        if {settings.ROLLCALL_LIVENESS_LECTURER, settings.ROLLCALL_LIVENESS_KIOSK} != {"off"} or (
+            Course.objects.exclude(liveness__in=["", "off"]).exists()
+        ):
+            ml.liveness().load()  # both MiniFASNet models
         courses = Course.objects.filter(sessions__status=Session.Status.OPEN).distinct()
         for course in courses:
             course_index_get(course=course)

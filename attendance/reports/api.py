@@ -79,7 +79,7 @@ class RecordSerializer(serializers.ModelSerializer):
         model = AttendanceRecord
         fields = [
             "id", "session", "student", "student_name", "student_number", "status", "method", "confidence",
-            "marked_at", "marked_by",
+            "liveness_score", "liveness_checks", "marked_at", "marked_by",
         ]
 
 
@@ -226,6 +226,8 @@ class SessionReportApi(ReadApi):
                     "status": row.record.status if row.record else None,
                     "method": row.record.method if row.record else None,
                     "confidence": row.record.confidence if row.record else None,
+                    "liveness_score": row.record.liveness_score if row.record else None,
+                    "liveness_checks": row.record.liveness_checks if row.record else [],
                     "marked_at": _iso(row.record.marked_at) if row.record else None,
                 }
                 for row in rows

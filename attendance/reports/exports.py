@@ -39,6 +39,10 @@ def distance(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
+def liveness_score(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
 def session_label(session: Session) -> str:
     held_at = getattr(session, "held_at", None) or session.starts_at
     label = when(held_at)
@@ -71,8 +75,8 @@ def course_rows(sessions: Sequence[Session], rows: Iterable[StudentRow]) -> Iter
 
 
 def session_rows(rows: Iterable[SessionRow]) -> Iterator[list[str]]:
-    yield [*STUDENT_HEADER, "Status", "Marked at", "Method", "Confidence (distance)", "Marked by",
-           "Manual changes", "On the course"]
+    yield [*STUDENT_HEADER, "Status", "Marked at", "Method", "Confidence (distance)", "Liveness score",
+           "Liveness checks", "Marked by", "Manual changes", "On the course"]
     for row in rows:
         record = row.record
         yield [
@@ -81,6 +85,8 @@ def session_rows(rows: Iterable[SessionRow]) -> Iterator[list[str]]:
             when(record.marked_at) if record else "",
             record.get_method_display() if record else "",
             distance(record.confidence) if record else "",
+            liveness_score(record.liveness_score) if record else "",
+            " ".join(record.liveness_checks) if record else "",
             text(record.marked_by.display_name) if record and record.marked_by else "",
             str(row.change_count),
             "yes" if row.on_course else "no",

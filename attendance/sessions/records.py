@@ -7,6 +7,7 @@ with who, when, the old and new status and the reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -103,7 +104,8 @@ class FaceMarkResult:
 
 
 def attendance_record_mark_face(
-    *, session: Session, student: User, distance: float, status: str | None = None, at: datetime | None = None
+    *, session: Session, student: User, distance: float, status: str | None = None, at: datetime | None = None,
+    liveness_score: float | None = None, liveness_checks: Sequence[str] = (),
 ) -> FaceMarkResult:
     """Mark a recognised student present (or late) unless they already have a record.
 
@@ -111,6 +113,8 @@ def attendance_record_mark_face(
     twice keeps their first arrival time. The unique (session, student) constraint decides a race
     between the camera and a lecturer's manual mark: whichever row exists first is kept, and a
     manual mark made after a face mark replaces it through `attendance_record_set`, never the reverse.
+    ``liveness_score`` and ``liveness_checks``: the liveness verdict behind the mark (None and none
+    with liveness off).
     """
     at = at or timezone.now()
     new_status = _validate_status(status or session_arrival_status(session=session, at=at))
@@ -121,6 +125,8 @@ def attendance_record_mark_face(
             record = AttendanceRecord.objects.create(
                 session=session, student=student, status=new_status, method=AttendanceRecord.Method.FACE,
                 confidence=float(distance), marked_at=at,
+                liveness_score=None if liveness_score is None else float(liveness_score),
+                liveness_checks=[str(check) for check in liveness_checks],
             )
         return FaceMarkResult(record=record, created=True)
     except IntegrityError:

@@ -177,4 +177,33 @@ def measure_frames(report: Report, detector: FaceDetector, embedder: Embedder, f
         path = timed(check_in, warmup=warmup, repeats=repeats, budget_s=budget_s)
         report.add_timing("pipeline", f"{name}: detect + align + embed + search", path, ratio=path.median / limit,
                           note=f"library only, {len(gallery.vectors)}-vector flat index; ratio to the limit")
+        measure_passive_liveness(report, detector, frame, name=name, repeats=repeats, warmup=warmup,
+                                 budget_s=budget_s, pipeline_ms=path.median)
     return limits
+
+
+def _liveness_dir() -> Path | None:
+    """The folder holding both MiniFASNet files (next to the detector model), if any."""
+    from ..liveness import ANTISPOOF_MODELS
+
+    detector = default_detector_model()
+    folder = detector.parent if detector else None
+    if folder and all((folder / spec.filename).is_file() for spec in ANTISPOOF_MODELS):
+        return folder
+    return None
+
+
+def measure_passive_liveness(report: Report, detector: FaceDetector, frame: np.ndarray, *, name: str, repeats: int,
+                             warmup: int, budget_s: float, pipeline_ms: float) -> None:
+    """Both MiniFASNet models on the frame's faces in one batch each, beside the recognition path."""
+    from ..liveness import PassiveLiveness
+
+    folder = _liveness_dir()
+    faces = detector.detect(frame)
+    if folder is None or not faces:
+        return
+    scorer = PassiveLiveness.from_dir(folder, download=False)
+    timing = timed(lambda: scorer.score(frame, faces), warmup=warmup, repeats=repeats, budget_s=budget_s)
+    report.add_timing("liveness", f"{name}: passive liveness (2 MiniFASNet, one batch each)", timing,
+                      ratio=timing.median / pipeline_ms if pipeline_ms else None,
+                      note=f"{len(faces)} faces; ratio to detect + align + embed + search")

@@ -17,6 +17,7 @@
   const REQUEST_TIMEOUT_MS = 15000;
   const COLOURS = {
     marked: "#1f8a4c", recorded: "#1f8a4c", confirming: "#2457d6", doubtful: "#b86e00", unknown: "#c23a3a",
+    challenge: "#6b3fd1", challenge_failed: "#b86e00", not_live: "#c23a3a",
   };
 
   function csrfToken() {
@@ -145,7 +146,8 @@
         lastFaces = data;
         draw(data);
         report(data);
-        delay = Math.max(0, config.intervalMs - (performance.now() - started));
+        const interval = renderChallenge(data) ? config.challengeIntervalMs : config.intervalMs;
+        delay = Math.max(0, interval - (performance.now() - started));
       } else if (response.status === 403 || response.status === 409) {
         // Closed session or a dead kiosk link: retrying cannot help.
         stopCamera();
@@ -183,6 +185,9 @@
     if (face.outcome === "unknown") return "Unknown";
     if (face.outcome === "doubtful") return `${face.name}?`;
     if (face.outcome === "confirming") return `${face.name} (${face.confirmations}/${needed})`;
+    if (face.outcome === "challenge") return `${face.name}: turn ${arrowFor(face.challenge.direction)}`;
+    if (face.outcome === "challenge_failed") return `${face.name}: try again`;
+    if (face.outcome === "not_live") return `${face.name}: photo or screen?`;
     return `${face.name} ✓`;
   }
 
@@ -197,7 +202,9 @@
     ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
     ctx.textBaseline = "bottom";
     for (const face of data.faces) {
-      const [x, y, w, h] = face.box.map((v) => v * scale);
+      const [boxX, y, w, h] = face.box.map((v) => v * scale);
+      // A mirrored preview shows the face where the unmirrored snapshot's box is reflected.
+      const x = config.mirror ? overlay.width - boxX - w : boxX;
       const colour = COLOURS[face.outcome] || COLOURS.unknown;
       ctx.lineWidth = Math.max(2, overlay.width / 320);
       ctx.strokeStyle = colour;
@@ -225,6 +232,74 @@
       if (config.kiosk) welcome(data.faces.filter((f) => f.outcome === "marked"));
       else refreshState();
     }
+  }
+
+  // --- Liveness: the head-turn prompt ----------------------------------------------------------
+  //
+  // The server picks the direction ("left" is the student's own left) and the deadline; the page
+  // only shows them: clear text, a big arrow and a countdown, in an aria-live region. The arrow
+  // points where the face on the preview moves when the student turns that way: towards the
+  // screen's left for "left" on a mirrored preview, the other way on an unmirrored one.
+
+  const challengeBox = document.getElementById("challenge");
+  let challengeDeadline = 0;
+  let challengeTimer = null;
+  let failedUntil = 0;
+
+  function arrowFor(direction) {
+    const towardsScreenLeft = (direction === "left") === Boolean(config.mirror);
+    return towardsScreenLeft ? "←" : "→";
+  }
+
+  // Shows the prompt of the first face asked to turn, or "try again" after a failed one; true
+  // while a prompt is open (the page then takes snapshots a little faster).
+  function renderChallenge(data) {
+    if (!challengeBox) return false;
+    const asked = data.faces.find((f) => f.outcome === "challenge" && f.challenge);
+    const failed = data.faces.find((f) => f.outcome === "challenge_failed");
+    if (asked) {
+      const { direction, prompt, seconds_left: secondsLeft } = asked.challenge;
+      challengeDeadline = performance.now() + secondsLeft * 1000;
+      showChallenge("asking", `${asked.name}: ${prompt}`, arrowFor(direction), direction);
+      if (!challengeTimer) challengeTimer = setInterval(countDown, 200);
+      countDown();
+      return true;
+    }
+    if (failed) {
+      failedUntil = performance.now() + 4000;
+      stopCountdown();
+      const why = failed.reason ? ` (${failed.reason})` : "";
+      showChallenge("failed", `Not recognised as live${why}. Try again: look at the camera, a new prompt follows.`,
+        "↻", "");
+      return false;
+    }
+    if (performance.now() >= failedUntil) {
+      stopCountdown();
+      challengeBox.hidden = true;
+      challengeBox.dataset.state = "";
+    }
+    return false;
+  }
+
+  function showChallenge(state, text, arrow, direction) {
+    challengeBox.dataset.state = state;
+    challengeBox.dataset.direction = direction;
+    challengeBox.querySelector(".challenge-arrow").textContent = arrow;
+    const textNode = challengeBox.querySelector(".challenge-text");
+    if (textNode.textContent !== text) textNode.textContent = text;  // re-announced only when it changes
+    if (state !== "asking") challengeBox.querySelector(".challenge-countdown").textContent = "";
+    challengeBox.hidden = false;
+  }
+
+  function countDown() {
+    const left = Math.max(0, (challengeDeadline - performance.now()) / 1000);
+    challengeBox.querySelector(".challenge-countdown").textContent = `${Math.ceil(left)} s left`;
+    if (left <= 0) stopCountdown();
+  }
+
+  function stopCountdown() {
+    clearInterval(challengeTimer);
+    challengeTimer = null;
   }
 
   // --- Kiosk: a short welcome for each student checked in --------------------------------------
@@ -311,6 +386,7 @@
     document.getElementById("counts").textContent =
       `${c.present} present · ${c.late} late · ${c.absent} absent · ${c.unmarked} not yet seen`;
     renderDoubtful(data.doubtful);
+    renderNotLive(data.not_live || []);
     const signature = JSON.stringify(data.students);
     if (signature === rosterSignature) return;
     rosterSignature = signature;
@@ -385,6 +461,30 @@
       }
       item.dataset.distance = d.distance.toFixed(2);
       item.querySelector(".doubtful-text").textContent = `${d.name} (distance ${d.distance.toFixed(2)})`;
+    }
+    box.hidden = items.length === 0;
+  }
+
+  // Faces that failed liveness lately: not marked; the lecturer can look up and mark by hand.
+  function renderNotLive(items) {
+    const box = document.getElementById("not-live");
+    if (!box) return;
+    const list = document.getElementById("not-live-list");
+    const lines = items.map((s) => {
+      const item = document.createElement("li");
+      item.dataset.student = s.student_id;
+      const text = document.createElement("span");
+      text.textContent = `Possible photo or screen of ${s.name}`;
+      const why = document.createElement("span");
+      why.className = "muted small";
+      why.textContent = ` ${s.reason} · ${TIME.format(new Date(s.seen_at * 1000))}`;
+      item.append(text, why);
+      return item;
+    });
+    const signature = JSON.stringify(items.map((s) => [s.student_id, s.reason]));
+    if (box.dataset.signature !== signature) {
+      box.dataset.signature = signature;
+      list.replaceChildren(...lines);
     }
     box.hidden = items.length === 0;
   }

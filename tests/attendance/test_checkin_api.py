@@ -28,7 +28,9 @@ from tests.attendance.factories_faces import (
 )
 from tests.conftest import FACES_DIR
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis")]
+# Liveness off: these tests are about recognition and confirmations, and re-send the same frames
+# (a frozen face, which liveness refuses); test_checkin_liveness.py tests liveness at check-in.
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis", "liveness_off")]
 
 
 @pytest.fixture

@@ -148,18 +148,26 @@ def test_course_csv_follows_the_pages_filters(client, known):
 
 
 def test_session_csv_has_exact_rows(client, known):
+    from attendance.models import AttendanceRecord
+
+    # Alice's face mark passed liveness: its score and checks are in the report.
+    AttendanceRecord.objects.filter(session=known.faces, student=known.alice).update(
+        liveness_score=0.9712, liveness_checks=["passive", "motion"])
     client.force_login(known.lecturer)
     response = client.get(reverse("session-report-csv", args=[known.faces.pk]))
     _, rows = _csv(response)
     assert rows == [
         ["Student number", "Last name", "First name", "Username", "Status", "Marked at", "Method",
-         "Confidence (distance)", "Marked by", "Manual changes", "On the course"],
-        ["S003", 'Dupont "CD"', "'=Cleo", "cleo", "Present", "2026-10-08 09:20", "Manual", "", "Ada Lovelace", "1",
+         "Confidence (distance)", "Liveness score",
+         "Liveness checks", "Marked by", "Manual changes", "On the course"],
+        ["S003", 'Dupont "CD"', "'=Cleo", "cleo", "Present", "2026-10-08 09:20", "Manual", "", "", "", "Ada Lovelace",
+         "1", "yes"],
+        ["S002", "O'Neil, Jr.", "Bob", "bob", "Excused", "2026-10-08 08:00", "Manual", "", "", "", "Ada Lovelace", "1",
          "yes"],
-        ["S002", "O'Neil, Jr.", "Bob", "bob", "Excused", "2026-10-08 08:00", "Manual", "", "Ada Lovelace", "1", "yes"],
-        ["S004", "Young", "Zoë", "zoe", "Absent", "2026-10-08 10:30", "Closing the session", "", "Ada Lovelace", "0",
-         "yes"],
-        ["S001", "Zephyr", "Alice", "alice", "Late", "2026-10-08 09:14", "Face", "0.350", "", "0", "yes"],
+        ["S004", "Young", "Zoë", "zoe", "Absent", "2026-10-08 10:30", "Closing the session", "", "", "",
+         "Ada Lovelace", "0", "yes"],
+        ["S001", "Zephyr", "Alice", "alice", "Late", "2026-10-08 09:14", "Face", "0.350", "0.97", "passive motion",
+         "", "0", "yes"],
     ]
 
 

@@ -146,9 +146,13 @@ def test_a_strangers_video_marks_nobody(live_server, browser_with_camera, lectur
 
 
 def test_a_kiosk_at_the_door_checks_a_student_in_without_signing_in(
-    live_server, browser_with_camera, lecturer, course, katie, tmp_path
+    live_server, browser_with_camera, lecturer, course, katie, tmp_path, settings
 ):
     from attendance.models import AttendanceRecord, Session
+
+    # Passive liveness only: a recorded video cannot answer the kiosk's head-turn prompt (that is
+    # its point; test_liveness_browser.py tests it). This test is about the kiosk link.
+    settings.ROLLCALL_LIVENESS_KIOSK = "passive"
 
     _enrol_through_the_pipeline(katie, course, tmp_path)
     # The lecturer's laptop films the lectern (Chromium's test pattern, no face); the tablet at the

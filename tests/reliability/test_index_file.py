@@ -19,7 +19,8 @@ from attendance.models import AttendanceRecord, FaceEmbedding
 from attendance.sessions.services import session_open
 from tests.attendance.factories_faces import enrol_with_vectors, katie_enrolment_vectors, katie_probe_jpegs
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis")]
+# Liveness off: these tests are about the index file, not liveness (tested in test_checkin_liveness.py).
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis", "liveness_off")]
 
 
 @pytest.fixture

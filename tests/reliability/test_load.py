@@ -93,7 +93,9 @@ def test_concurrent_check_in_clients_get_no_server_errors_and_mark_every_student
         course.lecturers.add(device)
         tokens.append(api_token(device))
 
-    server = Gunicorn(tmp_path / "gunicorn.log", env=app_env(), workers=2, threads=1)
+    # Liveness off: the clients cycle through the same frames (a frozen face, which liveness refuses);
+    # this test is about load. Liveness has its own tests (tests/attendance/test_checkin_liveness.py).
+    server = Gunicorn(tmp_path / "gunicorn.log", env=app_env(ROLLCALL_LIVENESS_LECTURER="off"), workers=2, threads=1)
     server.start()
     url = server.url + reverse("api-session-checkin", args=[session.pk])
     tally = Tally()

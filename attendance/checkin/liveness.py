@@ -1,0 +1,189 @@
+"""Liveness at check-in: what one recognised face's snapshots show, kept in Redis per student.
+
+recognition.liveness judges plain values; this module keeps them between snapshots, which land on
+whichever web worker is free. Per (session, student), under the session's Redis prefix (closing a
+session forgets all of it):
+
+* ``liveness:obs:<student>``: the recent snapshots of the face (landmarks, box, embedding, passive
+  score, time), for the frozen-face check and the challenge, dropped after the confirmation window;
+* ``liveness:challenge:<student>``: the head turn asked of the face, at most one at a time, with
+  its deadline;
+* ``liveness:suspects``: faces that failed liveness, shown to the lecturer as "possible photo or
+  screen of <name>" for a few minutes (transient, like the doubtful list; nothing in the database).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from attendance.platform.redis import redis_client, session_key
+from recognition.liveness import (
+    CHALLENGE_SECONDS,
+    Challenge,
+    LivenessDecision,
+    LivenessPolicy,
+    Observation,
+    decide_liveness,
+    judge_challenge,
+    new_challenge,
+    passive_passes,
+)
+from recognition.liveness.challenge import START_LEAD_SECONDS
+
+# How long "possible photo or screen of <name>" stays on the lecturer's list without a new failure.
+SUSPECT_TTL_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One snapshot of one face: where its landmarks were, and its passive live score."""
+
+    observation: Observation
+    score: float
+
+    @property
+    def passed(self) -> bool:
+        return passive_passes(self.score)
+
+    def as_json(self) -> str:
+        return json.dumps({"obs": self.observation.as_dict(), "score": round(self.score, 5)})
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Sighting:
+        data = json.loads(raw)
+        return cls(observation=Observation.from_dict(data["obs"]), score=float(data["score"]))
+
+
+@dataclass(frozen=True)
+class ChallengeVerdict:
+    """``state``: "passed" (mark with ``decision``), "pending" (keep answering) or "failed"."""
+
+    state: str
+    decision: LivenessDecision | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Suspect:
+    student_id: int
+    reason: str
+    seen_at: float
+
+
+def _keep_seconds() -> float:
+    """Sightings are kept for the confirmation window, and long enough to judge a challenge."""
+    return max(float(settings.ROLLCALL_CHECKIN_WINDOW_SECONDS), CHALLENGE_SECONDS + START_LEAD_SECONDS + 1.0)
+
+
+def _obs_key(session_id: int, student_id: int) -> str:
+    return session_key(session_id, "liveness", "obs", student_id)
+
+
+def _challenge_key(session_id: int, student_id: int) -> str:
+    return session_key(session_id, "liveness", "challenge", student_id)
+
+
+def _suspects_key(session_id: int) -> str:
+    return session_key(session_id, "liveness", "suspects")
+
+
+def sighting_add(*, session_id: int, student_id: int, sighting: Sighting, now: float) -> list[Sighting]:
+    """Keep this snapshot of the face; every sighting still inside the window, oldest first."""
+    keep = _keep_seconds()
+    name = _obs_key(session_id, student_id)
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.zremrangebyscore(name, "-inf", f"({now - keep}")
+    pipe.zadd(name, {f"{uuid.uuid4().hex}|{sighting.as_json()}": sighting.observation.time_s})
+    pipe.expire(name, int(keep) + 5)
+    pipe.zrange(name, 0, -1)
+    members = pipe.execute()[-1]
+    return [Sighting.from_json(m.split(b"|", 1)[1]) for m in members]
+
+
+def decide_passive(*, sightings: Sequence[Sighting], confirming: int) -> LivenessDecision:
+    """The passive verdict (passive score and frozen face) on the last ``confirming`` passing
+    sightings, the frozen-face check on every sighting of the window."""
+    passing = [s for s in sightings if s.passed][-confirming:]
+    return decide_liveness(
+        LivenessPolicy.PASSIVE, scores=[s.score for s in passing], observations=[s.observation for s in sightings]
+    )
+
+
+def failed_passive(sightings: Sequence[Sighting]) -> int:
+    return sum(not s.passed for s in sightings)
+
+
+def _issue(now: float) -> Challenge:
+    """The server's random prompt (recognition.liveness.new_challenge: drawn with `secrets`)."""
+    return new_challenge(now)
+
+
+def challenge_get(*, session_id: int, student_id: int) -> Challenge | None:
+    raw = redis_client().get(_challenge_key(session_id, student_id))
+    return Challenge.from_dict(json.loads(raw)) if raw else None
+
+
+def challenge_issue(*, session_id: int, student_id: int, now: float) -> Challenge:
+    """Ask this face for a head turn, unless a challenge is already open for it (then that one):
+    one per student at a time, even with two devices posting at once."""
+    challenge = _issue(now)
+    name = _challenge_key(session_id, student_id)
+    # Kept a little past the deadline, so that a late answer is judged (and refused) as late.
+    ttl = int(challenge.deadline - now) + 10
+    if redis_client().set(name, json.dumps(challenge.as_dict()), nx=True, ex=ttl):
+        return challenge
+    return challenge_get(session_id=session_id, student_id=student_id) or challenge
+
+
+def challenge_judge(*, challenge: Challenge, sightings: Sequence[Sighting], confirming: int,
+                    now: float) -> ChallengeVerdict:
+    """Passed when the sightings answer the challenge and pass the passive checks; failed when the
+    answer went the wrong way or the deadline passed; otherwise pending."""
+    observations = [s.observation for s in sightings]
+    result = judge_challenge(challenge, observations)
+    if result.passed:
+        passing = [s for s in sightings if s.passed and s.observation.time_s <= challenge.issued_at]
+        decision = decide_liveness(
+            LivenessPolicy.CHALLENGE, scores=[s.score for s in passing[-confirming:]],
+            observations=observations, challenge=challenge,
+        )
+        return ChallengeVerdict("passed" if decision.live else "failed", decision, decision.reason)
+    if result.reason == "wrong-way" or now > challenge.deadline:
+        reason = {"wrong-way": "turned the wrong way", "late": "turned too late",
+                  "no-frontal-start": "did not face the camera first"}.get(result.reason, "did not turn")
+        return ChallengeVerdict("failed", None, reason)
+    return ChallengeVerdict("pending")
+
+
+def liveness_forget(*, session_id: int, student_id: int) -> None:
+    """Drop the face's sightings and challenge: it was marked, or failed and must start again."""
+    redis_client().delete(_obs_key(session_id, student_id), _challenge_key(session_id, student_id))
+
+
+def suspect_remember(*, session_id: int, student_id: int, reason: str, now: float) -> None:
+    name = _suspects_key(session_id)
+    pipe = redis_client().pipeline(transaction=True)
+    pipe.hset(name, str(student_id), json.dumps({"reason": reason, "seen_at": now}))
+    pipe.expire(name, SUSPECT_TTL_SECONDS)
+    pipe.execute()
+
+
+def suspect_forget(*, session_id: int, student_id: int) -> None:
+    redis_client().hdel(_suspects_key(session_id), str(student_id))
+
+
+def suspects(*, session_id: int, now: float | None = None) -> list[Suspect]:
+    """Faces that failed liveness in the last few minutes, latest first."""
+    now = time.time() if now is None else now
+    found = []
+    for student_id, value in redis_client().hgetall(_suspects_key(session_id)).items():
+        entry = json.loads(value)
+        if now - float(entry["seen_at"]) <= SUSPECT_TTL_SECONDS:
+            found.append(Suspect(int(student_id), str(entry["reason"]), float(entry["seen_at"])))
+    return sorted(found, key=lambda s: -s.seen_at)

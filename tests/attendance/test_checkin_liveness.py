@@ -1,0 +1,234 @@
+"""Liveness at check-in, with real frames: live faces still marked, a frozen picture and an
+unanswered head-turn challenge never.
+
+Katie: enrolled from the talking-head video's first half, probed with its second half (as in
+test_checkin_api.py). Tran: enrolled from pad/live/tranvanluyt__real.mp4 after 11 s (frontal),
+probed with its first seconds: frontal until ~1.9 s, then a turn to his own left (yaw +0.5 at
+~2.1 s, +1.0 by 2.7 s; tests/recognition/test_liveness_challenge.py reads those off the clip).
+Each snapshot's clock is the clip's own time, so a challenge's deadline falls where the clip says.
+The direction the server asks is random; tests that need one direction fix it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from attendance.checkin import liveness as checkin_liveness
+from attendance.checkin import services as checkin_service
+from attendance.models import AttendanceRecord, Course
+from attendance.sessions.services import session_kiosk_token_create, session_open
+from recognition.liveness import PASSIVE_THRESHOLD, Challenge
+from tests.attendance.factories_faces import (
+    enrol_with_vectors,
+    jpeg,
+    katie_enrolment_vectors,
+    katie_probe_jpegs,
+    video_frames_rgb,
+)
+from tests.conftest import FACES_DIR
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis")]
+
+TRAN_VIDEO = FACES_DIR / "pad" / "live" / "tranvanluyt__real.mp4"
+T0 = 1_000_000.0  # the server clock at the clip's 0 s
+
+
+@cache
+def tran_vectors() -> np.ndarray:
+    from tests.attendance.factories_faces import _largest_face_vectors
+
+    return _largest_face_vectors(video_frames_rgb(TRAN_VIDEO, start_s=11.0, step=15))
+
+
+@cache
+def tran_snapshots() -> tuple[tuple[float, bytes], ...]:
+    """(clip time, JPEG) every 0.4 s of the clip's first 4.4 s, as the kiosk page would send them."""
+    frames = video_frames_rgb(TRAN_VIDEO, end_s=4.4, step=12)  # 30 fps: 12 frames = 0.4 s
+    return tuple((round(i * 0.4, 1), jpeg(rgb)) for i, rgb in enumerate(frames))
+
+
+@pytest.fixture
+def katie_session(course, lecturer, make_user):
+    katie = make_user("student", first_name="Katie", last_name="Hill")
+    enrol_with_vectors(student=katie, vectors=katie_enrolment_vectors(), courses=[course])
+    return katie, session_open(course=course, by=lecturer)
+
+
+@pytest.fixture
+def tran_session(course, lecturer, make_user, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    tran = make_user("student", first_name="Tran", last_name="Van Luyt")
+    enrol_with_vectors(student=tran, vectors=tran_vectors(), courses=[course])
+    return tran, session_open(course=course, by=lecturer)
+
+
+def ask(monkeypatch, direction: str) -> None:
+    """The server's next challenges ask this way (it draws at random otherwise)."""
+    monkeypatch.setattr(checkin_liveness, "_issue", lambda now: Challenge(direction, now, now + 6.0))
+
+
+def kiosk_check_in(session, snapshots):
+    return [checkin_service.session_check_in(session=session, image_bytes=data, now=T0 + t, kiosk=True).faces
+            for t, data in snapshots]
+
+
+def outcomes(results) -> list[str]:
+    return [faces[0].outcome if faces else "-" for faces in results]
+
+
+def test_the_talking_head_is_still_marked_with_passive_liveness_and_the_record_keeps_its_score(
+    katie_session, settings
+):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    katie, session = katie_session
+    assert settings.ROLLCALL_LIVENESS_LECTURER == "passive"  # the shipped default
+    seen = []
+    for i, frame in enumerate(katie_probe_jpegs()[:8]):
+        result = checkin_service.session_check_in(session=session, image_bytes=frame, now=T0 + 0.4 * i)
+        assert result.liveness == "passive"
+        seen.append(result.faces[0].outcome)
+        if result.marked:
+            break
+    assert seen[-1] == "marked", seen
+    assert set(seen[:-1]) <= {"confirming"}, seen  # no challenge on the lecturer's page
+    record = AttendanceRecord.objects.get(session=session, student=katie)
+    assert record.method == "face" and PASSIVE_THRESHOLD <= record.liveness_score <= 1.0
+    assert record.liveness_checks == ["passive", "motion"]
+
+
+def test_liveness_off_marks_without_a_score(katie_session, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    settings.ROLLCALL_LIVENESS_LECTURER = "off"
+    katie, session = katie_session
+    result = checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[0], now=T0)
+    assert result.marked == [katie.pk] and result.faces[0].liveness_score is None
+    record = AttendanceRecord.objects.get(session=session, student=katie)
+    assert record.liveness_score is None and record.liveness_checks == []
+
+
+def test_the_same_frame_sent_again_is_a_frozen_picture_and_marks_nobody(katie_session, lecturer, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    katie, session = katie_session
+    client = APIClient()
+    client.force_authenticate(lecturer)
+    frame = katie_probe_jpegs()[2]
+    faces = [client.post(reverse("api-session-checkin", args=[session.pk]), data=frame,
+                         content_type="image/jpeg").json()["faces"][0] for _ in range(3)]
+    assert [f["outcome"] for f in faces] == ["confirming", "confirming", "not_live"], faces
+    assert faces[0]["liveness_score"] >= PASSIVE_THRESHOLD  # a live picture: only its stillness gives it away
+    assert "frozen" in faces[2]["reason"]
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+    state = client.get(reverse("api-session-state", args=[session.pk])).json()
+    assert [(s["student_id"], s["name"]) for s in state["not_live"]] == [(katie.pk, "Katie Hill")]
+    # The confirmations start again: the same frame keeps being refused.
+    again = [client.post(reverse("api-session-checkin", args=[session.pk]), data=frame,
+                         content_type="image/jpeg").json()["faces"][0]["outcome"] for _ in range(3)]
+    assert again[-1] == "not_live" and not AttendanceRecord.objects.filter(session=session).exists()
+    # Marked by hand: off the "possible photo" lines.
+    client.post(reverse("api-session-marks", args=[session.pk]), {"student": katie.pk, "status": "present"},
+                format="json")
+    assert client.get(reverse("api-session-state", args=[session.pk])).json()["not_live"] == []
+
+
+def test_a_challenge_answered_with_a_real_turn_in_time_marks(tran_session, monkeypatch):
+    tran, session = tran_session
+    ask(monkeypatch, "left")
+    results = kiosk_check_in(session, tran_snapshots())
+    seen = outcomes(results)
+    assert seen[:3] == ["confirming", "confirming", "challenge"], seen
+    challenge = results[2][0].challenge
+    assert challenge == {"prompt": "Turn your head to your left", "direction": "left", "seconds_left": 6.0,
+                         "seconds": 6.0}
+    assert "marked" in seen, seen
+    marked_at = seen.index("marked")
+    assert set(seen[3:marked_at]) <= {"challenge"}
+    assert 2.0 <= tran_snapshots()[marked_at][0] <= 3.2  # when he turned, not before
+    record = AttendanceRecord.objects.get(session=session, student=tran)
+    assert record.liveness_checks == ["passive", "motion", "challenge"]
+    assert record.liveness_score is not None and record.liveness_score >= PASSIVE_THRESHOLD
+
+
+def test_a_turn_the_wrong_way_fails_and_a_new_challenge_follows(tran_session, monkeypatch):
+    _, session = tran_session
+    ask(monkeypatch, "right")
+    results = kiosk_check_in(session, tran_snapshots())
+    seen = outcomes(results)
+    assert "challenge_failed" in seen and "marked" not in seen, seen
+    failed = results[seen.index("challenge_failed")][0]
+    assert failed.reason == "turned the wrong way"
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+    names = [s.name for s in checkin_service.session_not_live(session=session, now=T0 + 5)]
+    assert names == ["Tran Van Luyt"]
+    # Later he faces the camera again: a new prompt (a retry) once his face is confirmed again. (A
+    # prompt issued while he still looked away, and never answered, may fail first.)
+    retry = kiosk_check_in(session, [(20.0 + t, data) for t, data in tran_snapshots()[:6]])
+    seen = outcomes(retry)
+    assert "challenge" in seen and "marked" not in seen, seen
+    fresh = retry[seen.index("challenge")][0].challenge
+    assert fresh is not None and fresh["seconds_left"] == 6.0
+
+
+def test_a_turn_after_the_deadline_fails_as_late(tran_session, monkeypatch):
+    _, session = tran_session
+    ask(monkeypatch, "left")
+    snapshots = tran_snapshots()
+    frontal = [s for s in snapshots if s[0] <= 1.6]
+    turned = [s for s in snapshots if s[0] >= 2.8]
+    # The prompt at the third snapshot (0.8 s); frontal frames until after its 6 s, then the turn.
+    early = kiosk_check_in(session, frontal[:3])
+    assert outcomes(early)[-1] == "challenge"
+    waiting = kiosk_check_in(session, [(1.2 + 1.2 * i, data) for i, (_, data) in enumerate(frontal[3:])])
+    assert set(outcomes(waiting)) == {"challenge"}
+    late = kiosk_check_in(session, [(7.2, turned[0][1])])
+    assert outcomes(late) == ["challenge_failed"] and late[0][0].reason == "turned too late"
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+
+
+def test_a_face_that_does_not_turn_fails_when_the_time_is_up(tran_session, monkeypatch):
+    _, session = tran_session
+    ask(monkeypatch, "left")
+    frontal = [s for s in tran_snapshots() if s[0] <= 1.6]
+    # Frontal frames throughout, 1.5 s apart after the prompt (0.8 s): the last one is past its 6 s.
+    times = [0.0, 0.4, 0.8, 2.3, 3.8, 5.3, 6.9]
+    results = kiosk_check_in(session, [(t, frontal[i % len(frontal)][1]) for i, t in enumerate(times)])
+    seen = outcomes(results)
+    assert seen[2:6] == ["challenge"] * 4 and seen[6] == "challenge_failed", seen
+    assert results[6][0].reason == "did not turn"
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+
+
+def test_the_kiosk_gets_the_kiosk_policy_and_the_lecturer_the_lecturers(tran_session, lecturer, settings):
+    _, session = tran_session
+    token = session_kiosk_token_create(session=session, by=lecturer)
+    url = reverse("api-session-checkin", args=[session.pk])
+    _, frame = tran_snapshots()[0]
+    kiosk = APIClient().post(url, data=frame, content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token).json()
+    client = APIClient()
+    client.force_authenticate(lecturer)
+    page = client.post(url, data=tran_snapshots()[1][1], content_type="image/jpeg").json()
+    assert (kiosk["liveness"], page["liveness"]) == ("passive+challenge", "passive")
+    # A course's own policy wins over both site settings.
+    Course.objects.filter(pk=session.course_id).update(liveness="off")
+    session.refresh_from_db()
+    kiosk = APIClient().post(url, data=frame, content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token).json()
+    assert kiosk["liveness"] == "off" and kiosk["faces"][0]["liveness_score"] is None
+
+
+def test_warming_up_loads_the_liveness_models_when_a_policy_needs_them(db, settings):
+    from attendance import ml
+    from attendance.courses.warmup import warm_up
+
+    ml.reset()
+    warm_up()  # the site defaults: passive on the lecturer's page, the challenge at the kiosk
+    assert ml.liveness()._models is not None
+
+
+def test_the_course_admin_page_edits_the_courses_liveness(client, admin_user, course):
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:attendance_course_change", args=[course.pk])).content.decode()
+    assert 'name="liveness"' in page and "Passive and a head-turn challenge" in page
