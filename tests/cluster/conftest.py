@@ -4,7 +4,7 @@ two worker hosts (Celery) and HAProxy in front of the web hosts, each in its own
     data     10.213.0.2   redis-server of its own (started and stopped by the test) and PostgreSQL:
                           a forwarder (forward.py) listening here and connecting to the machine's
                           own PostgreSQL on 127.0.0.1, where pytest-django's test database is
-    lb       10.213.0.5   HAProxy, health checks on /healthz, no sticky sessions
+    lb       10.213.0.5   HAProxy, health checks on /healthz?scope=web, no sticky sessions
     web1/2   10.213.0.11/12  gunicorn, 1 worker x 2 threads, each its own ROLLCALL_INDEX_DIR
     worker1/2 10.213.0.21/22 Celery, solo pool (concurrency 1), each its own ROLLCALL_INDEX_DIR
     client   10.213.0.100 the test's load clients (threads of the pytest process moved into it)
@@ -17,6 +17,7 @@ killed before its clean-up is cleared by the next one and no other namespace is 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -42,17 +43,18 @@ T = TypeVar("T")
 HAPROXY_CFG = """\
 global
     maxconn 512
+    log stdout format raw local0
     stats socket {socket} mode 600 level admin
 
 defaults
     mode http
+    log global
     option httplog
-    log stdout format raw local0
     timeout connect 2s
     timeout client 60s
     timeout server 40s
     timeout queue 40s
-    timeout check 4s
+    timeout check 2s
     # A request is sent to another server only when the connection to the first failed (nothing
     # reached it), never after it was delivered: a check-in is not sent twice by the balancer.
     retries 3
@@ -65,11 +67,13 @@ frontend rollcall
 backend web
     balance leastconn
     option httpchk
-    http-check send meth GET uri /healthz ver HTTP/1.1 hdr Host rollcall-cluster
+    http-check send meth GET uri /healthz?scope=web ver HTTP/1.1 hdr Host rollcall-cluster
     http-check expect status 200
-    # One check-in at a time per host (its one gunicorn worker), the rest wait here; a host marked
-    # down has its open requests closed at once, so their clients retry instead of waiting.
-    default-server check inter 2s fall 2 rise 2 maxconn 1 on-marked-down shutdown-sessions
+    # /healthz?scope=web: the database and Redis, not a Celery worker (a busy solo worker answers
+    # no ping, and check-ins need none). One check-in at a time per host (its one gunicorn
+    # worker), the rest wait here; a host marked down has its open requests closed at once, so
+    # their clients retry instead of waiting.
+    default-server check inter 1s fall 2 rise 2 maxconn 1 on-marked-down shutdown-sessions
 {servers}
 """
 
@@ -249,6 +253,11 @@ class Cluster:
             if row.get("pxname") == "web" and row.get("svname") in ("web1", "web2"):
                 states[row["svname"]] = row["status"].split()[0]
         return states
+
+    def served(self, host: str) -> set[int]:
+        """The sessions whose check-ins HAProxy sent to the host (from its request log)."""
+        found = re.findall(rf"web/{host} .*?POST /api/sessions/(\d+)/check-in/", self.services["haproxy"].log())
+        return {int(pk) for pk in found}
 
     def run_in(self, host: str, code: str, *, timeout: float = 120.0) -> str:
         """python -c CODE on the host, with Django set up as the host's processes have it."""
