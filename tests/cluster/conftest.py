@@ -271,13 +271,15 @@ class Cluster:
 
     def teardown(self) -> list[str]:
         """Stop every process, then delete every namespace. Returns what could not be removed."""
-        for name in ("haproxy", "web1", "web2", "worker1", "worker2", "redis", "forwarder"):
-            service = self.services.get(name)
-            if service is not None:
-                try:
-                    service.stop()
-                except Exception:  # keep going: the rest must still go
-                    service.kill()
+        running = [s for s in self.services.values() if s.running()]
+        for service in running:  # all told at once, then waited for: SIGTERM, SIGKILL after 20 s
+            assert service.process is not None
+            service.process.terminate()
+        for service in running:
+            try:
+                stop_process(service.process)
+            except Exception:  # keep going: the rest must still go
+                service.kill()
         # Anything still running inside the hosts (a gunicorn worker whose master died) is ours.
         for ns in list(self.net.namespaces):
             listed = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
