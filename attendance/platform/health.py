@@ -47,5 +47,6 @@ def check_worker(*, timeout: float = 1.0) -> Check:
     return Check("worker", True, f"{len(replies)} worker(s) answered")
 
 
-def run_checks() -> list[Check]:
-    return [check_database(), check_redis(), check_worker()]
+def run_checks(*, worker: bool = True) -> list[Check]:
+    """Every check; without the worker's for a web host's own health (`/healthz?scope=web`)."""
+    return [check_database(), check_redis(), *([check_worker()] if worker else [])]

@@ -17,8 +17,14 @@ from attendance.platform.health import run_checks
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness for load balancers and people: 200 only when the database, Redis and a worker answer."""
-    checks = run_checks()
+    """Health for people and monitoring: 200 only when the database, Redis and a worker answer.
+
+    `?scope=web` is a web host's own health, for a load balancer: the database and Redis only. A
+    web host serves check-ins without any worker, and a worker busy with an enrolment (the solo
+    pool) answers no ping, so with the worker in it a balancer took every web host out while the
+    workers were busy or one was lost (tests/cluster).
+    """
+    checks = run_checks(worker=request.GET.get("scope") != "web")
     healthy = all(check.ok for check in checks)
     body = {
         "status": "ok" if healthy else "degraded",

@@ -18,6 +18,11 @@ def test_healthz_reports_a_stopped_worker_as_down(client, transactional_db):
     assert body["checks"]["database"]["ok"] is True
     assert body["checks"]["redis"]["ok"] is True
 
+    # A web host's own health, for a load balancer: it serves check-ins without a worker.
+    response = client.get("/healthz?scope=web")
+    assert response.status_code == 200, response.json()
+    assert set(response.json()["checks"]) == {"database", "redis"}
+
 
 def test_a_task_runs_in_a_real_worker_and_its_result_returns_through_redis(celery_worker_process, client):
     result = ping.delay(41)
