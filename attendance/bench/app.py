@@ -24,6 +24,10 @@ from recognition import bench as lib
 REPO_ROOT = Path(settings.BASE_DIR)
 
 
+def threads_of(report: lib.Report) -> int:
+    return int(report.config.get("threads_per_process", 1))
+
+
 class AppBench(CheckinBench, EnrolmentBench):
     def __init__(self, *, stdout: Any, sections: set[str], backbones: list[str], search_sizes: tuple[int, ...],
                  probes: int, cache_dir: Path | None, current_database: bool, repeats: int, enrolments: int,
@@ -129,10 +133,13 @@ class AppBench(CheckinBench, EnrolmentBench):
                 self.report.add("limit", f"{name}: detector + bare forward", self.limits[name], "ms")
         crop = lib.sample_crop(embedder, self.frames, detector)
         batches = (1, 8) if self.quick else lib.FULL_BATCHES
-        if lib.passes_per_face(embedder) > 1 or self.backbone == "dlib":
-            batches = (1, 4)  # dlib gains nothing from batching
-        per_image = lib.measure_forward(self.report, embedder, crop, label=f"{self.backbone} forward",
+        if getattr(embedder, "engine", "torch") == "dlib":
+            batches = (1, 4)  # dlib's own code gains nothing from batching
+        peaks = lib.measure_peaks(self.report, threads=threads_of(self.report), budget_s=0.5 if self.quick else 1.5)
+        label = f"{self.backbone} forward"
+        per_image = lib.measure_forward(self.report, embedder, crop, label=label,
                                         batches=batches, repeats=self.repeats, warmup=2, budget_s=budget)
+        lib.add_limit_rows(self.report, embedder, crop, label=label, per_image_ms=per_image, peaks=peaks)
         self.best_forward = min(per_image.values()) * lib.passes_per_face(embedder)
 
         fixture = self._fixture()

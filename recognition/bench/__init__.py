@@ -6,8 +6,13 @@
 
 Measures, each as the median and 95th percentile of repeated runs after a warm-up:
 
+- the physical limit: the core's float32 (and, where the CPU has bf16 instructions, bfloat16)
+  matrix-multiply rate (recognition.bench.limit);
 - the bare model forward (``Embedder.forward`` on a prepared batch) per backbone, per image at
-  batch 1 and at the best batch size, in the precision the embedder chose (and float32 beside it);
+  batch 1 and at the best batch size, in the precision the embedder chose (and float32 beside it),
+  with its FLOPs counted from the network, the GFLOP/s achieved and their share of that peak;
+- CLIP's image tower in other forms (section clip-variants: channels-last, oneDNN fusion, int8
+  dynamic quantisation, bf16; torch.compile with --clip-compile), faster or not, agreeing or not;
 - the YuNet detector per 640x480 frame with one face and with four;
 - the library's whole check-in path (detect, align, embed, search) on the same frames, and its ratio
   to detector + bare forward;
@@ -19,7 +24,9 @@ Measures, each as the median and 95th percentile of repeated runs after a warm-u
 CLIP is measured with random weights (pretrained=None: none can be downloaded here); a forward
 pass costs the same with any weights. Galleries of 100k vectors and more, and their approximate
 indexes, are cached in --cache-dir (default /tmp/rollcall-bench) after the first run.
-The Django-level figures (check-in through the API, enrolment, workers, concurrency) are measured by
+``--device-check`` measures both backbones on a CUDA device (recognition.bench.device) and fails
+with "no CUDA device" where there is none. The Django-level figures (check-in through the API,
+enrolment, workers, concurrency) are measured by
 ``python manage.py bench``, which reuses this module.
 """
 
@@ -36,8 +43,12 @@ from ..detect import FaceDetector
 from ..embed import ClipEmbedder, DlibEmbedder, Embedder
 from ..errors import ModelUnavailableError
 from ..runtime import set_threads, thread_settings
+from .clip_variants import measure_clip_variants
+from .device import device_check
+from .limit import add_limit_rows, measure_peaks
 from .models import (
     benchmark_frames,
+    crowd_frame,
     default_detector_model,
     default_faces_dir,
     describe_embedder,
@@ -72,6 +83,7 @@ __all__ = [
     "QUICK_SIZES",
     "Report",
     "Timing",
+    "add_limit_rows",
     "benchmark_frames",
     "default_detector_model",
     "default_faces_dir",
@@ -84,6 +96,7 @@ __all__ = [
     "machine_info",
     "main",
     "measure_forward",
+    "measure_peaks",
     "measure_search",
     "parse_args",
     "parse_ints",
@@ -113,7 +126,7 @@ FULL_BATCHES = (1, 2, 4, 8, 16, 32)
 QUICK_BATCHES = (1, 8)
 
 
-SECTIONS = ("forward", "frames", "search", "rebuild", "memory")
+SECTIONS = ("forward", "frames", "search", "rebuild", "memory", "clip-variants")
 
 
 def parse_ints(text: str) -> tuple[int, ...]:
@@ -139,7 +152,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1,
                         help="threads per library (OpenCV, torch, FAISS); 1 is what each app process uses")
     parser.add_argument("--sections", default="forward,frames,search,rebuild,memory",
-                        help="any of forward,frames,search,rebuild,memory")
+                        help="any of forward,frames,search,rebuild,memory,clip-variants (not in the default)")
+    parser.add_argument("--no-crowd", action="store_true",
+                        help="frames: skip the 30-face class photo (six group photos tiled into 1920x960)")
+    parser.add_argument("--clip-compile", action="store_true",
+                        help="clip-variants: also torch.compile (inductor; minutes of compiling on a small CPU)")
+    parser.add_argument("--device-check", action="store_true",
+                        help="measure both backbones on the CUDA device (batch 64, check-in latency) and stop")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--faces-dir", type=Path, default=default_faces_dir())
     parser.add_argument("--detector-model", type=Path, default=default_detector_model())
@@ -179,6 +198,7 @@ def run(args: argparse.Namespace, report: Report | None = None) -> Report:
     frames = benchmark_frames(args.faces_dir) if detector is not None else {}
     if detector is not None and not frames:
         report.notes.append(f"No test faces at {args.faces_dir} (--faces-dir): frames not measured.")
+    crowd = crowd_frame(args.faces_dir) if detector is not None and not args.no_crowd else None
 
     embedders: dict[str, Embedder] = {}
     timed_backbones = [b.strip() for b in args.forward_backbones.split(",") if b.strip()]
@@ -193,7 +213,9 @@ def run(args: argparse.Namespace, report: Report | None = None) -> Report:
     if "clip" in embedders:
         dims["clip"] = embedders["clip"].dim
 
+    peaks: dict[str, float] = {}
     if "forward" in args.sections:
+        peaks = measure_peaks(report, threads=args.threads, budget_s=0.5 if args.quick else 1.5)
         for backbone, embedder in embedders.items():
             if backbone not in timed_backbones:
                 continue
@@ -202,8 +224,9 @@ def run(args: argparse.Namespace, report: Report | None = None) -> Report:
             label = backbone
             if isinstance(embedder, ClipEmbedder):
                 label = f"clip {args.clip_model} {embedder.precision}"
-            measure_forward(report, embedder, crop, label=label, batches=args.batches, repeats=args.repeats,
-                            warmup=args.warmup, budget_s=args.budget)
+            per_image = measure_forward(report, embedder, crop, label=label, batches=args.batches,
+                                        repeats=args.repeats, warmup=args.warmup, budget_s=args.budget)
+            add_limit_rows(report, embedder, crop, label=label, per_image_ms=per_image, peaks=peaks)
             if isinstance(embedder, ClipEmbedder) and embedder.precision != "fp32" and not args.no_fp32:
                 reference = make_embedder("clip", clip_model=args.clip_model, precision="fp32")
                 fp32 = measure_forward(report, reference, crop, label=f"clip {args.clip_model} fp32",
@@ -216,8 +239,24 @@ def run(args: argparse.Namespace, report: Report | None = None) -> Report:
                 del reference
                 gc.collect()
 
+    if "clip-variants" in args.sections and "clip" in embedders:
+        clip = embedders["clip"]
+        reference = make_embedder("clip", clip_model=args.clip_model, precision="fp32")
+        measure_clip_variants(report, reference, sample_crop(clip, frames, detector),  # type: ignore[arg-type]
+                              current=clip.precision, batches=args.batches,  # type: ignore[attr-defined]
+                              repeats=args.repeats, warmup=args.warmup, budget_s=args.budget,
+                              compile=args.clip_compile)
+        del reference
+        gc.collect()
+
     if "frames" in args.sections and detector is not None and frames and args.backbone in embedders:
-        measure_frames(report, detector, embedders[args.backbone], frames, repeats=args.repeats,
+        measured = dict(frames)
+        if crowd is not None:
+            measured["class photo (30 faces)"] = crowd
+            report.notes.append("class photo (30 faces): six group photos of ../shared/faces/group tiled 3 x 2 "
+                                "into one 1920x960 frame (30 faces in them; the detector row says how many "
+                                "YuNet found)")
+        measure_frames(report, detector, embedders[args.backbone], measured, repeats=args.repeats,
                        warmup=args.warmup, budget_s=args.budget)
 
     dim = dims.get(args.backbone) or 512
@@ -235,6 +274,8 @@ def run(args: argparse.Namespace, report: Report | None = None) -> Report:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.device_check:
+        return device_check(args)
     report = run(args)
     print(report.table())
     if args.json:

@@ -66,6 +66,19 @@ def benchmark_frames(faces_dir: Path) -> dict[str, np.ndarray]:
     return frames
 
 
+CROWD_PHOTOS = ("011_3.jpg", "012_4.jpg", "013_4.jpg", "014_5.jpg", "015_6.jpg", "016_8.jpg")
+
+
+def crowd_frame(faces_dir: Path) -> np.ndarray | None:
+    """A class photo: six group photos of ../shared/faces/group (3 + 4 + 4 + 5 + 6 + 8 = 30 faces),
+    each fitted to 640x480, tiled 3 x 2 into one 1920x960 RGB frame. None without the photos."""
+    paths = [faces_dir / "group" / name for name in CROWD_PHOTOS]
+    if not all(path.is_file() for path in paths):
+        return None
+    tiles = [_fit_frame(load_image(path)) for path in paths]
+    return np.ascontiguousarray(np.vstack([np.hstack(tiles[:3]), np.hstack(tiles[3:])]))
+
+
 def jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
     """The frame as the check-in page sends it."""
     ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -74,11 +87,12 @@ def jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
     return data.tobytes()
 
 
-def make_embedder(backbone: str, *, clip_model: str = "ViT-B-32", precision: str = "auto") -> Embedder:
+def make_embedder(backbone: str, *, clip_model: str = "ViT-B-32", precision: str = "auto",
+                  device: str = "cpu") -> Embedder:
     if backbone == "clip":
-        embedder: Embedder = ClipEmbedder(clip_model, pretrained=None, precision=precision)
+        embedder: Embedder = ClipEmbedder(clip_model, pretrained=None, precision=precision, device=device)
     else:
-        embedder = create_embedder(backbone)
+        embedder = create_embedder(backbone, device=device, precision=precision)
     embedder.load()  # type: ignore[attr-defined]
     return embedder
 
@@ -86,10 +100,12 @@ def make_embedder(backbone: str, *, clip_model: str = "ViT-B-32", precision: str
 def describe_embedder(embedder: Embedder) -> str:
     if isinstance(embedder, ClipEmbedder):
         agreement = "" if embedder.agreement is None else f", cosine to fp32 {embedder.agreement:.5f}"
-        return f"{embedder.name} ({embedder.precision}{agreement}; random weights, same speed)"
+        return f"{embedder.name} (engine torch on {embedder.device}, {embedder.precision}{agreement}; "\
+            "random weights (pretrained=None), same speed)"
     if isinstance(embedder, DlibEmbedder):
-        return f"{embedder.name} (dlib {'with' if embedder.mirror else 'without'} mirror: "\
-            f"{2 if embedder.mirror else 1} passes per face)"
+        agreement = "" if embedder.agreement is None else f", cosine to fp32 {embedder.agreement:.5f}"
+        return f"{embedder.name} (engine {embedder.engine} on {embedder.device}, {embedder.precision}{agreement}; "\
+            f"{'with' if embedder.mirror else 'without'} mirror: {2 if embedder.mirror else 1} passes per face)"
     return embedder.name
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from recognition.bench.limit import bf16_matmul_available
 from tests.attendance.enrolment_videos import KATIE_VIDEO, write_mp4
 from tests.conftest import DETECTOR_MODEL, FACES_DIR
 from tests.videos import video_frames
@@ -72,6 +73,18 @@ def test_the_in_process_sections_measure_the_real_code_paths(transactional_db: N
     assert _row(data, "rebuild dlib", "course of 4 x 3: course_index_rebuild")["runs"] >= 1
     assert 0.0 <= _row(data, "search dlib", "1k IVF recall@10")["value"] <= 1.0
     assert _row(data, "forward dlib", "dlib forward best")["value"] > 0
+    around = _row(data, "checkin dlib", "API, 1 face: around the models")
+    assert around["value"] == pytest.approx(max(0.0, one["value"] - limit["value"]))
+
+    # The physical limit: the matmul peak (bf16 only where the CPU has it), the forward's counted
+    # FLOPs, and the share of the peak it reached (achieved / peak of the precision it ran in).
+    peaks = {r["name"].split()[1].rstrip(","): r["value"] for r in data["rows"] if r["section"] == "peak dlib"}
+    assert peaks.get("fp32", 0) > 0 and ("bf16" in peaks) == bf16_matmul_available(), peaks
+    assert _row(data, "forward dlib", "dlib forward FLOPs per image")["value"] > 0
+    achieved = _row(data, "forward dlib", "dlib forward achieved, best batch")
+    share = _row(data, "forward dlib", "dlib forward share of peak, best batch")
+    precision = achieved["note"].split(", ")[1].split(";")[0]
+    assert achieved["value"] > 0 and share["value"] == pytest.approx(achieved["value"] / peaks[precision])
 
 
 @pytest.mark.slow

@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from recognition import bench
+from recognition.bench import clip_variants, device, limit
 
 ROW_KEYS = {"section", "name", "value", "unit", "p95", "runs", "ratio", "note"}
 
@@ -66,11 +68,93 @@ def test_the_quick_bench_runs_end_to_end_and_writes_json(
         ("rebuild", "500 x 20 (128-d): build + save"),
     ]:
         assert expected in names, expected
+    _check_limit_rows(data["rows"], ["dlib", f"clip ViT-B-32 {precision}"])
+    assert ("pipeline", "class photo (30 faces): detect + align + embed + search") in names
+    crowd = next(r for r in data["rows"] if r["name"] == "YuNet, 640x480, class photo (30 faces)")
+    assert int(crowd["note"].split()[0]) >= 20  # six group photos of 30 faces: YuNet finds most
     recall = next(r for r in data["rows"] if r["name"] == "2k IVF recall@10")
     assert 0.0 <= recall["value"] <= 1.0
     pipeline = next(r for r in data["rows"] if r["section"] == "pipeline")
     assert pipeline["ratio"] is not None and pipeline["ratio"] > 0
     assert any("CLIP" in note or "clip" in note for note in data["notes"])
+
+
+def _check_limit_rows(rows: list[dict[str, Any]], labels: list[str], section: str = "") -> None:
+    """The physical-limit rows: a positive float32 matmul peak (bf16 exactly where the CPU has it),
+    each forward's FLOPs, and achieved GFLOP/s whose share of the peak is achieved / peak."""
+    by_name = {row["name"]: row for row in rows if row["section"] in (f"peak{section}", f"forward{section}")}
+    peaks = {name.split()[1].rstrip(","): row["value"] for name, row in by_name.items()
+             if name.startswith("matmul ")}
+    assert peaks.get("fp32", 0) > 0, peaks
+    assert ("bf16" in peaks) == limit.bf16_matmul_available(), peaks
+    for label in labels:
+        assert by_name[f"{label} FLOPs per image"]["value"] > 0
+        assert by_name[f"{label} FLOPs per image"]["unit"] == "GFLOP"
+        for which in ("batch 1", "best batch"):
+            achieved = by_name[f"{label} achieved, {which}"]
+            share = by_name[f"{label} share of peak, {which}"]
+            assert achieved["unit"] == "GFLOP/s" and achieved["value"] > 0
+            precision = achieved["note"].split(", ")[1].split(";")[0]
+            assert share["value"] == pytest.approx(achieved["value"] / peaks[precision], rel=1e-9)
+            assert achieved["ratio"] == pytest.approx(share["value"], rel=1e-9)
+    if len(labels) == 2:  # a ViT-B-32 image is far more arithmetic than one pass of dlib's ResNet
+        assert by_name[f"{labels[1]} FLOPs per image"]["value"] > 5 * by_name[f"{labels[0]} FLOPs per image"]["value"]
+
+
+def test_the_dlib_forward_is_counted_at_its_known_size():
+    from recognition import DlibEmbedder
+
+    embedder = DlibEmbedder(precision="fp32")
+    crop = np.zeros((150, 150, 3), dtype=np.uint8)
+    # dlib's ResNet on a 150x150 chip: about 0.54 GFLOP per pass (2 per multiply-add).
+    assert limit.flops_per_image(embedder, crop) / 1e9 == pytest.approx(0.54, abs=0.03)
+
+
+def test_the_device_check_says_no_cuda_device_and_fails(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]):
+    monkeypatch.setattr(device, "cuda_device", lambda: None)
+    assert bench.main(["--device-check"]) == 2
+    captured = capsys.readouterr()
+    assert "no CUDA device" in captured.err and captured.out == ""
+
+
+@pytest.mark.skipif(device.cuda_device() is not None, reason="this machine has a CUDA device")
+def test_on_a_cpu_machine_the_device_check_says_so(capsys: pytest.CaptureFixture[str]):
+    assert bench.main(["--device-check"]) == 2
+    assert device.NO_CUDA in capsys.readouterr().err
+
+
+def test_clip_variants_are_timed_compared_and_judged(tmp_path: Path):
+    """On a tiny CLIP (same code, a few thousand parameters): every variant gets its timings and
+    a verdict with its cosine to float32; only faster-and-agreeing ones are listed as kept."""
+    import open_clip
+
+    from recognition import ClipEmbedder
+
+    vision = {"image_size": 64, "layers": 1, "width": 32, "head_width": 16, "patch_size": 32}
+    config = {"embed_dim": 16, "vision_cfg": vision,
+              "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 2, "layers": 1}}
+    (tmp_path / "RollcallTinyBench.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / "RollcallTinyBench.json")
+    embedder = ClipEmbedder("RollcallTinyBench", pretrained=None, precision="fp32")
+    report = bench.Report()
+    crop = np.full((64, 64, 3), 128, dtype=np.uint8)
+    result = clip_variants.measure_clip_variants(report, embedder, crop, current="fp32", batches=[1, 2],
+                                                 repeats=2, warmup=0, budget_s=0.05)
+    names = {row.name for row in report.rows if row.section == "clip-variants"}
+    for variant in ("fp32", "fp32 channels-last", "fp32 oneDNN fusion (jit freeze)", "int8 dynamic (Linear layers)"):
+        assert {f"{variant} batch 1", f"{variant} batch 2", f"{variant}: verdict"} <= names, names
+        verdict = next(row for row in report.rows if row.name == f"{variant}: verdict")
+        assert "cosine to fp32" in verdict.note
+    assert result["agreement"]["fp32"] == pytest.approx(1.0, abs=1e-6)
+    for name in result["kept"]:
+        assert name != "fp32" and result["agreement"][name] >= 0.999
+        assert all(result["per_image"]["fp32"][b] / ms >= clip_variants.MIN_SPEEDUP
+                   for b, ms in result["per_image"][name].items())
+    reduced = ClipEmbedder("RollcallTinyBench", pretrained=None, precision="bf16")  # bf16 asked: any CPU runs it
+    with pytest.raises(ValueError, match="float32 embedder"):
+        clip_variants.measure_clip_variants(report, reduced, crop, current="fp32", batches=[1], repeats=1,
+                                            warmup=0, budget_s=0.01)
 
 
 def test_face_like_vectors_have_the_distances_of_real_face_embeddings():
