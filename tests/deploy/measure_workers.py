@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from attendance.services.sessions import session_open
+from attendance.sessions.services import session_open
 from tests.attendance.factories_faces import enrol_with_vectors, katie_enrolment_vectors, katie_probe_jpegs
 from tests.conftest import REPO_ROOT
 from tests.reliability.conftest import Gunicorn, api_token, app_env, request

@@ -34,7 +34,9 @@ def _compose_config(tmp_path: Path) -> dict:
     assert env_file != example
     (project / ".env").write_text(env_file)
     result = subprocess.run([*command, "config", "--format", "json"], cwd=project, capture_output=True, text=True,
-                            env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}, timeout=60)
+                            # HOME: where ./rollcall put the compose plugin.
+                            env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", str(tmp_path))},
+                            timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 

@@ -90,8 +90,8 @@ def test_plain_http_is_redirected_to_https_and_https_answers_with_hsts(stack: St
 def test_oversized_uploads_are_refused_at_the_proxy_with_the_apps_own_message(
     stack: Stack, transactional_db, lecturer, course, settings
 ):
-    from attendance.apis_enrolment import too_large_message
-    from attendance.services.sessions import session_open
+    from attendance.enrolment.api import too_large_message
+    from attendance.sessions.services import session_open
 
     settings.ROLLCALL_ENROLMENT_MAX_UPLOAD_MB = ENROLMENT_MAX_MB
     nginx, certificate, server = stack.nginx, stack.certificate, stack.gunicorn
