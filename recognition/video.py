@@ -275,7 +275,15 @@ def _info(
     limit = MAX_VIDEO_FRAMES
     if max_duration_s is not None:
         limit = min(limit, math.floor(max_duration_s * fps))
-    frame_count = _count_frames(cap, file, limit, fps) if counted else int(claimed)
+    if counted:
+        frame_count, span_s = _count_frames(cap, file, limit, fps)
+        # A browser's WebM is variable-rate and its rate field is a guess from the first frames'
+        # timestamps, which a busy machine spaces unevenly (a "1000 fps" guess made an 8 s
+        # recording look 0.1 s long, and one frame was judged). The timestamps are the truth.
+        if frame_count > 1 and span_s > 0:
+            fps = min(1000.0, max(1.0, (frame_count - 1) / span_s))
+    else:
+        frame_count = int(claimed)
     if frame_count == 0:
         raise EmptyVideoError(f"{file.name} contains no video frames: record the video again.")
     rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
@@ -292,10 +300,15 @@ def _info(
     return info, counted
 
 
-def _count_frames(cap: cv2.VideoCapture, file: Path, limit: int, fps: float) -> int:
+def _count_frames(cap: cv2.VideoCapture, file: Path, limit: int, fps: float) -> tuple[int, float]:
+    """The number of frames, and the seconds from the first frame's timestamp to the last's."""
     count = 0
+    first_ms = last_ms = 0.0
     while cap.grab():
         count += 1
+        last_ms = float(cap.get(cv2.CAP_PROP_POS_MSEC))
+        if count == 1:
+            first_ms = last_ms
         if count > limit:
             if limit < MAX_VIDEO_FRAMES:
                 raise VideoTooLongError(
@@ -303,7 +316,8 @@ def _count_frames(cap: cv2.VideoCapture, file: Path, limit: int, fps: float) -> 
                 )
             message = f"{file.name} has more than {MAX_VIDEO_FRAMES} frames: upload a shorter clip."
             raise VideoTooLargeError(message)
-    return count
+    span_s = (last_ms - first_ms) / 1000 if math.isfinite(last_ms) and math.isfinite(first_ms) else 0.0
+    return count, max(0.0, span_s)
 
 
 def _looks_like_video(head: bytes) -> bool:
