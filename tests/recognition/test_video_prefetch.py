@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from recognition import VideoTruncatedError, iter_frames, read_frames
+from recognition.video import _prefetched
 
 
 def test_prefetched_frames_equal_the_plain_ones(talking_video: Path):
@@ -22,14 +23,27 @@ def test_prefetched_frames_equal_the_plain_ones(talking_video: Path):
 
 
 def test_decoding_runs_ahead_of_a_slow_consumer(talking_video: Path):
-    frames = iter_frames(talking_video, target_fps=4.0, max_frames=6, max_side=128, prefetch=2)
+    # Counted, not timed: while the caller holds the first frame and asks for nothing, the decoder
+    # has already decoded the next ``prefetch`` frames, and at most one more (held while the
+    # bounded queue is full).
+    decoded: list[int] = []
+    ahead = threading.Event()
+
+    def source():
+        for frame in read_frames(talking_video, target_fps=4.0, max_frames=6, max_side=128):
+            decoded.append(frame.index)
+            if len(decoded) == 3:
+                ahead.set()
+            yield frame
+
+    frames = _prefetched(source(), 2)
     first = next(frames)
-    time.sleep(0.5)  # the decoder fills its queue meanwhile
-    started = time.perf_counter()
+    assert ahead.wait(timeout=60), f"the decoder stopped after {len(decoded)} frame(s)"
+    time.sleep(0.2)  # room to run on, which the bounded queue must stop
+    assert 3 <= len(decoded) <= 4  # the one handed over + 2 queued (+ 1 waiting for a free slot)
     second, third = next(frames), next(frames)
-    assert time.perf_counter() - started < 0.05
-    assert first.index < second.index < third.index
-    frames.close()  # type: ignore[attr-defined]
+    assert [first.index, second.index, third.index] == decoded[:3]
+    frames.close()
 
 
 def test_a_consumer_that_stops_early_stops_the_decoder(talking_video: Path):
