@@ -1,7 +1,8 @@
 """Attendance rates: which sessions count as held, and each student's rate over a period.
 
-A session counts once it has been opened (open or closed); its records count as attended when
-present or late."""
+A session counts once it is closed; its records count as attended when present or late. An open
+session is "in progress": a session left open by mistake must not pull a course's rates down (four
+forgotten open sessions once flagged a whole course below 75 %, issue 16)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,13 @@ from django.utils import timezone
 from attendance.models import AttendanceRecord, Course, CourseMembership, Session, User
 
 RATE_DEFINITION = (
-    "Attendance rate = sessions attended (present or late) ÷ sessions held (open or closed) since the "
-    "student joined the course. Sessions where the student was excused are left out of both."
+    "Attendance rate = sessions attended (present or late) ÷ sessions held (closed) since the "
+    "student joined the course; a session still open is in progress and not counted yet. "
+    "Sessions where the student was excused are left out of both."
 )
 
 
-HELD_STATUSES = (Session.Status.OPEN, Session.Status.CLOSED)
+HELD_STATUSES = (Session.Status.CLOSED,)
 
 
 ATTENDED_STATUSES = (AttendanceRecord.Status.PRESENT, AttendanceRecord.Status.LATE)
@@ -89,6 +91,11 @@ class Period:
     @property
     def is_bounded(self) -> bool:
         return self.start is not None or self.end is not None
+
+
+def sessions_in_progress(*, course: Course) -> QuerySet[Session]:
+    """The course's open sessions: shown as "in progress", counted once they close."""
+    return Session.objects.filter(course=course, status=Session.Status.OPEN).order_by("opened_at", "pk")
 
 
 def held_sessions(*, period: Period | None = None) -> QuerySet[Session]:

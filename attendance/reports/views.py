@@ -92,7 +92,8 @@ def course_report(request: HttpRequest, pk: int) -> HttpResponse:
     )
     turnout_bars = [
         charts.Bar(
-            label=timezone.localtime(s.held_at).strftime("%d %b"),  # type: ignore[attr-defined]
+            # Two sessions on one day must be told apart (issue 16): the time too, the title in the tooltip.
+            label=timezone.localtime(s.held_at).strftime("%d %b %H:%M"),  # type: ignore[attr-defined]
             value=s.turnout,  # type: ignore[attr-defined]
             title=f"{report_csv.session_label(s)}: {s.attended} of {s.expected} attended",  # type: ignore[attr-defined]
         )
@@ -102,6 +103,7 @@ def course_report(request: HttpRequest, pk: int) -> HttpResponse:
         "course": course,
         "report": report,
         "form": form,
+        "in_progress": list(rates.sessions_in_progress(course=course)),
         "rate_definition": rates.RATE_DEFINITION,
         "turnout_chart": charts.turnout_chart(turnout_bars, threshold=threshold),
         "rates_chart": charts.rate_histogram(report.summary.rates, threshold=threshold),

@@ -36,17 +36,29 @@ def _csv(response) -> tuple[str, list[list[str]]]:
 def test_attendance_rate_counts_present_and_late_over_sessions_held_since_joining_without_excused(known):
     report = reports.course_report(course=known.course)
     rates = {row.student.username: (row.attended, row.counted, row.rate) for row in report.rows}
-    assert rates["alice"] == (3, 3, 1.0)  # present, late, present
-    assert rates["bob"] == (0, 2, 0.0)  # absent, excused (left out), nothing yet at the open session
-    assert rates["cleo"] == (2, 2, 1.0)  # joined after the first session: it does not count for her
-    assert rates["zoe"][:2] == (1, 3) and rates["zoe"][2] == pytest.approx(1 / 3)
+    # The third session is still open: in progress, in no one's rate (issue 16).
+    assert rates["alice"] == (2, 2, 1.0)  # present, late
+    assert rates["bob"] == (0, 1, 0.0)  # absent, excused (left out)
+    assert rates["cleo"] == (1, 1, 1.0)  # joined after the first session: it does not count for her
+    assert rates["zoe"] == (1, 2, 0.5)
 
 
 def test_turnout_is_attendance_over_students_on_the_course_at_the_time_less_the_excused(known):
     sessions = reports.course_sessions(course=known.course, period=Period())
-    assert [s.pk for s in sessions] == [known.intro.pk, known.faces.pk, known.third.pk]  # not the scheduled one
-    assert [(s.attended, s.expected) for s in sessions] == [(2, 3), (2, 3), (2, 4)]
-    assert [round(s.turnout, 3) for s in sessions] == [0.667, 0.667, 0.5]
+    # Neither the scheduled one nor the open one (in progress: it counts once closed).
+    assert [s.pk for s in sessions] == [known.intro.pk, known.faces.pk]
+    assert [(s.attended, s.expected) for s in sessions] == [(2, 3), (2, 3)]
+    assert [round(s.turnout, 3) for s in sessions] == [0.667, 0.667]
+
+
+def test_a_forgotten_open_session_counts_once_it_is_closed(known):
+    from django.utils import timezone
+
+    before = {r.student.username: r.counted for r in reports.course_report(course=known.course).rows}
+    known.third.status, known.third.closed_at = "closed", timezone.now()
+    known.third.save()
+    after = {r.student.username: r.counted for r in reports.course_report(course=known.course).rows}
+    assert {name: after[name] - before[name] for name in after} == {"alice": 1, "bob": 1, "cleo": 1, "zoe": 1}
 
 
 def test_students_below_the_threshold_are_highlighted_and_can_be_listed_alone(known):
@@ -83,8 +95,8 @@ def test_date_range_limits_both_the_sessions_and_the_rates(known):
 def test_matrix_cells_tell_apart_no_record_and_not_yet_on_the_course(known):
     report = reports.course_report(course=known.course)
     cells = {row.student.username: [(c.code, c.manual) for c in row.cells] for row in report.rows}
-    assert cells["cleo"] == [("before", False), ("present", True), ("late", False)]
-    assert cells["bob"] == [("absent", False), ("excused", True), ("none", False)]
+    assert cells["cleo"] == [("before", False), ("present", True)]
+    assert cells["bob"] == [("absent", False), ("excused", True)]
 
 
 def test_student_report_lists_sessions_across_courses_with_a_rate_per_course(known, make_user):
@@ -97,12 +109,12 @@ def test_student_report_lists_sessions_across_courses_with_a_rate_per_course(kno
                                  closed_at=at(2, 15))
     AttendanceRecord.objects.create(session=ml1, student=known.alice, status="absent", method="auto")
     report = reports.student_report(student=known.alice, courses=Course.objects.all())
-    assert {(c.course.code, c.attended, c.counted) for c in report.courses} == {("CV101", 3, 3), ("ML200", 0, 1)}
-    assert (report.attended, report.counted) == (3, 4) and report.rate == 0.75
-    assert [row.session.pk for row in report.rows] == [known.third.pk, known.faces.pk, ml1.pk, known.intro.pk]
+    assert {(c.course.code, c.attended, c.counted) for c in report.courses} == {("CV101", 2, 2), ("ML200", 0, 1)}
+    assert (report.attended, report.counted) == (2, 3) and report.rate == pytest.approx(2 / 3)
+    assert [row.session.pk for row in report.rows] == [known.faces.pk, ml1.pk, known.intro.pk]  # not the open one
     # A lecturer of CV101 only sees CV101 in the same student's report.
     mine = reports.student_report(student=known.alice, courses=Course.objects.filter(pk=known.course.pk))
-    assert [c.course.code for c in mine.courses] == ["CV101"] and len(mine.rows) == 3
+    assert [c.course.code for c in mine.courses] == ["CV101"] and len(mine.rows) == 2
 
 
 def test_session_report_shows_every_student_and_the_manual_changes(known):
@@ -130,12 +142,12 @@ def test_course_csv_has_exact_rows_quoted_and_excel_friendly(client, known):
     assert '"O\'Neil, Jr."' in body and '"Dupont ""CD"""' in body  # RFC 4180 quoting
     assert rows == [
         ["Student number", "Last name", "First name", "Username", "2026-10-01 09:00 Intro", "2026-10-08 09:00 Faces",
-         "2026-10-15 09:00", "Attended", "Counted sessions", "Rate (%)"],
-        ["S003", 'Dupont "CD"', "'=Cleo", "cleo", "n/a", "Present", "Late", "2", "2", "100.0"],
-        ["S002", "O'Neil, Jr.", "Bob", "bob", "Absent", "Excused", "", "0", "2", "0.0"],
-        ["S004", "Young", "Zoë", "zoe", "Present", "Absent", "", "1", "3", "33.3"],
-        ["S001", "Zephyr", "Alice", "alice", "Present", "Late", "Present", "3", "3", "100.0"],
-        ["Turnout (%)", "", "", "", "66.7", "66.7", "50.0", "", "", ""],
+         "Attended", "Counted sessions", "Rate (%)"],
+        ["S003", 'Dupont "CD"', "'=Cleo", "cleo", "n/a", "Present", "1", "1", "100.0"],
+        ["S002", "O'Neil, Jr.", "Bob", "bob", "Absent", "Excused", "0", "1", "0.0"],
+        ["S004", "Young", "Zoë", "zoe", "Present", "Absent", "1", "2", "50.0"],
+        ["S001", "Zephyr", "Alice", "alice", "Present", "Late", "2", "2", "100.0"],
+        ["Turnout (%)", "", "", "", "66.7", "66.7", "", "", ""],
     ]
 
 
@@ -143,8 +155,9 @@ def test_course_csv_follows_the_pages_filters(client, known):
     client.force_login(known.lecturer)
     response = client.get(reverse("course-report-csv", args=[known.course.pk]), {"sort": "rate", "from": "2026-10-08"})
     _, rows = _csv(response)
-    assert rows[0][4:6] == ["2026-10-08 09:00 Faces", "2026-10-15 09:00"]
-    assert [r[3] for r in rows[1:-1]] == ["bob", "zoe", "cleo", "alice"]  # ties by name
+    assert rows[0][4:6] == ["2026-10-08 09:00 Faces", "Attended"]  # the open session of the 15th is in progress
+    # Ties by name; bob, excused at the only closed session, has no rate and goes last.
+    assert [r[3] for r in rows[1:-1]] == ["zoe", "cleo", "alice", "bob"]
 
 
 def test_session_csv_has_exact_rows(client, known):
@@ -178,7 +191,6 @@ def test_student_csv_has_exact_rows(client, known):
     _, rows = _csv(response)
     assert rows == [
         ["Course", "Course title", "Term", "Session", "Held at", "Status", "Method", "Marked at"],
-        ["CV101", "Computer Vision", "2026-autumn", "", "2026-10-15 09:00", "Present", "Face", "2026-10-15 09:03"],
         ["CV101", "Computer Vision", "2026-autumn", "Faces", "2026-10-08 09:00", "Late", "Face", "2026-10-08 09:14"],
         ["CV101", "Computer Vision", "2026-autumn", "Intro", "2026-10-01 09:00", "Present", "Face", "2026-10-01 09:02"],
     ]
@@ -188,12 +200,14 @@ def test_student_csv_has_exact_rows(client, known):
 
 def test_course_report_page_shows_the_matrix_the_rates_the_definition_and_two_charts(client, known):
     client.force_login(known.lecturer)
-    response = client.get(reverse("course-report", args=[known.course.pk]), {"threshold": "50"})
+    response = client.get(reverse("course-report", args=[known.course.pk]), {"threshold": "60"})
     html = response.content.decode()
     assert response.status_code == 200
-    assert "sessions held (open or closed) since the" in html  # the rate's definition is on the page
-    assert html.count('class="row-low"') == 2  # bob 0 % and zoe 33 % are under 50 %
-    assert "33 %" in html and "100 %" in html
+    assert "sessions held (closed) since the" in html  # the rate's definition is on the page
+    assert html.count('class="row-low"') == 2  # bob 0 % and zoe 50 % are under 60 %
+    assert "50 %" in html and "100 %" in html
+    assert "In progress" in html and "in progress</span>" in html  # the open session of the 15th
+    assert 'class="session-time">09:00</span>' in html and 'class="session-title">Faces</span>' in html
     assert 'class="chart chart-turnout"' in html and 'class="chart chart-rates"' in html
     assert reverse("session-report", args=[known.faces.pk]) in html
     assert "&#x27;=Cleo" not in html and "=Cleo" in html  # shown as typed, escaped by the template
@@ -223,7 +237,7 @@ def test_my_attendance_page_shows_the_students_own_rates_and_privacy_actions(cli
     response = client.get(reverse("my-attendance"))
     html = response.content.decode()
     assert response.status_code == 200
-    assert "33.3 %" in html and 'class="row-low"' in html
+    assert "50.0 %" in html and 'class="row-low"' in html
     assert reverse("my-data-export") in html
     assert "Alice" not in html  # nobody else's attendance
 
