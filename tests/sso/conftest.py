@@ -167,3 +167,114 @@ def ldap_settings(settings: object, slapd: Directory) -> Directory:
     for name, value in values.items():
         setattr(settings, name, value)
     return slapd
+
+
+# --- OpenID Connect: django-oauth-toolkit as the provider, in its own process ------------------------
+PROVIDER_PASSWORD = "provider-pw-for-tests"  # every provider person's
+PROVIDER_PEOPLE = [
+    # (username, given name, surname, email, groups)
+    ("lena.oidc", "Lena", "Lehrerin", "lena.oidc@uni.test", ["lecturers"]),
+    ("ines", "Inés", "Nogroup", "ines@uni.test", []),
+]
+
+
+@dataclass(frozen=True)
+class Provider:
+    url: str
+    client_id: str
+    client_secret: str
+
+    def endpoint(self, path: str) -> str:
+        return f"{self.url}/o/{path}"
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(live_server: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provider]:
+    import json
+    import os
+    import secrets
+    import sys
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.conftest import REPO_ROOT
+
+    root = tmp_path_factory.mktemp("oidc-provider")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.sso.provider.settings",
+        "PYTHONPATH": str(REPO_ROOT),
+        "PROVIDER_SECRET_KEY": secrets.token_urlsafe(40),
+        "PROVIDER_DATABASE": str(root / "provider.sqlite3"),
+        "PROVIDER_RSA_PRIVATE_KEY": pem,
+    }
+    provider = Provider(url="", client_id="rollcall-test-client", client_secret=secrets.token_urlsafe(30))
+    spec = {
+        "client": {
+            "id": provider.client_id,
+            "secret": provider.client_secret,
+            "redirect_uri": f"{live_server.url}/oidc/callback/",  # type: ignore[attr-defined]
+        },
+        "people": [
+            {"username": u, "password": PROVIDER_PASSWORD, "email": e, "first_name": g, "last_name": s, "groups": gr}
+            for u, g, s, e, gr in PROVIDER_PEOPLE
+        ],
+    }
+    subprocess.run(
+        [sys.executable, "-m", "tests.sso.provider.bootstrap"],
+        input=json.dumps(spec),
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    port = free_port()
+    log = (root / "provider.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port, process, "the OpenID Connect provider", timeout=60)
+        yield Provider(
+            url=f"http://127.0.0.1:{port}", client_id=provider.client_id, client_secret=provider.client_secret
+        )
+    finally:
+        stop_process(process)
+        log.close()
+
+
+@pytest.fixture
+def oidc_settings(settings: object, oidc_provider: Provider) -> Provider:
+    """Rollcall's OpenID Connect settings pointed at the test provider, as .env.example names them."""
+    values = {
+        "ROLLCALL_OIDC_ENABLED": True,
+        "OIDC_OP_AUTHORIZATION_ENDPOINT": oidc_provider.endpoint("authorize/"),
+        "OIDC_OP_TOKEN_ENDPOINT": oidc_provider.endpoint("token/"),
+        "OIDC_OP_USER_ENDPOINT": oidc_provider.endpoint("userinfo/"),
+        "OIDC_OP_JWKS_ENDPOINT": oidc_provider.endpoint(".well-known/jwks.json"),
+        "OIDC_RP_CLIENT_ID": oidc_provider.client_id,
+        "OIDC_RP_CLIENT_SECRET": oidc_provider.client_secret,
+        "ROLLCALL_OIDC_PROVIDER_NAME": "Test University",
+        "ROLLCALL_OIDC_ROLE_CLAIM": "roles",
+        "ROLLCALL_OIDC_LECTURER_ROLES": ["lecturers"],
+        "ROLLCALL_OIDC_ADMIN_ROLES": ["admins"],
+        "ROLLCALL_OIDC_STUDENT_ROLES": [],
+        "AUTHENTICATION_BACKENDS": [
+            "attendance.sso.backends.OpenIDConnectBackend",
+            "attendance.sso.backends.LocalPasswordBackend",
+        ],
+    }
+    for name, value in values.items():
+        setattr(settings, name, value)
+    return oidc_provider
