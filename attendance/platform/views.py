@@ -46,6 +46,9 @@ class LoginView(auth_views.LoginView):
         # refusal or an error on the way back lands here with ?sso=failed.
         context["oidc_provider_name"] = settings.ROLLCALL_OIDC_PROVIDER_NAME if settings.ROLLCALL_OIDC_ENABLED else ""
         context["sso_failed"] = self.request.GET.get("sso") == "failed"
+        # Set by attendance/sso's directory backend: the directory took the password, Rollcall refused the account.
+        context["sign_in_refused"] = getattr(self.request, "sign_in_refused", False)
+        context["local_passwords_admins_only"] = not settings.ROLLCALL_LOCAL_PASSWORD_SIGNIN
         return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

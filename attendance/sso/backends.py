@@ -32,6 +32,12 @@ class LocalPasswordBackend(ModelBackend):
         return bool(settings.ROLLCALL_LOCAL_PASSWORD_SIGNIN or user.is_superuser)
 
 
+def _mark_refused(request: Any) -> None:
+    """Tell the sign-in page that the password was right but the account may not be used (the log says why)."""
+    if request is not None:
+        request.sign_in_refused = True
+
+
 def _first(attrs: Any, name: str) -> str:
     if not name or not attrs:
         return ""
@@ -62,6 +68,7 @@ class DirectoryBackend(LDAPBackend):
             user = account_sign_in(person=person)
         except SignInRefused as exc:
             logger.warning("LDAP sign-in of %s refused: %s", username, exc)
+            _mark_refused(ldap_user._request)
             raise ldap_user.AuthenticationFailed(str(exc)) from None
         # Saved already: "not built" keeps django-auth-ldap from creating or repopulating it.
         return user, False

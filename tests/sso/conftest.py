@@ -172,9 +172,10 @@ def ldap_settings(settings: object, slapd: Directory) -> Directory:
 # --- OpenID Connect: django-oauth-toolkit as the provider, in its own process ------------------------
 PROVIDER_PASSWORD = "provider-pw-for-tests"  # every provider person's
 PROVIDER_PEOPLE = [
-    # (username, given name, surname, email, groups)
-    ("lena.oidc", "Lena", "Lehrerin", "lena.oidc@uni.test", ["lecturers"]),
-    ("ines", "Inés", "Nogroup", "ines@uni.test", []),
+    # (username, given name, surname, email, groups, extra claims)
+    ("lena.oidc", "Lena", "Lehrerin", "lena.oidc@uni.test", ["lecturers"], {}),
+    ("ines", "Inés", "Nogroup", "ines@uni.test", [], {}),
+    ("tomas", "Tomás", "Numbered", "tomas.private@mail.test", ["students"], {"student_number": "S3003"}),
 ]
 
 
@@ -212,6 +213,7 @@ def oidc_provider(live_server: object, tmp_path_factory: pytest.TempPathFactory)
         "PROVIDER_SECRET_KEY": secrets.token_urlsafe(40),
         "PROVIDER_DATABASE": str(root / "provider.sqlite3"),
         "PROVIDER_RSA_PRIVATE_KEY": pem,
+        "PROVIDER_EXTRA_CLAIMS": str(root / "claims.json"),
     }
     provider = Provider(url="", client_id="rollcall-test-client", client_secret=secrets.token_urlsafe(30))
     spec = {
@@ -221,8 +223,16 @@ def oidc_provider(live_server: object, tmp_path_factory: pytest.TempPathFactory)
             "redirect_uri": f"{live_server.url}/oidc/callback/",  # type: ignore[attr-defined]
         },
         "people": [
-            {"username": u, "password": PROVIDER_PASSWORD, "email": e, "first_name": g, "last_name": s, "groups": gr}
-            for u, g, s, e, gr in PROVIDER_PEOPLE
+            {
+                "username": u,
+                "password": PROVIDER_PASSWORD,
+                "email": e,
+                "first_name": g,
+                "last_name": s,
+                "groups": gr,
+                "claims": c,
+            }
+            for u, g, s, e, gr, c in PROVIDER_PEOPLE
         ],
     }
     subprocess.run(
@@ -270,6 +280,7 @@ def oidc_settings(settings: object, oidc_provider: Provider) -> Provider:
         "ROLLCALL_OIDC_LECTURER_ROLES": ["lecturers"],
         "ROLLCALL_OIDC_ADMIN_ROLES": ["admins"],
         "ROLLCALL_OIDC_STUDENT_ROLES": [],
+        "ROLLCALL_OIDC_STUDENT_NUMBER_CLAIM": "student_number",
         "AUTHENTICATION_BACKENDS": [
             "attendance.sso.backends.OpenIDConnectBackend",
             "attendance.sso.backends.LocalPasswordBackend",

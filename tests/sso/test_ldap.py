@@ -44,7 +44,7 @@ def test_with_a_student_group_named_an_account_in_no_role_group_is_refused(clien
 
     response = _sign_in(client, "nobody")
 
-    assert response.status_code == 200 and "did not match" in response.content.decode()
+    assert response.status_code == 200 and "cannot sign in to Rollcall" in response.content.decode()
     assert not User.objects.filter(username="nobody").exists()
     _sign_in(client, "sofia")
     assert get_user(client).role == "student"
@@ -92,15 +92,17 @@ def test_email_and_student_number_of_two_different_accounts_refuse_the_sign_in(c
     response = _sign_in(client, "carl")
 
     assert response.status_code == 200 and not get_user(client).is_authenticated
+    assert "cannot sign in to Rollcall" in response.content.decode()
     assert User.objects.count() == 2
 
 
 def test_a_directory_account_never_takes_over_a_local_superuser(client, ldap_settings, make_user):
     make_user("admin", username="root", email="ada@uni.test", is_superuser=True, is_staff=True)
 
-    _sign_in(client, "ada")
+    response = _sign_in(client, "ada")
 
     assert not get_user(client).is_authenticated
+    assert "cannot sign in to Rollcall" in response.content.decode()
 
 
 def test_local_passwords_off_refuse_everyone_but_the_first_admin(client, ldap_settings, settings, make_user):
@@ -110,12 +112,29 @@ def test_local_passwords_off_refuse_everyone_but_the_first_admin(client, ldap_se
 
     response = _sign_in(client, local_lecturer.username, "pw-for-tests-only")
     assert response.status_code == 200 and not get_user(client).is_authenticated
+    assert "did not match" in response.content.decode()
+    assert "for its administrator only" in response.content.decode()
 
     _sign_in(client, "first-admin", "pw-for-tests-only")
     assert get_user(client).username == "first-admin"
     client.logout()
     _sign_in(client, "lena")  # the directory is unaffected
     assert get_user(client).username == "lena"
+
+
+def test_with_the_directory_down_the_first_admin_still_signs_in_and_nobody_sees_an_error(
+    client, ldap_settings, settings, make_user
+):
+    from tests.sso.conftest import free_port
+
+    settings.AUTH_LDAP_SERVER_URI = f"ldap://127.0.0.1:{free_port()}"  # nothing listens there
+    settings.ROLLCALL_LOCAL_PASSWORD_SIGNIN = False
+    make_user("admin", username="first-admin", is_superuser=True, is_staff=True)
+
+    response = _sign_in(client, "lena")
+    assert response.status_code == 200 and "did not match" in response.content.decode()
+    _sign_in(client, "first-admin", "pw-for-tests-only")
+    assert get_user(client).username == "first-admin"
 
 
 def test_local_passwords_on_still_work_beside_the_directory(client, ldap_settings, make_user):

@@ -14,6 +14,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.usefixtures("fr
 def _sign_in_at_the_provider(browser, base_url: str, username: str):
     page = browser.new_page()
     page.goto(f"{base_url}/login/")
+    screenshot(page, "sso-sign-in-page")
     page.click("text=Sign in with Test University")
     page.wait_for_selector("#provider-username")  # the provider's own page, on its own origin
     assert page.url.startswith("http://127.0.0.1:")
@@ -58,3 +59,18 @@ def test_a_new_person_gets_one_account_found_again_by_the_subject(live_server, b
     page.context.clear_cookies()  # signed out of both: the provider asks for the password again
     _sign_in_at_the_provider(browser, live_server.url, "ines").wait_for_url(f"{live_server.url}/")
     assert list(User.objects.values_list("pk", flat=True)) == [created.pk]
+
+
+def test_an_imported_student_is_matched_by_the_student_number_claim(
+    live_server, browser_with_camera, oidc_settings, make_user
+):
+    # The roster has the university address, the provider a private one: only the number ties them.
+    imported = make_user("student", username="s3003", email="tomas@uni.test", student_number="S3003")
+
+    page = _sign_in_at_the_provider(browser_with_camera(), live_server.url, "tomas")
+
+    page.wait_for_url(f"{live_server.url}/")
+    assert "Signed in as s3003" in page.content()
+    imported.refresh_from_db()
+    assert (imported.role, imported.email) == ("student", "tomas.private@mail.test")
+    assert User.objects.count() == 1

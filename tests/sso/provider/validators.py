@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from oauth2_provider.oauth2_validators import OAuth2Validator
@@ -19,4 +22,6 @@ class ClaimsValidator(OAuth2Validator):
             "family_name": user.last_name,
             "preferred_username": user.username,
             "roles": sorted(user.groups.values_list("name", flat=True)),
+            # Claims a real provider maps from its directory (a student number), per username.
+            **json.loads(Path(os.environ["PROVIDER_EXTRA_CLAIMS"]).read_text()).get(user.username, {}),
         }
