@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("attendance.platform.urls")),
+    path("", include("attendance.sso.urls")),
     path("", include("attendance.courses.urls")),
     path("", include("attendance.reports.urls")),
     path("", include("attendance.privacy.urls")),
