@@ -96,14 +96,16 @@ STUDENT_HEADER: list[Value] = ["Student number", "Last name", "First name", "Use
 def course_rows(sessions: Sequence[Session], rows: Iterable[StudentRow]) -> Iterator[list[Value]]:
     yield [
         *STUDENT_HEADER, *(session_label(s) for s in sessions), "Attended", "Counted sessions", "Rate (%)",
+        "Points", "Possible points", "Points (%)",
     ]
     for row in rows:
         yield [
             *_student_columns(row.student), *(_cell(c) for c in row.cells),
             row.attended, row.counted, Percent(row.rate),
+            row.points.earned, row.points.possible, Percent(row.points.share),
         ]
     yield ["Turnout (%)", None, None, None, *(Percent(s.turnout) for s in sessions),  # type: ignore[attr-defined]
-           None, None, None]
+           None, None, None, None, None, None]
 
 
 def session_rows(rows: Iterable[SessionRow]) -> Iterator[list[Value]]:

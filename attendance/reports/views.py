@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 from attendance import permissions
 from attendance.courses import selectors
 from attendance.models import Session, User
-from attendance.reports import charts, rates, xlsx
+from attendance.reports import charts, points, rates, xlsx
 from attendance.reports import exports as report_csv
 from attendance.reports import selectors as reports
 from attendance.reports.forms import ReportFilterForm
@@ -110,6 +110,8 @@ def course_report(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "in_progress": list(rates.sessions_in_progress(course=course)),
         "rate_definition": rates.RATE_DEFINITION,
+        "points_definition": points.POINTS_DEFINITION,
+        "scheme": points.course_scheme(course),
         "turnout_chart": charts.turnout_chart(turnout_bars, threshold=threshold),
         "rates_chart": charts.rate_histogram(report.summary.rates, threshold=threshold),
         "threshold_percent": round(threshold * 100),

@@ -54,12 +54,15 @@ def test_course_xlsx_has_typed_cells_a_frozen_header_and_widths(client, known):
         "Attended",
         "Counted sessions",
         "Rate (%)",
+        "Points",
+        "Possible points",
+        "Points (%)",
     ]
     # No apostrophe in a spreadsheet cell typed as text: "=Cleo" is her name, not a formula.
-    assert rows[1] == ["S003", 'Dupont "CD"', "=Cleo", "cleo", "n/a", "Present", 1, 1, 1.0]
+    assert rows[1] == ["S003", 'Dupont "CD"', "=Cleo", "cleo", "n/a", "Present", 1, 1, 1.0, 2, 2, 1.0]
     assert sheet["C2"].data_type == "s"
-    assert rows[2] == ["S002", "O'Neil, Jr.", "Bob", "bob", "Absent", "Excused", 0, 1, 0.0]
-    assert rows[3] == ["S004", "Young", "Zoë", "zoe", "Present", "Absent", 1, 2, 0.5]
+    assert rows[2] == ["S002", "O'Neil, Jr.", "Bob", "bob", "Absent", "Excused", 0, 1, 0.0, 1, 4, 0.25]
+    assert rows[3] == ["S004", "Young", "Zoë", "zoe", "Present", "Absent", 1, 2, 0.5, 2, 4, 0.5]
     assert rows[5][0] == "Turnout (%)" and rows[5][4] == pytest.approx(2 / 3)
     assert sheet["I2"].number_format == "0.0%" and sheet["E6"].number_format == "0.0%"
     widths = {letter: sheet.column_dimensions[letter].width for letter in "ABCDEFGHI"}
