@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("attendance.checkin.urls")),
     path("", include("attendance.enrolment.urls")),
     path("", include("attendance.grades.urls")),
+    path("", include("attendance.warnings.urls")),
 ]
