@@ -318,6 +318,7 @@ class CourseRate:
     counted: int
     rate: float | None
     low: bool
+    points: Points = NO_POINTS
 
 
 @dataclass(frozen=True)
@@ -375,10 +376,12 @@ def student_report(
         .order_by("-course__term", "course__code")
     )
     rates = rates_for(memberships)
+    points = points_for(memberships)
     course_rates = [
         CourseRate(
             course=m.course, joined_at=m.joined_at, attended=rates[m.pk].attended, counted=rates[m.pk].counted,
             rate=rates[m.pk].rate, low=rates[m.pk].rate is not None and rates[m.pk].rate < threshold,  # type: ignore[operator]
+            points=points[m.pk],
         )
         for m in memberships
     ]

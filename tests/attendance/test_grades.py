@@ -131,3 +131,11 @@ def test_course_report_api_gives_points(client, known):
     data = client.get(reverse("api-course-report", args=[known.course.pk])).json()
     alice = next(s for s in data["students"] if s["username"] == "alice")
     assert (alice["points"], alice["possible_points"], alice["points_share"]) == (3, 4, 0.75)
+
+
+def test_a_student_sees_their_own_points_per_course(client, known):
+    client.force_login(known.alice)
+    page = client.get(reverse("my-attendance")).content.decode()
+    assert '<td class="num points">3/4' in page
+    report = reports.student_report(student=known.alice, courses=known.course.__class__.objects.all())
+    assert [(c.points.earned, c.points.possible) for c in report.courses] == [(3, 4)]
