@@ -12,7 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import formats, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from attendance.models import AttendanceWarning, Course, User
@@ -90,7 +90,7 @@ def digest_text(*, course: Course, lecturer: User, threshold: float, lines: list
             "lines": [
                 {"student": line.student.display_name, "number": line.student.student_number,
                  "rate": percent(line.rate), "attended": line.attended, "counted": line.counted,
-                 "since": formats.date_format(line.since, "DATE_FORMAT"), "new": line.new}
+                 "since": formats.date_format(timezone.localtime(line.since), "DATE_FORMAT"), "new": line.new}
                 for line in lines
             ],
         }

@@ -100,3 +100,42 @@ def test_two_senders_at_once_deliver_an_email_once(transactional_db, make_user, 
         assert WarningEmail.objects.get().attempts == 1
     finally:
         server.stop()
+
+
+class _LateInbox(Inbox):
+    """Answers the first DATA only after the client has stopped waiting, then accepts it all the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow_once = True
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.slow_once:
+            self.slow_once = False
+            await asyncio.sleep(3.0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_server_that_goes_silent_is_given_up_on_and_a_late_copy_carries_the_same_message_id(
+    db, make_user, settings
+):
+    # SMTP's one ambiguous case (RFC 5321 section 6.1): the server stores the message but its "250 OK"
+    # never arrives. The email stays waiting and is sent again; both copies carry one Message-ID, which
+    # mail systems use to drop the duplicate. What Rollcall records is the copy it knows was accepted.
+    server = SmtpServer()
+    server.inbox = _LateInbox()
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 1
+    try:
+        _student_below(make_user)
+        services.warnings_check()
+        assert delivery.warning_emails_send().sent == 0
+        email = WarningEmail.objects.get()
+        assert email.status == "pending" and "timed out" in email.last_error.lower()
+        assert delivery.warning_emails_send(now=email.next_attempt_at).sent == 1
+        ids = {m["Message-ID"] for m in server.inbox.messages}
+        assert ids == {delivery.message_id(email)}
+        assert WarningEmail.objects.get().attempts == 2
+    finally:
+        server.stop()
