@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 
 from attendance import permissions
 from attendance.courses import selectors
-from attendance.models import Session, User
+from attendance.models import AttendanceWarning, Session, User
 from attendance.reports import charts, points, rates, xlsx
 from attendance.reports import exports as report_csv
 from attendance.reports import selectors as reports
@@ -111,6 +111,11 @@ def course_report(request: HttpRequest, pk: int) -> HttpResponse:
         "in_progress": list(rates.sessions_in_progress(course=course)),
         "rate_definition": rates.RATE_DEFINITION,
         "points_definition": points.POINTS_DEFINITION,
+        # Students with an open attendance warning (emailed once when they fell below the course's threshold).
+        "warned": set(
+            AttendanceWarning.objects.filter(course=course, recovered_at__isnull=True)
+            .values_list("student_id", flat=True)
+        ),
         "scheme": points.course_scheme(course),
         "turnout_chart": charts.turnout_chart(turnout_bars, threshold=threshold),
         "rates_chart": charts.rate_histogram(report.summary.rates, threshold=threshold),

@@ -139,3 +139,13 @@ def test_a_student_sees_their_own_points_per_course(client, known):
     assert '<td class="num points">3/4' in page
     report = reports.student_report(student=known.alice, courses=known.course.__class__.objects.all())
     assert [(c.points.earned, c.points.possible) for c in report.courses] == [(3, 4)]
+
+
+def test_the_course_report_marks_students_with_an_open_warning(client, known):
+    from attendance.models import AttendanceWarning
+
+    AttendanceWarning.objects.create(course=known.course, student=known.bob, rate=0.0, threshold=0.75, attended=0,
+                                     counted=1)
+    client.force_login(known.lecturer)
+    page = client.get(reverse("course-report", args=[known.course.pk])).content.decode()
+    assert page.count('class="badge badge-warned"') == 1

@@ -325,6 +325,6 @@ def test_course_report_of_500_students_and_40_sessions_is_fast(client, admin_use
     _queries(client, reverse("course-report-csv", args=[course.pk]))
     csv_elapsed = time.perf_counter() - csv_started
     print(f"course report 500x40: {elapsed * 1000:.0f} ms, {queries} queries; CSV {csv_elapsed * 1000:.0f} ms")
-    # 12 before points; points add the course's status set, and the view reads it once more to show it.
-    assert queries <= 14
+    # 12 before points; points add the course's status set (read once more to show it), and the open warnings.
+    assert queries <= 15
     # Speed itself is not asserted (it depends on the machine): the query count is what keeps it fast.
