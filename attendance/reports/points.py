@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any, cast
 
 from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
 
 from attendance.models import AttendanceRecord, Course, CourseGrading, CourseMembership
 from attendance.reports.rates import Period, counted_records, held_times
 
 Status = AttendanceRecord.Status
 
-POINTS_DEFINITION = (
+POINTS_DEFINITION = _(
     "Points = the points of each session's status, summed over the sessions held (closed) since the "
     "student joined; a session without a record counts as an absence. Possible = sessions held times the "
     "points of the best status."
