@@ -9,14 +9,17 @@ from attendance.models import (
     AccessEvent,
     AttendanceChange,
     AttendanceRecord,
+    AttendanceWarning,
     CheckinSnapshot,
     Course,
+    CourseGrading,
     CourseMembership,
     FaceEmbedding,
     FaceEnrolment,
     FaceRetention,
     Session,
     User,
+    WarningEmail,
 )
 
 
@@ -180,4 +183,37 @@ class FaceRetentionAdmin(admin.ModelAdmin):
     readonly_fields = ("student", "no_course_since", "notice_sent_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(CourseGrading)
+class CourseGradingAdmin(admin.ModelAdmin):
+    list_display = ("course", "points_present", "points_late", "points_excused", "points_absent", "warning_rate",
+                    "warnings_enabled", "lecturer_digest")
+    readonly_fields = ("updated_at", "updated_by")
+
+
+@admin.register(AttendanceWarning)
+class AttendanceWarningAdmin(admin.ModelAdmin):
+    list_display = ("student", "course", "rate", "threshold", "crossed_at", "recovered_at")
+    list_filter = ("course",)
+    date_hierarchy = "crossed_at"
+    readonly_fields = ("course", "student", "rate", "threshold", "attended", "counted", "crossed_at", "recovered_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(WarningEmail)
+class WarningEmailAdmin(admin.ModelAdmin):
+    """What was sent to whom, and why one was not: read-only, the sender owns these rows."""
+
+    list_display = ("created_at", "kind", "to_address", "subject", "status", "attempts", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("to_address", "subject", "key")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -383,3 +383,11 @@ class AccessEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.actor_label or 'system'} at {self.at:%Y-%m-%d %H:%M}"
+
+
+
+# The grades and warnings models live beside this file (this one is at its length limit); imported
+# here so that `from attendance.models import CourseGrading` works like every other model.
+from attendance.models_grades import AttendanceWarning as AttendanceWarning  # noqa: E402
+from attendance.models_grades import CourseGrading as CourseGrading  # noqa: E402
+from attendance.models_grades import WarningEmail as WarningEmail  # noqa: E402

@@ -29,6 +29,30 @@ def face_data_retention() -> int:
     return face_data_retention_sweep().students_deleted
 
 
+@shared_task(name="attendance.warnings_check", acks_late=True)
+def warnings_check() -> int:
+    """Celery beat runs this every ten minutes: new crossings below a course's threshold are recorded
+    with their emails, then every email due is sent (those the SMTP server did not take wait for the
+    next run). Safe to run twice at once: the database allows one open warning per student and course,
+    and a row is locked while its email is sent."""
+    from attendance.warnings.delivery import warning_emails_send
+    from attendance.warnings.services import warnings_check as check
+
+    check()
+    return warning_emails_send().sent
+
+
+@shared_task(name="attendance.warning_digests", acks_late=True)
+def warning_digests() -> int:
+    """Celery beat runs this hourly: the first run of the week from Monday 07:00 writes and sends the
+    lecturers' weekly digests (their key stops a second one that week)."""
+    from attendance.warnings.delivery import warning_emails_send
+    from attendance.warnings.services import warning_digests_queue
+
+    warning_digests_queue()
+    return warning_emails_send().sent
+
+
 @shared_task(
     name="attendance.enrolment_process",
     bind=True,

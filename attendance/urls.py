@@ -11,4 +11,6 @@ urlpatterns = [
     path("", include("attendance.sessions.urls")),
     path("", include("attendance.checkin.urls")),
     path("", include("attendance.enrolment.urls")),
+    path("", include("attendance.grades.urls")),
+    path("", include("attendance.warnings.urls")),
 ]

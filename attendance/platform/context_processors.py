@@ -24,6 +24,6 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     elif user.is_lecturer:
         names += [("My courses", "course-list"), ("Reports", "report-index")]
     else:
-        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance")]
+        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance"), ("My warnings", "my-warnings")]
     links = [link for label, name in names if (link := _link(label, name))]
     return {"nav_links": links}

@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 
-from attendance.models import AttendanceRecord, CourseMembership, FaceEnrolment, Session, User
+from attendance.models import AttendanceRecord, CourseGrading, CourseMembership, FaceEnrolment, Session, User
 from tests.security.conftest import World
 
 Kwargs = Callable[[World], dict[str, Any]]
@@ -92,6 +92,15 @@ PROBES: dict[str, Probe] = {
     "session-report-csv": Probe(_session, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
     "student-report": Probe(_student, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
     "student-report-csv": Probe(_student, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
+    "course-report-xlsx": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
+    "session-report-xlsx": Probe(_session, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
+    "student-report-xlsx": Probe(_student, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
+    # Points, warnings and the gradebook.
+    "course-grading": Probe(_course, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", (302,), owner_method="POST",
+                            body=lambda w: {"points_present": "3", "points_late": "1", "points_excused": "1",
+                                            "points_absent": "0", "warning_min_sessions": "3"}),
+    "course-gradebook-csv": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
+    "course-gradebook-xlsx": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
     "api-course-detail": Probe(_course, ("GET",), ("lecturer_a", "student_a", "anonymous"), "student_b"),
     "api-session-detail": Probe(_session, ("GET",), ("lecturer_a", "student_a", "anonymous"), "student_b"),
     "api-course-report": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
@@ -157,6 +166,7 @@ def fingerprint(world: World) -> dict[str, Any]:
         "enrolments": sorted(FaceEnrolment.objects.filter(student=b.student).values_list("pk", "status", "video")),
         "memberships": sorted(CourseMembership.objects.filter(course=b.course).values_list("student_id", flat=True)),
         "tokens": sorted(Token.objects.filter(user__in=[b.lecturer, b.student]).values_list("key", flat=True)),
+        "grading": sorted(CourseGrading.objects.filter(course=b.course).values_list("points_present", "warning_rate")),
     }
 
 
