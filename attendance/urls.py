@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("attendance.sessions.urls")),
     path("", include("attendance.checkin.urls")),
     path("", include("attendance.enrolment.urls")),
+    path("", include("attendance.campus.urls")),
 ]
