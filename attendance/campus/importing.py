@@ -12,11 +12,12 @@ unknown course, a student number twice for one course, a malformed email or date
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
-from django.contrib.auth.hashers import make_password
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -68,6 +69,13 @@ class ImportPlan:
     @property
     def changes_anything(self) -> bool:
         return bool(self.new_users or self.changed_users or self.new_memberships or self.new_lecturers)
+
+
+def _unusable_password() -> str:
+    # What make_password(None) makes (they sign in through single sign-on or get a password from an
+    # admin), from os.urandom in one call instead of 40 random.choice calls: 10,000 rows made it a
+    # third of the preview's time.
+    return UNUSABLE_PASSWORD_PREFIX + secrets.token_urlsafe(30)
 
 
 class _Planner:
@@ -161,7 +169,7 @@ class _Planner:
             what = "student number" if number else "the email"
             return f"No account has {what} {username} yet, and no name is given to create one."
         user = User(username=username, student_number=number, first_name=row.first_name, last_name=row.last_name,
-                    email=row.email, role=role, password=make_password(None))
+                    email=row.email, role=role, password=_unusable_password())
         self.usernames.add(username)
         self.plan.new_users.append(user)
         return user

@@ -201,3 +201,12 @@ def _upload(data: bytes, name: str):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data)
+
+
+def test_another_admins_upload_token_is_not_found(client, admin_user, make_user, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    token = uploads.upload_store(data=b"x", filename="r.csv", sync=False, by=admin_user)
+    client.force_login(make_user("admin", is_superuser=True, is_staff=True))
+    assert client.get(reverse("campus-import-preview", args=[token])).status_code == 404
+    assert client.post(reverse("campus-import-preview", args=[token])).status_code == 404
+    assert client.get(reverse("campus-import-preview", args=["..%2F..%2Fetc"])).status_code == 404
