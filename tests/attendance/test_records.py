@@ -155,3 +155,13 @@ def test_a_manual_mark_racing_a_face_mark_ends_manual_with_one_record(course, le
         assert not errors, errors
         record = AttendanceRecord.objects.get(session=session, student=student)
         assert (record.status, record.method) == ("absent", "manual")
+
+
+def test_the_session_report_shows_what_a_correction_replaced(client, open_session, member, lecturer):
+    from django.urls import reverse
+
+    attendance_record_mark_face(session=open_session, student=member, distance=0.2345)
+    attendance_record_set(session=open_session, student=member, status="absent", by=lecturer, reason="a photo")
+    client.force_login(lecturer)
+    page = client.get(reverse("session-report", args=[open_session.pk])).content.decode()
+    assert "was face at" in page and "distance 0.234" in page and "a photo" in page
