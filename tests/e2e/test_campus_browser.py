@@ -54,6 +54,11 @@ def test_an_admin_imports_an_xlsx_roster_and_the_lecturer_sees_it(
     page.wait_for_url("**/manage/memberships/")
     assert "2 created" in page.inner_text(".messages") and "1 refused" in page.inner_text(".messages")
     screenshot(page, "campus-memberships")
+    # The page's tick-all box ticks every row and the bulk area says how many.
+    assert page.inner_text(".bulk-count") == "none ticked"
+    page.check("input.checkall")
+    assert all(box.is_checked() for box in page.query_selector_all("input.rowcheck"))
+    assert page.inner_text(".bulk-count") == "2 ticked"
     assert set(CourseMembership.objects.values_list("student__student_number", flat=True)) == {"s1001", "1002"}
 
     lecturer_page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
