@@ -151,7 +151,8 @@ class SessionAdmin(admin.ModelAdmin):
 class AttendanceChangeInline(admin.TabularInline):
     model = AttendanceChange
     extra = 0
-    readonly_fields = ("changed_by", "changed_at", "old_status", "new_status", "reason")
+    readonly_fields = ("changed_by", "changed_at", "old_status", "new_status", "old_method", "old_marked_at",
+                       "old_confidence", "new_method", "reason")
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -92,3 +92,30 @@ def test_the_admin_refuses_a_role_change_in_words(client, admin_user, course, st
     assert "take them off those courses first" in response.content.decode()
     student.refresh_from_db()
     assert student.role == "student"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_removes_wrong_rows_made_before_it_and_then_refuses_new_ones():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    before = [("attendance", "0006_liveness_policy_and_record_checks")]
+    executor.migrate(before)
+    apps = executor.loader.project_state(before).apps
+    old_user, old_course = apps.get_model("attendance", "User"), apps.get_model("attendance", "Course")
+    course = old_course.objects.create(code="OLD1", title="Old", term="2025")
+    lecturer = old_user.objects.create(username="old-lecturer", role="lecturer")
+    student = old_user.objects.create(username="old-student", role="student")
+    # What the issue found: a lecturer accepted as a "student" of a course, and a student as its lecturer.
+    apps.get_model("attendance", "CourseMembership").objects.create(course=course, student=lecturer)
+    apps.get_model("attendance", "CourseMembership").objects.create(course=course, student=student)
+    course.lecturers.add(student, lecturer)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert list(CourseMembership.objects.filter(course_id=course.pk).values_list("student_id", flat=True)) == [
+        student.pk]
+    assert list(User.objects.filter(taught_courses__pk=course.pk).values_list("pk", flat=True)) == [lecturer.pk]
+    with pytest.raises(IntegrityError, match="only a student"), transaction.atomic():
+        CourseMembership.objects.create(course_id=course.pk, student_id=lecturer.pk)
