@@ -59,6 +59,12 @@ def test_an_admin_imports_an_xlsx_roster_and_the_lecturer_sees_it(
     page.check("input.checkall")
     assert all(box.is_checked() for box in page.query_selector_all("input.rowcheck"))
     assert page.inner_text(".bulk-count") == "2 ticked"
+    page.click("nav.subnav >> text=People")
+    page.fill("#q", "ñúñez")
+    page.click("button:text-is('Filter')")
+    page.wait_for_url("**/manage/people/?q=*")
+    assert "Zoë Ñúñez" in page.inner_text("table") and "Émile" not in page.inner_text("table")
+    screenshot(page, "campus-people")
     assert set(CourseMembership.objects.values_list("student__student_number", flat=True)) == {"s1001", "1002"}
 
     lecturer_page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
