@@ -210,3 +210,28 @@ def test_another_admins_upload_token_is_not_found(client, admin_user, make_user,
     assert client.get(reverse("campus-import-preview", args=[token])).status_code == 404
     assert client.post(reverse("campus-import-preview", args=[token])).status_code == 404
     assert client.get(reverse("campus-import-preview", args=["..%2F..%2Fetc"])).status_code == 404
+
+
+def test_a_sync_upload_lists_who_would_go_and_removes_them_only_with_the_box_ticked(client, admin_user, courses,
+                                                                                     make_user, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    gone = make_user("student", student_number="s-gone", first_name="Gus", last_name="Gone")
+    CourseMembership.objects.create(course=courses[0], student=gone)
+    client.force_login(admin_user)
+    data = csv_bytes([["s1", "Ann Lee", "ann@uni.example", "CS101", "2026-autumn", "student"]])
+
+    def upload() -> str:
+        response = client.post(reverse("campus-import"), {"file": _upload(data, "r.csv"), "sync": "on"})
+        assert response.status_code == 302
+        return response["Location"]
+
+    preview_url = upload()
+    page = client.get(preview_url).content.decode()
+    assert "1 student would be taken off" in page and "Gus Gone" in page
+    client.post(preview_url)  # the box not ticked
+    assert CourseMembership.objects.filter(student=gone).exists()
+    assert CourseMembership.objects.filter(student__student_number="s1").exists()
+    preview_url = upload()
+    response = client.post(preview_url, {"remove_absent": "on"}, follow=True)
+    assert "1 removed from their course" in response.content.decode()
+    assert not CourseMembership.objects.filter(student=gone).exists()
