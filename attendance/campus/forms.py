@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import password_validation
 
 from attendance.campus import roster
 from attendance.courses.services import user_role_problem
@@ -28,6 +29,11 @@ class CourseForm(forms.ModelForm):
 
 
 class PersonForm(forms.ModelForm):
+    new_password = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), strip=False, label="Set a password",
+        help_text="Only for a local sign-in; leave empty to keep the current one (or none, for single sign-on).",
+    )
+
     class Meta:
         model = User
         fields = ["username", "first_name", "last_name", "email", "role", "student_number", "is_active"]
@@ -45,11 +51,18 @@ class PersonForm(forms.ModelForm):
             self.add_error("student_number", "A student needs a student number.")
         if role and self.instance.pk and (problem := user_role_problem(user=self.instance, role=str(role))):
             self.add_error("role", problem)
+        if password := cleaned.get("new_password"):
+            try:
+                password_validation.validate_password(password, self.instance)
+            except forms.ValidationError as exc:
+                self.add_error("new_password", exc)
         return cleaned
 
     def save(self, commit: bool = True) -> User:
         user = super().save(commit=False)
-        if user.pk is None:
+        if password := self.cleaned_data.get("new_password"):
+            user.set_password(password)
+        elif user.pk is None:
             user.set_unusable_password()  # they sign in through single sign-on, or an admin sets one
         if commit:
             user.save()

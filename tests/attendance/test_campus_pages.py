@@ -127,3 +127,21 @@ def test_the_overview_and_the_lecturers_home_link_to_the_management_area_not_the
     client.force_login(lecturer)
     page = client.get(reverse("home")).content.decode()
     assert reverse("campus-roster", args=[course.pk]) in page and "/admin/" not in page
+
+
+def test_an_admin_gives_an_imported_student_a_local_password(client, admin_user, db):
+    from attendance.campus.importing import import_apply
+    from attendance.campus.roster import RosterRow
+
+    Course.objects.create(code="CS1", title="C", term="t")
+    import_apply([RosterRow(2, "s55", "Ann", "Lee", "ann@uni.example", "CS1", "t", "student", "")])
+    ann = User.objects.get(student_number="s55")
+    assert not ann.has_usable_password()
+    client.force_login(admin_user)
+    fields = {"username": "s55", "first_name": "Ann", "last_name": "Lee", "email": "ann@uni.example",
+              "role": "student", "student_number": "s55", "is_active": "on"}
+    weak = client.post(reverse("campus-person-edit", args=[ann.pk]), {**fields, "new_password": "123"})
+    assert weak.status_code == 200 and "too short" in weak.content.decode()
+    client.post(reverse("campus-person-edit", args=[ann.pk]), {**fields, "new_password": "a-Long-pass-9931"})
+    client.logout()
+    assert client.login(username="s55", password="a-Long-pass-9931")
