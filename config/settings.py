@@ -190,6 +190,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attendance.face_data_retention",
         "schedule": 3600.0,  # hourly: notices and deletions are due by the day
     },
+    "prune-roster-uploads": {
+        "task": "attendance.roster_uploads_prune",
+        "schedule": 3600.0,  # hourly: an uploaded roster (personal data) not imported is kept a day at most
+    },
     "requeue-stale-enrolments": {
         "task": "attendance.enrolment_requeue_stale",
         "schedule": 300.0,  # a dead worker's job waits at most the stale limit plus five minutes

@@ -3,7 +3,8 @@
 The file is stored under a random token with its SHA-256, the uploader and the chosen mode; the
 preview and the import read the same bytes, and a file that changed on disk in between (or a
 token of someone else's upload) is refused rather than imported. Files older than a day are
-removed at the next upload; an import removes its own.
+removed hourly (the `attendance.roster_uploads_prune` beat task) and at the next upload; an import
+removes its own.
 """
 
 from __future__ import annotations
@@ -39,19 +40,22 @@ def _folder() -> Path:
     return folder
 
 
-def _prune(folder: Path) -> None:
-    cutoff = time.time() - MAX_AGE_S
-    for path in folder.iterdir():
+def upload_prune() -> int:
+    """Delete the uploads older than a day (a roster holds personal data); returns how many files went."""
+    cutoff, removed = time.time() - MAX_AGE_S, 0
+    for path in _folder().iterdir():
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
+                removed += 1
         except FileNotFoundError:
             pass
+    return removed
 
 
 def upload_store(*, data: bytes, filename: str, sync: bool, by: User) -> str:
+    upload_prune()
     folder = _folder()
-    _prune(folder)
     token = secrets.token_urlsafe(32)
     (folder / f"{token}.bin").write_bytes(data)
     meta = {"by": by.pk, "filename": filename[:200], "sync": sync, "sha256": hashlib.sha256(data).hexdigest()}

@@ -235,3 +235,20 @@ def test_a_sync_upload_lists_who_would_go_and_removes_them_only_with_the_box_tic
     response = client.post(preview_url, {"remove_absent": "on"}, follow=True)
     assert "1 removed from their course" in response.content.decode()
     assert not CourseMembership.objects.filter(student=gone).exists()
+
+
+def test_an_upload_never_imported_is_deleted_after_a_day(admin_user, settings, tmp_path):
+    import os
+    import time
+
+    from attendance.tasks import roster_uploads_prune
+
+    settings.MEDIA_ROOT = tmp_path
+    old = uploads.upload_store(data=b"old", filename="old.csv", sync=False, by=admin_user)
+    new = uploads.upload_store(data=b"new", filename="new.csv", sync=False, by=admin_user)
+    day_ago = time.time() - uploads.MAX_AGE_S - 60
+    for suffix in (".bin", ".json"):
+        os.utime(tmp_path / "imports" / f"{old}{suffix}", (day_ago, day_ago))
+    assert roster_uploads_prune() == 2
+    assert uploads.upload_load(token=old, by=admin_user) is None
+    assert uploads.upload_load(token=new, by=admin_user) is not None
