@@ -127,6 +127,8 @@ def test_the_overview_and_the_lecturers_home_link_to_the_management_area_not_the
     client.force_login(lecturer)
     page = client.get(reverse("home")).content.decode()
     assert reverse("campus-roster", args=[course.pk]) in page and "/admin/" not in page
+    assert reverse("campus-roster", args=[course.pk]) in client.get(reverse("course-detail", args=[course.pk])
+                                                                     ).content.decode()
 
 
 def test_an_admin_gives_an_imported_student_a_local_password(client, admin_user, db):
