@@ -67,6 +67,9 @@ class PersonItemSerializer(serializers.Serializer):
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     email = serializers.EmailField(required=False, allow_blank=True, default="")
+    active = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                      help_text="false deactivates the account (a leaver), true reactivates it; "
+                                                "left out: unchanged.")
 
 
 class MembershipItemSerializer(serializers.Serializer):
@@ -131,7 +134,7 @@ class PersonProvisionApi(ProvisionApi):
         batch.is_valid(raise_exception=True)
         rows = [RosterRow(line=i, student_number=p["student_number"].strip(), first_name=p["first_name"].strip(),
                           last_name=p["last_name"].strip(), email=p["email"].strip().lower(), course_code="",
-                          term="", role=p["role"], joined_on="")
+                          term="", role=p["role"], joined_on="", active=p["active"])
                 for i, p in enumerate(batch.validated_data["people"])]
         return _run(rows, require_course=False)
 

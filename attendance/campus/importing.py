@@ -158,6 +158,9 @@ class _Planner:
             if value and (current.lower() if attr == "email" else current) != value:
                 changes.append(f"{label} {getattr(user, attr) or '(none)'} → {value}")
                 setattr(user, attr, value)
+        if row.active is not None and user.is_active != row.active:
+            changes.append("account reactivated" if row.active else "account deactivated")
+            user.is_active = row.active
         if changes and user.pk is not None:
             self.plan.changed_users[user.pk] = user
         return changes
@@ -169,7 +172,8 @@ class _Planner:
             what = "student number" if number else "the email"
             return f"No account has {what} {username} yet, and no name is given to create one."
         user = User(username=username, student_number=number, first_name=row.first_name, last_name=row.last_name,
-                    email=row.email, role=role, password=_unusable_password())
+                    email=row.email, role=role, password=_unusable_password(),
+                    is_active=True if row.active is None else row.active)
         self.usernames.add(username)
         self.plan.new_users.append(user)
         return user
@@ -292,7 +296,7 @@ def import_apply(
     with transaction.atomic():
         plan = import_plan(rows, sync=sync, require_course=require_course)
         User.objects.bulk_create(plan.new_users, batch_size=2000)
-        User.objects.bulk_update(list(plan.changed_users.values()), ["first_name", "last_name", "email"],
+        User.objects.bulk_update(list(plan.changed_users.values()), ["first_name", "last_name", "email", "is_active"],
                                  batch_size=2000)
         now = timezone.now()
         CourseMembership.objects.bulk_create(

@@ -51,6 +51,7 @@ class RosterRow:
     term: str
     role: str
     joined_on: str  # ISO date or what the cell held; checked where it is used
+    active: bool | None = None  # the provisioning API's account switch; None: leave it as it is
 
     @property
     def name(self) -> str:

@@ -95,3 +95,19 @@ def test_the_provisioning_endpoints_are_in_the_openapi_schema(client, admin_user
     for path in ("/api/provisioning/courses/", "/api/provisioning/people/", "/api/provisioning/memberships/"):
         assert "post" in schema["paths"][path]
     assert schema["paths"]["/api/provisioning/memberships/"]["post"]["operationId"] == "provision_memberships"
+
+
+def test_a_leaver_is_deactivated_and_reactivated_by_the_people_endpoint(client, admin_user, make_user):
+    leaver = make_user("student", student_number="s9", first_name="Lea", last_name="Ver")
+    body = {"people": [{"student_number": "s9", "active": False}]}
+    first = post(client, "api-provision-people", body, admin_user).json()
+    assert first["updated"] == 1 and first["results"][0]["detail"] == "account deactivated"
+    leaver.refresh_from_db()
+    assert not leaver.is_active and (leaver.first_name, leaver.last_name) == ("Lea", "Ver")
+    assert post(client, "api-provision-people", body, admin_user).json()["unchanged"] == 1
+    post(client, "api-provision-people", {"people": [{"student_number": "s9", "active": True}]}, admin_user)
+    leaver.refresh_from_db()
+    assert leaver.is_active
+    new = post(client, "api-provision-people", {"people": [
+        {"student_number": "s10", "first_name": "Not", "last_name": "Yet", "active": False}]}, admin_user).json()
+    assert new["created"] == 1 and not User.objects.get(student_number="s10").is_active
