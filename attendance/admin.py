@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from attendance.courses.services import user_role_problem
 from attendance.models import (
     AccessEvent,
     AttendanceChange,
@@ -23,8 +27,24 @@ from attendance.models import (
 )
 
 
+class RollcallUserChangeForm(UserChangeForm):
+    """A role change that would leave a lecturer on a roster (or a student teaching) is refused here
+    in words, before the database refuses it with an error page."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        role = cleaned.get("role")
+        if role and self.instance.pk:
+            problem = user_role_problem(user=self.instance, role=str(role),
+                                        is_superuser=bool(cleaned.get("is_superuser", self.instance.is_superuser)))
+            if problem:
+                self.add_error("role", problem)
+        return cleaned
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = RollcallUserChangeForm
     list_display = ("username", "first_name", "last_name", "email", "role", "student_number", "is_active")
     list_filter = ("role", "is_active", "is_staff")
     search_fields = ("username", "first_name", "last_name", "email", "student_number")
@@ -134,7 +154,8 @@ class SessionAdmin(admin.ModelAdmin):
 class AttendanceChangeInline(admin.TabularInline):
     model = AttendanceChange
     extra = 0
-    readonly_fields = ("changed_by", "changed_at", "old_status", "new_status", "reason")
+    readonly_fields = ("changed_by", "changed_at", "old_status", "new_status", "old_method", "old_marked_at",
+                       "old_confidence", "new_method", "reason")
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

@@ -131,7 +131,12 @@ class CourseMembership(models.Model):
     """A student taking a course. Distinct from a face enrolment: one can exist without the other."""
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
-    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    # Only students take a course: the database refuses anyone else (triggers in migration 0008),
+    # and the admin's and the forms' pickers offer only students.
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships",
+        limit_choices_to={"role": "student", "is_superuser": False},
+    )
     joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -320,6 +325,12 @@ class AttendanceChange(models.Model):
     changed_at = models.DateTimeField(default=timezone.now)
     old_status = models.CharField(max_length=16, blank=True)
     new_status = models.CharField(max_length=16)
+    # The record as it was before the change (empty for a record made by hand): how it was marked,
+    # when the student arrived and how sure recognition was, so a correction never erases them.
+    old_method = models.CharField(max_length=16, blank=True)
+    old_marked_at = models.DateTimeField(null=True, blank=True)
+    old_confidence = models.FloatField(null=True, blank=True)
+    new_method = models.CharField(max_length=16, blank=True)
     reason = models.CharField(max_length=500, blank=True)
 
     class Meta:

@@ -21,6 +21,14 @@ def snapshots_delete_expired() -> int:
     return delete_expired()
 
 
+@shared_task(name="attendance.roster_uploads_prune", acks_late=True)
+def roster_uploads_prune() -> int:
+    """Celery beat runs this hourly: roster files uploaded and never imported go after a day."""
+    from attendance.campus.uploads import upload_prune
+
+    return upload_prune()
+
+
 @shared_task(name="attendance.face_data_retention", acks_late=True)
 def face_data_retention() -> int:
     """Celery beat runs this hourly: notices before, and deletion after, the face data retention period."""

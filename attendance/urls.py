@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("attendance.enrolment.urls")),
     path("", include("attendance.grades.urls")),
     path("", include("attendance.warnings.urls")),
+    path("", include("attendance.campus.urls")),
 ]

@@ -201,6 +201,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attendance.warning_digests",
         "schedule": 3600.0,  # the first run of each week from Monday 07:00 sends it; its key stops a second
     },
+    "prune-roster-uploads": {
+        "task": "attendance.roster_uploads_prune",
+        "schedule": 3600.0,  # hourly: an uploaded roster (personal data) not imported is kept a day at most
+    },
     "requeue-stale-enrolments": {
         "task": "attendance.enrolment_requeue_stale",
         "schedule": 300.0,  # a dead worker's job waits at most the stale limit plus five minutes

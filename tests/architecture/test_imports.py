@@ -114,6 +114,7 @@ def test_the_cycle_check_finds_a_cycle():
 
 FEATURES = (
     "checkin", "enrolment", "sessions", "reports", "privacy", "courses", "platform", "sso", "grades", "warnings",
+    "campus",
 )
 # Which feature may import which: features depend downward, never sideways up. `platform` is what
 # every feature uses; `courses` (memberships, indexes) sits under the features that need faces.
@@ -129,6 +130,7 @@ ALLOWED = {
     # Points and the gradebook, and the warnings, read the reports' rates; the reports link to them by URL name.
     "grades": {"platform", "courses", "reports"},
     "warnings": {"platform", "courses", "reports"},
+    "campus": {"platform", "courses"},
 }
 
 

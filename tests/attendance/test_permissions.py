@@ -32,7 +32,7 @@ class World:
     def pk(self, name: str) -> int:
         return {
             "course": self.course.pk, "session": self.session.pk, "student": self.users["student"].pk,
-        }[name]
+        }[name] if name != "xlsx" else name  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -83,6 +83,19 @@ PAGES = [
     ("withdraw-consent",                 None,      403,  403,     403,       200,    200,     302),
     ("enrolment",                        None,      403,  403,     403,       200,    200,     302),
     ("student-enrol",                    "student", 200,  403,     403,       302,    403,     302),
+    # The management area: admins everything, lecturers their own courses' rosters.
+    ("campus-home",                      None,      200,  200,     200,       403,    403,     302),
+    ("campus-roster",                    "course",  200,  200,     404,       403,    403,     302),
+    ("campus-courses",                   None,      200,  403,     403,       403,    403,     302),
+    ("campus-course-create",             None,      200,  403,     403,       403,    403,     302),
+    ("campus-course-edit",               "course",  200,  403,     403,       403,    403,     302),
+    ("campus-people",                    None,      200,  403,     403,       403,    403,     302),
+    ("campus-lecturers",                 None,      200,  403,     403,       403,    403,     302),
+    ("campus-person-create",             None,      200,  403,     403,       403,    403,     302),
+    ("campus-person-edit",               "student", 200,  403,     403,       403,    403,     302),
+    ("campus-memberships",               None,      200,  403,     403,       403,    403,     302),
+    ("campus-import",                    None,      200,  403,     403,       403,    403,     302),
+    ("campus-import-template",           "xlsx",    200,  403,     403,       403,    403,     302),
 ]
 
 API = [

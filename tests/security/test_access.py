@@ -31,6 +31,8 @@ PERSON_ATTACKERS = ("lecturer_a", "student_a", "anonymous")
 # Face data and the privacy pages are the student's own (or an admin's, on request): B's lecturer
 # is refused too.
 FACE_ATTACKERS = ("lecturer_a", "lecturer_b", "student_a", "anonymous")
+# The management area's course and person pages: admins only, B's own lecturer included.
+ADMIN_ONLY_ATTACKERS = ("lecturer_a", "lecturer_b", "student_a", "student_b", "anonymous")
 
 
 @dataclass(frozen=True)
@@ -117,11 +119,23 @@ PROBES: dict[str, Probe] = {
     "api-user-token": Probe(lambda w: {"pk": w.b.lecturer.pk},  # type: ignore[attr-defined]
                             ("DELETE",), ("lecturer_a", "lecturer_b", "student_a", "student_b", "anonymous"),
                             "admin", (204,)),
+    # The management area: a course's roster for its lecturers, everything else for admins only.
+    "campus-roster": Probe(_course, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET",
+                           body=lambda w: {"action": "remove", "selected": [
+                               m.pk for m in CourseMembership.objects.filter(course=w.b.course)]}),  # type: ignore[attr-defined]
+    "campus-course-edit": Probe(_course, ("GET", "POST"), ADMIN_ONLY_ATTACKERS, "admin", owner_method="GET",
+                                body=lambda w: {"code": "PWNED", "title": "x", "term": "x"}),
+    "campus-person-edit": Probe(_student, ("GET", "POST"), ADMIN_ONLY_ATTACKERS, "admin", owner_method="GET",
+                                body=lambda w: {"username": "pwned", "first_name": "x", "last_name": "x",
+                                                "role": "student", "student_number": "x"}),
 }
 
 # URLs with a path parameter that is not a row id, and where they are tested instead.
 NOT_IDS = {
     "kiosk": "a kiosk token, not an id: test_kiosk_* below",
+    "campus-import-preview": "an upload token, not an id: tests/attendance/test_campus_import.py "
+                             "(another admin's token, a changed file: 404)",
+    "campus-import-template": "a file format (csv, xlsx), the same template for every admin",
 }
 
 
