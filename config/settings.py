@@ -190,6 +190,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attendance.face_data_retention",
         "schedule": 3600.0,  # hourly: notices and deletions are due by the day
     },
+    "close-ended-sessions": {
+        "task": "attendance.sessions_close_due",
+        "schedule": 60.0,  # a session closes within a minute of its end
+    },
     "requeue-stale-enrolments": {
         "task": "attendance.enrolment_requeue_stale",
         "schedule": 300.0,  # a dead worker's job waits at most the stale limit plus five minutes
@@ -253,6 +257,9 @@ LIVENESS_POLICIES = ["off", "passive", "challenge"]
 ROLLCALL_LIVENESS_LECTURER = env_choice("ROLLCALL_LIVENESS_LECTURER", "passive", LIVENESS_POLICIES)
 ROLLCALL_LIVENESS_KIOSK = env_choice("ROLLCALL_LIVENESS_KIOSK", "challenge", LIVENESS_POLICIES)
 ROLLCALL_LATE_AFTER_MINUTES = env_int("ROLLCALL_LATE_AFTER_MINUTES", 10, minimum=0)
+# An open session closes itself at its planned end; one with no planned end (started by hand, or
+# opened after its planned end) this many hours after it was opened. 0: only planned ends close.
+ROLLCALL_SESSION_AUTO_CLOSE_HOURS = env_int("ROLLCALL_SESSION_AUTO_CLOSE_HOURS", 4, minimum=0, maximum=48)
 ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
 ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)
 ROLLCALL_LOW_ATTENDANCE_RATE = env_float("ROLLCALL_LOW_ATTENDANCE_RATE", 0.75, minimum=0.0, maximum=1.0)
