@@ -48,6 +48,10 @@ class TimetableSeries(models.Model):
     def __str__(self) -> str:
         return f"{self.title or 'Series'} ({self.starts_on:%Y-%m-%d} to {self.ends_on:%Y-%m-%d})"
 
+    @property
+    def weekday_names(self) -> str:
+        return ", ".join("Mon Tue Wed Thu Fri Sat Sun".split()[d - 1] for d in sorted(self.weekdays))
+
 
 class CalendarFeed(models.Model):
     """A private iCalendar URL: a course's sessions (course set) or the owner's own (course empty).
