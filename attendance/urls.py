@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("attendance.privacy.urls")),
     path("", include("attendance.sessions.urls")),
     path("", include("attendance.timetable.urls")),
+    path("", include("attendance.feeds.urls")),
     path("", include("attendance.checkin.urls")),
     path("", include("attendance.enrolment.urls")),
 ]

@@ -22,8 +22,9 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if user.is_admin:
         names += [("Courses", "course-list"), ("Reports", "report-index"), ("Admin", "admin:index")]
     elif user.is_lecturer:
-        names += [("My courses", "course-list"), ("Reports", "report-index")]
+        names += [("My courses", "course-list"), ("Reports", "report-index"), ("Excuses", "excuse-inbox"),
+                  ("Calendar", "feed-list")]
     else:
-        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance")]
+        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance"), ("Calendar", "feed-list")]
     links = [link for label, name in names if (link := _link(label, name))]
     return {"nav_links": links}

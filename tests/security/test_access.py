@@ -60,6 +60,17 @@ def _student(w: World) -> dict[str, Any]:
     return {"pk": w.b.student.pk}  # type: ignore[attr-defined]
 
 
+def _series(w: World) -> dict[str, Any]:
+    from datetime import date, time
+
+    from attendance.timetable.services import SeriesSpec, series_save
+
+    spec = SeriesSpec(title="Probe", weekdays=[2], start_time=time(9), end_time=time(10), every_weeks=1,
+                      starts_on=date(2030, 1, 1), ends_on=date(2030, 1, 31))
+    series, _ = series_save(course=w.b.course, by=w.b.lecturer, spec=spec)  # type: ignore[attr-defined]
+    return {"pk": w.b.course.pk, "series_pk": series.pk}  # type: ignore[attr-defined]
+
+
 def _mark(w: World) -> dict[str, Any]:
     return {"student": w.b.student.pk, "status": "absent", "reason": "probe"}  # type: ignore[attr-defined]
 
@@ -97,6 +108,11 @@ PROBES: dict[str, Probe] = {
     "api-course-report": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
     "api-session-report": Probe(_session, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
     "api-student-report": Probe(_student, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
+    # Timetable. The owner's import has no file: 400 shows it got past the permission check.
+    "course-timetable": Probe(_course, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET"),
+    "series-edit": Probe(_series, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET"),
+    "series-delete": Probe(_series, ("POST",), STAFF_ATTACKERS, "lecturer_b", (302,)),
+    "sessions-import": Probe(_course, ("POST",), STAFF_ATTACKERS, "lecturer_b", (400,)),
     # Privacy and face data.
     "student-data-export": Probe(_student, ("GET",), FACE_ATTACKERS, "admin"),
     "student-withdraw-consent": Probe(_student, ("GET", "POST"), FACE_ATTACKERS, "admin", owner_method="GET",
@@ -113,6 +129,7 @@ PROBES: dict[str, Probe] = {
 # URLs with a path parameter that is not a row id, and where they are tested instead.
 NOT_IDS = {
     "kiosk": "a kiosk token, not an id: test_kiosk_* below",
+    "feed-ics": "a calendar feed token, not an id: tests/attendance/test_feeds.py",
 }
 
 
