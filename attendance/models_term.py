@@ -7,6 +7,7 @@ models are by name, so this module imports nothing of them and no import cycle f
 from __future__ import annotations
 
 import uuid
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db import models
@@ -74,8 +75,9 @@ class CalendarFeed(models.Model):
 
 
 def excuse_document_path(instance: Excuse, filename: str) -> str:
-    # The name is ours: the extension comes from the type found in the content, never the user's name.
-    return f"excuses/{instance.student_id}/{uuid.uuid4().hex}{filename}"
+    # The name is ours; the service passes the extension of the type found in the content.
+    suffix = PurePosixPath(filename).suffix.lower()
+    return f"excuses/{instance.student_id}/{uuid.uuid4().hex}{suffix if suffix in ('.pdf', '.png', '.jpg') else '.bin'}"
 
 
 class Excuse(models.Model):

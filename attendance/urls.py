@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("attendance.sessions.urls")),
     path("", include("attendance.timetable.urls")),
     path("", include("attendance.feeds.urls")),
+    path("", include("attendance.excuses.urls")),
     path("", include("attendance.checkin.urls")),
     path("", include("attendance.enrolment.urls")),
 ]

@@ -259,6 +259,8 @@ ROLLCALL_LIVENESS_KIOSK = env_choice("ROLLCALL_LIVENESS_KIOSK", "challenge", LIV
 ROLLCALL_LATE_AFTER_MINUTES = env_int("ROLLCALL_LATE_AFTER_MINUTES", 10, minimum=0)
 # An open session closes itself at its planned end; one with no planned end (started by hand, or
 # opened after its planned end) this many hours after it was opened. 0: only planned ends close.
+# The largest document (PDF, PNG or JPEG) a student may attach to an excuse.
+ROLLCALL_EXCUSE_MAX_UPLOAD_MB = env_int("ROLLCALL_EXCUSE_MAX_UPLOAD_MB", 5, minimum=1, maximum=50)
 ROLLCALL_SESSION_AUTO_CLOSE_HOURS = env_int("ROLLCALL_SESSION_AUTO_CLOSE_HOURS", 4, minimum=0, maximum=48)
 ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
 ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)

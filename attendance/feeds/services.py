@@ -29,7 +29,8 @@ def feed_can_own(*, owner: User, course: Course | None) -> bool:
 def feed_get_or_create(*, owner: User, course: Course | None = None) -> CalendarFeed:
     if not feed_can_own(owner=owner, course=course):
         raise FeedError(
-            "Only a lecturer of this course can have its calendar." if course
+            "Only a lecturer of this course can have its calendar."
+            if course
             else "Calendar feeds are for lecturers and students."
         )
     feed = CalendarFeed.objects.filter(owner=owner, course=course).first()

@@ -44,7 +44,8 @@ def feed_list(request: HttpRequest) -> HttpResponse:
         return request.build_absolute_uri(reverse("feed-ics", args=[feed.token])) if feed else ""
 
     context = {
-        "personal": url(feeds.get(None)), "personal_allowed": user.is_lecturer or user.is_student,
+        "personal": url(feeds.get(None)),
+        "personal_allowed": user.is_lecturer or user.is_student,
         "courses": [(course, url(feeds.get(course.pk))) for course in courses],
     }
     return render(request, "feeds/feeds.html", context)

@@ -20,11 +20,13 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {"nav_links": []}
     names: list[tuple[str, str]] = [("Home", "home")]
     if user.is_admin:
-        names += [("Courses", "course-list"), ("Reports", "report-index"), ("Admin", "admin:index")]
+        names += [("Courses", "course-list"), ("Reports", "report-index"), ("Excuses", "excuse-inbox"),
+                  ("Admin", "admin:index")]
     elif user.is_lecturer:
         names += [("My courses", "course-list"), ("Reports", "report-index"), ("Excuses", "excuse-inbox"),
                   ("Calendar", "feed-list")]
     else:
-        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance"), ("Calendar", "feed-list")]
+        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance"), ("My excuses", "excuse-inbox"),
+                  ("Calendar", "feed-list")]
     links = [link for label, name in names if (link := _link(label, name))]
     return {"nav_links": links}

@@ -348,9 +348,8 @@ def student_sessions(*, student: User, courses: QuerySet[Course]) -> QuerySet[Se
 
 
 def _student_session_rows(student: User, sessions: Sequence[Session]) -> list[StudentSessionRow]:
-    records = {
-        r.session_id: r for r in AttendanceRecord.objects.filter(student=student, session__in=[s.pk for s in sessions])
-    }
+    found = AttendanceRecord.objects.filter(student=student, session__in=[s.pk for s in sessions])
+    records = {r.session_id: r for r in found.prefetch_related("excuses")}  # the row shows the latest excuse
     return [StudentSessionRow(session=s, record=records.get(s.pk)) for s in sessions]
 
 

@@ -23,8 +23,15 @@ def zagreb(settings):
 
 
 def _series(course, lecturer, **changes):
-    spec = dict(title="Lecture", weekdays=[1], start_time=time(10, 15), end_time=time(11, 45), every_weeks=1,
-                starts_on=date(2026, 10, 19), ends_on=date(2026, 11, 2))
+    spec = dict(
+        title="Lecture",
+        weekdays=[1],
+        start_time=time(10, 15),
+        end_time=time(11, 45),
+        every_weeks=1,
+        starts_on=date(2026, 10, 19),
+        ends_on=date(2026, 11, 2),
+    )
     spec.update(changes)
     return series_save(course=course, by=lecturer, spec=SeriesSpec(**spec))[0]  # type: ignore[arg-type]
 
@@ -64,10 +71,20 @@ def test_uids_stay_the_same_when_a_series_moves_and_an_event_updates(client, cou
     series = _series(course, lecturer)
     feed = feed_get_or_create(owner=lecturer, course=course)
     before = _events(_fetch(client, feed))
-    _series_moved = series_save(course=course, by=lecturer, series=series, spec=SeriesSpec(
-        title="Lecture", weekdays=[1], start_time=time(12, 0), end_time=time(13, 0), every_weeks=1,
-        starts_on=date(2026, 10, 19), ends_on=date(2026, 11, 2),
-    ))
+    _series_moved = series_save(
+        course=course,
+        by=lecturer,
+        series=series,
+        spec=SeriesSpec(
+            title="Lecture",
+            weekdays=[1],
+            start_time=time(12, 0),
+            end_time=time(13, 0),
+            every_weeks=1,
+            starts_on=date(2026, 10, 19),
+            ends_on=date(2026, 11, 2),
+        ),
+    )
     after = _events(_fetch(client, feed))
     assert set(after) == set(before)
     assert {e.decoded("DTSTART").astimezone(ZAGREB).hour for e in after.values()} == {12}
@@ -88,8 +105,9 @@ def test_a_students_feed_has_their_courses_but_not_another_groups_sessions(clien
     assert len(other_summaries) == 3 + 2  # three Mondays, two Wednesdays; no duplicates from the group join
 
 
-def test_a_lecturers_feed_has_only_their_courses_and_an_unplanned_session_lasts_an_hour(client, course, lecturer,
-                                                                                         make_user):
+def test_a_lecturers_feed_has_only_their_courses_and_an_unplanned_session_lasts_an_hour(
+    client, course, lecturer, make_user
+):
     _series(course, lecturer)
     theirs = Course.objects.create(code="OT1", title="Other", term="2026-autumn")
     theirs.lecturers.add(make_user("lecturer"))
@@ -113,8 +131,9 @@ def test_a_reset_link_gives_a_new_url_and_the_old_one_404s(client, course, lectu
     assert client.get(reverse("feed-ics", args=["made-up-token"])).status_code == 404
 
 
-def test_a_lecturer_removed_from_the_course_loses_its_feed_and_others_cannot_get_one(client, course, lecturer,
-                                                                                      make_user, student):
+def test_a_lecturer_removed_from_the_course_loses_its_feed_and_others_cannot_get_one(
+    client, course, lecturer, make_user, student
+):
     feed = feed_get_or_create(owner=lecturer, course=course)
     course.lecturers.remove(lecturer)
     assert client.get(reverse("feed-ics", args=[feed.token])).status_code == 404

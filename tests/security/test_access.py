@@ -71,6 +71,21 @@ def _series(w: World) -> dict[str, Any]:
     return {"pk": w.b.course.pk, "series_pk": series.pk}  # type: ignore[attr-defined]
 
 
+def _late_record(w: World) -> dict[str, Any]:
+    return {"pk": AttendanceRecord.objects.get(session=w.b.closed, student=w.b.student).pk}  # type: ignore[attr-defined]
+
+
+def _excuse(w: World) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from attendance.excuses.services import excuse_request
+
+    record = AttendanceRecord.objects.get(session=w.b.closed, student=w.b.student)  # type: ignore[attr-defined]
+    document = SimpleUploadedFile("note.pdf", b"%PDF-1.4\ntrailer<<>>\n%%EOF\n")
+    excuse = excuse_request(record=record, by=w.b.student, reason="probe", document=document)  # type: ignore[arg-type]
+    return {"pk": excuse.pk}
+
+
 def _mark(w: World) -> dict[str, Any]:
     return {"student": w.b.student.pk, "status": "absent", "reason": "probe"}  # type: ignore[attr-defined]
 
@@ -113,6 +128,12 @@ PROBES: dict[str, Probe] = {
     "series-edit": Probe(_series, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET"),
     "series-delete": Probe(_series, ("POST",), STAFF_ATTACKERS, "lecturer_b", (302,)),
     "sessions-import": Probe(_course, ("POST",), STAFF_ATTACKERS, "lecturer_b", (400,)),
+    # Excuses: asked by the record's student, decided by the course's lecturers.
+    "excuse-request": Probe(_late_record, ("GET", "POST"), FACE_ATTACKERS, "student_b", owner_method="GET",
+                            body=lambda w: {"reason": "probe"}),
+    "excuse-decide": Probe(_excuse, ("POST",), STAFF_ATTACKERS, "lecturer_b", (302,),
+                           body=lambda w: {"decision": "approve", "note": "probe"}),
+    "excuse-document": Probe(_excuse, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
     # Privacy and face data.
     "student-data-export": Probe(_student, ("GET",), FACE_ATTACKERS, "admin"),
     "student-withdraw-consent": Probe(_student, ("GET", "POST"), FACE_ATTACKERS, "admin", owner_method="GET",

@@ -1,0 +1,12 @@
+"""Excuse pages."""
+
+from django.urls import path
+
+from attendance.excuses import views
+
+urlpatterns = [
+    path("records/<int:pk>/excuse/", views.excuse_request_view, name="excuse-request"),
+    path("excuses/", views.excuse_inbox, name="excuse-inbox"),
+    path("excuses/<int:pk>/decide/", views.excuse_decide_view, name="excuse-decide"),
+    path("excuses/<int:pk>/document/", views.excuse_document, name="excuse-document"),
+]
