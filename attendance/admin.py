@@ -9,13 +9,16 @@ from attendance.models import (
     AccessEvent,
     AttendanceChange,
     AttendanceRecord,
+    CalendarFeed,
     CheckinSnapshot,
     Course,
     CourseMembership,
+    Excuse,
     FaceEmbedding,
     FaceEnrolment,
     FaceRetention,
     Session,
+    TimetableSeries,
     User,
 )
 
@@ -44,7 +47,7 @@ class MembershipInline(admin.TabularInline):
 class SessionInline(admin.TabularInline):
     model = Session
     extra = 0
-    fields = ("title", "status", "scheduled_start", "opened_at", "closed_at")
+    fields = ("title", "status", "scheduled_start", "scheduled_end", "opened_at", "closed_at")
     readonly_fields = ("opened_at", "closed_at")
     show_change_link = True
 
@@ -120,7 +123,7 @@ class AttendanceRecordInline(admin.TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "course", "status", "scheduled_start", "opened_at", "closed_at")
+    list_display = ("__str__", "course", "status", "scheduled_start", "scheduled_end", "opened_at", "closed_at")
     list_filter = ("status", "course__term", "course")
     search_fields = ("title", "course__code", "course__title")
     date_hierarchy = "scheduled_start"
@@ -181,3 +184,30 @@ class FaceRetentionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(TimetableSeries)
+class TimetableSeriesAdmin(admin.ModelAdmin):
+    list_display = ("course", "title", "weekday_names", "start_time", "end_time", "every_weeks", "starts_on", "ends_on")
+    list_filter = ("course",)
+    filter_horizontal = ("students",)
+
+
+@admin.register(Excuse)
+class ExcuseAdmin(admin.ModelAdmin):
+    # Decisions go through the lecturer's page, which audits them; here they are only read.
+    list_display = ("student", "record", "status", "record_status", "created_at", "decided_by", "decided_at")
+    list_filter = ("status", "record__session__course")
+    readonly_fields = ("record", "student", "status", "reason", "record_status", "document_type", "created_at",
+                       "decided_by", "decided_at", "note")
+    exclude = ("document",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(admin.ModelAdmin):
+    list_display = ("owner", "course", "created_at")
+    exclude = ("token",)  # the token is the feed's whole credential
+    readonly_fields = ("owner", "course", "created_at")

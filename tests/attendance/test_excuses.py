@@ -158,3 +158,17 @@ def test_both_sides_see_the_state_on_their_pages(absence, student, lecturer, cli
     client.force_login(student)
     page = client.get(reverse("my-attendance")).content.decode()
     assert "Approved" in page and "Sorry for your loss" in page and "badge-excused" in page
+
+
+def test_the_admin_lists_excuses_series_and_feeds_without_the_feed_token(absence, student, lecturer, admin_user,
+                                                                          client, course):
+    from attendance.feeds.services import feed_get_or_create
+
+    excuse = excuse_request(record=absence, by=student, reason="Ill")
+    feed = feed_get_or_create(owner=lecturer, course=course)
+    client.force_login(admin_user)
+    for name in ("excuse", "timetableseries", "calendarfeed"):
+        assert client.get(reverse(f"admin:attendance_{name}_changelist")).status_code == 200
+    assert client.get(reverse("admin:attendance_excuse_change", args=[excuse.pk])).status_code == 200
+    page = client.get(reverse("admin:attendance_calendarfeed_change", args=[feed.pk]))
+    assert page.status_code == 200 and feed.token not in page.content.decode()
