@@ -123,17 +123,36 @@ class Rate:
 NO_RATE = Rate(0, 0, 0)
 
 
-def _held_times(*, course_ids: Iterable[int], period: Period) -> dict[int, list[datetime]]:
-    """Each course's held-session times in the period, sorted (for counting with bisect)."""
+@dataclass(frozen=True)
+class GroupSession:
+    """A held session planned for a group of the course's students (its timetable series has one)."""
+
+    course_id: int
+    held_at: datetime
+    members: frozenset[int]
+
+
+def held_times_and_groups(
+    *, course_ids: Iterable[int], period: Period
+) -> tuple[dict[int, list[datetime]], dict[int, GroupSession]]:
+    """Each course's held-session times in the period, sorted (for counting with bisect), and the
+    group sessions among them (students outside a group were never expected there), in one query:
+    a group session comes once per member of its group."""
     times: dict[int, list[datetime]] = {}
+    members: dict[int, tuple[int, datetime, set[int]]] = {}
+    seen: set[int] = set()
     rows = held_sessions(period=period).filter(course_id__in=list(course_ids)).order_by().values_list(
-        "course_id", "held_at"  # type: ignore[misc]  # an annotation the stubs cannot see
+        "pk", "course_id", "held_at", "series__students"  # type: ignore[misc]  # an annotation the stubs cannot see
     )
-    for course_id, held_at in rows:
-        times.setdefault(course_id, []).append(held_at)
+    for pk, course_id, held_at, student_id in rows:
+        if pk not in seen:
+            seen.add(pk)
+            times.setdefault(course_id, []).append(held_at)
+        if student_id is not None:
+            members.setdefault(pk, (course_id, held_at, set()))[2].add(student_id)
     for values in times.values():
         values.sort()
-    return times
+    return times, {pk: GroupSession(c, h, frozenset(m)) for pk, (c, h, m) in members.items()}
 
 
 def counted_records(*, course_ids: Iterable[int], period: Period) -> QuerySet[AttendanceRecord]:
@@ -166,7 +185,8 @@ def rates_for(memberships: Sequence[CourseMembership], *, period: Period | None 
     period = period or Period()
     course_ids = {m.course_id for m in memberships}
     student_ids = {m.student_id for m in memberships}
-    times = _held_times(course_ids=course_ids, period=period)
+    times, group_by_id = held_times_and_groups(course_ids=course_ids, period=period)
+    groups = list(group_by_id.values())
     records = counted_records(course_ids=course_ids, period=period)
     if len(student_ids) == 1:
         records = records.filter(student_id__in=student_ids)
@@ -179,6 +199,10 @@ def rates_for(memberships: Sequence[CourseMembership], *, period: Period | None 
     for m in memberships:
         course_times = times.get(m.course_id, [])
         held = len(course_times) - bisect_left(course_times, m.joined_at)  # held at or after joining
+        held -= sum(  # group sessions of others: never expected there
+            1 for g in groups
+            if g.course_id == m.course_id and g.held_at >= m.joined_at and m.student_id not in g.members
+        )
         attended, excused = counts.get((m.course_id, m.student_id), (0, 0))
         rates[m.pk] = Rate(held=held, excused=excused, attended=attended)
     return rates

@@ -27,6 +27,7 @@ from attendance.reports.rates import (
     SubqueryCount,
     counted_records,
     held_sessions,
+    held_times_and_groups,
     low_rate_threshold,
     name_key,
     rates_for,
@@ -128,7 +129,8 @@ def course_sessions(*, course: Course, period: Period) -> list[Session]:
     """
     held = held_sessions(period=period).filter(course=course)
     sessions = list(held.order_by("held_at", "pk"))  # type: ignore[misc]  # an annotation the stubs cannot see
-    joined = sorted(CourseMembership.objects.filter(course=course).order_by().values_list("joined_at", flat=True))
+    joined_by_student = dict(CourseMembership.objects.filter(course=course).values_list("student_id", "joined_at"))
+    joined = sorted(joined_by_student.values())
     counts = {
         row["session_id"]: (row["attended"], row["excused"])
         for row in cast(
@@ -139,9 +141,16 @@ def course_sessions(*, course: Course, period: Period) -> list[Session]:
             .annotate(**COUNTS),
         )
     }
+    # A query of its own only where the course has group series (most have none).
+    has_groups = course.series.filter(students__isnull=False).exists()
+    groups = held_times_and_groups(course_ids=[course.pk], period=period)[1] if has_groups else {}
     for session in sessions:
         attended, excused = counts.get(session.pk, (0, 0))
         expected = bisect_right(joined, session.held_at) - excused  # type: ignore[attr-defined]
+        if (group := groups.get(session.pk)) is not None:  # only the group was expected
+            expected = sum(
+                1 for student, at in joined_by_student.items() if student in group.members and at <= group.held_at
+            ) - excused
         # Set like annotations, so templates, CSV and API read session.turnout alike.
         session.attended = attended  # type: ignore[attr-defined]
         session.expected = expected  # type: ignore[attr-defined]

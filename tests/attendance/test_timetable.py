@@ -269,3 +269,25 @@ def test_the_lecturers_home_shows_todays_sessions_and_opens_one_in_one_click(cli
     assert Session.objects.get(pk=today.pk).status == Session.Status.OPEN
     client.force_login(other)
     assert f'data-session="{today.pk}"' not in client.get(reverse("home")).content.decode()
+
+
+def test_another_groups_sessions_do_not_count_against_a_students_rate(course, lecturer, make_user):
+    from attendance.reports.rates import Period, rates_for
+    from attendance.reports.selectors import course_sessions
+
+    in_group, outside = make_user("student"), make_user("student")
+    memberships = [CourseMembership.objects.create(course=course, student=s,
+                                                   joined_at=timezone.now() - timedelta(days=400))
+                   for s in (in_group, outside)]
+    lab, _ = series_save(course=course, by=lecturer, spec=_spec(title="Lab A", students=[in_group]))
+    lecture = Session.objects.create(course=course, title="Lecture", scheduled_start=timezone.now() - timedelta(days=1))
+    for session in (lab.sessions.order_by("scheduled_start").first(), lecture):
+        opened = session_open(course=course, session=session, by=lecturer)
+        attendance_record_set(session=opened, student=in_group, status="present", by=lecturer)
+        session_close(session=opened, by=lecturer)
+    rates = rates_for(memberships)
+    assert (rates[memberships[0].pk].held, rates[memberships[0].pk].attended) == (2, 2)
+    # The student outside the group missed only the lecture: one held, none attended, not two.
+    assert (rates[memberships[1].pk].held, rates[memberships[1].pk].attended) == (1, 0)
+    expected = {s.title: s.expected for s in course_sessions(course=course, period=Period())}
+    assert expected == {"Lab A": 1, "Lecture": 2}
