@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from attendance import permissions
 from attendance.feeds import selectors
@@ -19,7 +19,7 @@ from attendance.feeds.services import FeedError, feed_get_or_create, feed_revoke
 from attendance.models import CalendarFeed, Course, User
 
 
-@require_GET
+@require_safe  # GET and HEAD: some calendar apps look before they download
 def feed_ics(request: HttpRequest, token: str) -> HttpResponse:
     feed = selectors.feed_by_token(token)
     if feed is None:

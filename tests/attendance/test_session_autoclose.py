@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from attendance.models import AttendanceRecord, CourseMembership, Session
@@ -111,3 +112,20 @@ def test_a_real_worker_closes_an_ended_session(celery_worker_process, course, le
     while Session.objects.get(pk=ended.pk).status != Session.Status.CLOSED and time.monotonic() < deadline:
         time.sleep(0.1)
     assert Session.objects.get(pk=ended.pk).records.filter(status="absent").count() == 3
+
+
+def test_a_session_the_lecturer_closed_a_moment_ago_is_skipped(course, lecturer, roster, monkeypatch):
+    ended = _planned_open(course, lecturer, start_ago=timedelta(minutes=100), length=timedelta(minutes=90))
+    stale = list(sessions_due_to_close())  # read by the beat run...
+    session_close(session=ended, by=lecturer)  # ...just before the lecturer's button wins the row
+    monkeypatch.setattr("attendance.sessions.autoclose.sessions_due_to_close", lambda now=None: stale)
+    assert sessions_close_due() == 0
+    assert {r.marked_by_id for r in Session.objects.get(pk=ended.pk).records.all()} == {lecturer.pk}
+
+
+def test_the_course_page_says_when_an_open_session_closes_itself(client, course, lecturer):
+    ended = _planned_open(course, lecturer, start_ago=timedelta(minutes=10), length=timedelta(minutes=90))
+    client.force_login(lecturer)
+    page = client.get(reverse("course-detail", args=[course.pk])).content.decode()
+    local = timezone.localtime(ended.scheduled_end)
+    assert f"closes itself at {local:%H:%M}" in page
