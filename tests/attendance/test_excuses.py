@@ -172,3 +172,13 @@ def test_the_admin_lists_excuses_series_and_feeds_without_the_feed_token(absence
     assert client.get(reverse("admin:attendance_excuse_change", args=[excuse.pk])).status_code == 200
     page = client.get(reverse("admin:attendance_calendarfeed_change", args=[feed.pk]))
     assert page.status_code == 200 and feed.token not in page.content.decode()
+
+
+def test_a_students_data_export_lists_their_excuses(absence, student, lecturer, client):
+    excuse = excuse_request(record=absence, by=student, reason="Dentist", document=SimpleUploadedFile("a.pdf", PDF))
+    excuse_decide(excuse=excuse, by=lecturer, approve=False, note="Book it after class")
+    client.force_login(student)
+    exported = client.get(reverse("my-data-export")).json()["excuses"]
+    assert [(e["reason"], e["state"], e["note"], e["document_stored"]) for e in exported] == [
+        ("Dentist", "declined", "Book it after class", "application/pdf")
+    ]
