@@ -4,7 +4,7 @@ the same close as the lecturer's button: the same absences, the kiosk link gone.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -129,3 +129,12 @@ def test_the_course_page_says_when_an_open_session_closes_itself(client, course,
     page = client.get(reverse("course-detail", args=[course.pk])).content.decode()
     local = timezone.localtime(ended.scheduled_end)
     assert f"closes itself at {local:%H:%M}" in page
+
+
+def test_the_api_tells_when_a_session_is_planned_to_end(client, course, lecturer):
+    planned = _planned_open(course, lecturer, start_ago=timedelta(minutes=10), length=timedelta(minutes=90))
+    client.force_login(lecturer)
+    info = client.post(reverse("api-session-open", args=[planned.pk])).json()
+    assert datetime.fromisoformat(info["ends_at"]) == planned.scheduled_end
+    detail = client.get(reverse("api-session-detail", args=[planned.pk])).json()
+    assert datetime.fromisoformat(detail["scheduled_end"]) == planned.scheduled_end
