@@ -72,6 +72,20 @@ def lecturer_sessions_on(*, lecturer: User, day: date | None = None) -> QuerySet
     )
 
 
+def student_next_sessions(*, student: User, limit: int = 5) -> QuerySet[Session]:
+    """The student's next planned classes (not another group's), soonest first."""
+    return (
+        Session.objects.filter(
+            course__memberships__student=student, status=Session.Status.SCHEDULED,
+            scheduled_start__gte=timezone.now() - timedelta(hours=1),
+        )
+        .filter(Q(series__isnull=True) | Q(series__students__isnull=True) | Q(series__students=student))
+        .select_related("course")
+        .distinct()
+        .order_by("scheduled_start", "pk")[:limit]
+    )
+
+
 def student_courses(*, student: User) -> QuerySet[Course]:
     return Course.objects.filter(memberships__student=student).order_by("-term", "code")
 

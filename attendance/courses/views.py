@@ -25,6 +25,7 @@ def home(request: HttpRequest) -> HttpResponse:
         return render(request, "attendance/home_lecturer.html", context)
     context = {
         "courses": selectors.student_courses(student=user),
+        "next_sessions": selectors.student_next_sessions(student=user),
         "enrolment": selectors.student_current_enrolment(student=user),
     }
     return render(request, "attendance/home_student.html", context)

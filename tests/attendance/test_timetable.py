@@ -291,3 +291,21 @@ def test_another_groups_sessions_do_not_count_against_a_students_rate(course, le
     assert (rates[memberships[1].pk].held, rates[memberships[1].pk].attended) == (1, 0)
     expected = {s.title: s.expected for s in course_sessions(course=course, period=Period())}
     assert expected == {"Lab A": 1, "Lecture": 2}
+
+
+def test_a_student_sees_their_next_classes_but_not_another_groups(client, course, lecturer, make_user):
+    mine, other = make_user("student"), make_user("student")
+    for s in (mine, other):
+        CourseMembership.objects.create(course=course, student=s)
+    start = timezone.localdate() + timedelta(days=1)
+    lecture, _ = series_save(course=course, by=lecturer, spec=_spec(starts_on=start, ends_on=start + timedelta(days=6),
+                                                                    weekdays=[1, 2, 3, 4, 5, 6, 7]))
+    series_save(course=course, by=lecturer, spec=_spec(title="Lab B", starts_on=start, ends_on=start,
+                                                                weekdays=[1, 2, 3, 4, 5, 6, 7], students=[other]))
+    client.force_login(mine)
+    page = client.get(reverse("home")).content.decode()
+    first = lecture.sessions.order_by("scheduled_start").first()
+    assert f'data-session="{first.pk}"' in page and "Lab B" not in page
+    assert page.count("data-session=") == 5  # the next five
+    client.force_login(other)
+    assert "Lab B" in client.get(reverse("home")).content.decode()
