@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django import forms
 
 from attendance.models import Course, TimetableSeries, User
-from attendance.timetable.planning import parse_skip_dates
+from attendance.timetable.planning import format_skip_dates, parse_skip_dates
 from attendance.timetable.services import SeriesSpec
 
 WEEKDAYS = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"), (7, "Sun")]
@@ -78,7 +79,7 @@ class SeriesForm(forms.Form):
             "every_weeks": series.every_weeks,
             "starts_on": series.starts_on,
             "ends_on": series.ends_on,
-            "skip_dates": "\n".join(series.skip_dates),
+            "skip_dates": format_skip_dates(date.fromisoformat(d) for d in series.skip_dates),
             "students": list(series.students.all()),
         }
 

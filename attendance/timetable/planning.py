@@ -98,3 +98,18 @@ def parse_skip_dates(text: str) -> list[date]:
             raise ValueError(f"The range {item!r} is longer than a year.")
         found.extend(start + timedelta(days=n) for n in range((end - start).days + 1))
     return sorted(set(found))
+
+
+def format_skip_dates(days: Iterable[date]) -> str:
+    """The skipped dates as the form takes them: runs of consecutive days as one range a line."""
+    lines: list[str] = []
+    ordered = sorted(set(days))
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] - ordered[j] == timedelta(days=1):
+            j += 1
+        first, last = ordered[i], ordered[j]
+        lines.append(first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}")
+        i = j + 1
+    return "\n".join(lines)

@@ -3,6 +3,8 @@ dates, every N weeks, editing after some sessions were held, groups, CSV imports
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -309,3 +311,17 @@ def test_a_student_sees_their_next_classes_but_not_another_groups(client, course
     assert page.count("data-session=") == 5  # the next five
     client.force_login(other)
     assert "Lab B" in client.get(reverse("home")).content.decode()
+
+
+def test_skipped_dates_come_back_to_the_edit_form_as_the_ranges_typed(client, course, lecturer):
+    from attendance.timetable.planning import format_skip_dates
+
+    typed = "2026-11-01\n2026-12-24 to 2027-01-06"
+    assert format_skip_dates(parse_skip_dates(typed)) == typed
+    series, _ = series_save(course=course, by=lecturer, spec=_spec(skip_dates=parse_skip_dates(typed)))
+    client.force_login(lecturer)
+    page = client.get(reverse("series-edit", args=[course.pk, series.pk])).content.decode()
+    assert "2026-11-01\n2026-12-24 to 2027-01-06</textarea>" in page
+    monday = re.search(r'<input type="checkbox" name="weekdays" value="1"[^>]*>', page)
+    tuesday = re.search(r'<input type="checkbox" name="weekdays" value="2"[^>]*>', page)
+    assert monday and "checked" in monday.group(0) and tuesday and "checked" not in tuesday.group(0)
