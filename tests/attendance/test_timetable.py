@@ -4,7 +4,6 @@ dates, every N weeks, editing after some sessions were held, groups, CSV imports
 from __future__ import annotations
 
 import re
-
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
