@@ -192,7 +192,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "close-ended-sessions": {
         "task": "attendance.sessions_close_due",
-        "schedule": 60.0,  # a session closes within a minute of its end
+        # A session closes within this many seconds of its end (60: a minute).
+        "schedule": float(env_int("ROLLCALL_SESSION_AUTO_CLOSE_CHECK_SECONDS", 60, minimum=1, maximum=3600)),
     },
     "requeue-stale-enrolments": {
         "task": "attendance.enrolment_requeue_stale",

@@ -138,3 +138,36 @@ def test_the_api_tells_when_a_session_is_planned_to_end(client, course, lecturer
     assert datetime.fromisoformat(info["ends_at"]) == planned.scheduled_end
     detail = client.get(reverse("api-session-detail", args=[planned.pk])).json()
     assert datetime.fromisoformat(detail["scheduled_end"]) == planned.scheduled_end
+
+
+@pytest.mark.slow
+def test_celery_beat_and_a_worker_close_an_ended_session_on_their_own(celery_worker_process, course, lecturer, roster,
+                                                                       tmp_path):
+    """The whole wiring as deployed: `celery beat` reads the schedule from the settings and sends the
+    task, the worker closes the session. The check interval is shortened to 1 s for the test."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT, _worker_env, stop_process
+
+    ended = _planned_open(course, lecturer, start_ago=timedelta(hours=2), length=timedelta(hours=1))
+    env = {**_worker_env(), "ROLLCALL_SESSION_AUTO_CLOSE_CHECK_SECONDS": "1"}
+    log = tmp_path / "beat.log"
+    with log.open("wb") as out:
+        beat = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+             "--schedule", str(tmp_path / "celerybeat-schedule")],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while Session.objects.get(pk=ended.pk).status != Session.Status.CLOSED:
+            assert beat.poll() is None, log.read_text()[-3000:]
+            if time.monotonic() > deadline:
+                pytest.fail(f"not closed after 90 s\nbeat: {log.read_text()[-2000:]}\n"
+                            f"worker: {celery_worker_process.log()[-2000:]}")
+            time.sleep(0.2)
+    finally:
+        stop_process(beat)
+    assert Session.objects.get(pk=ended.pk).records.filter(status="absent", marked_by=None).count() == 3
+    assert "attendance.sessions_close_due" in log.read_text()
