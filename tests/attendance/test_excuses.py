@@ -182,3 +182,31 @@ def test_a_students_data_export_lists_their_excuses(absence, student, lecturer, 
     assert [(e["reason"], e["state"], e["note"], e["document_stored"]) for e in exported] == [
         ("Dentist", "declined", "Book it after class", "application/pdf")
     ]
+
+
+def test_the_api_files_lists_and_decides_excuses_with_the_same_rules(absence, student, lecturer, make_user):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(student)
+    bad = api.post(reverse("api-record-excuse", args=[absence.pk]),
+                   {"reason": "Ill", "document": SimpleUploadedFile("n.pdf", b"MZ not a pdf")}, format="multipart")
+    assert bad.status_code == 400 and "must be a PDF, PNG or JPEG" in bad.json()["detail"]
+    made = api.post(reverse("api-record-excuse", args=[absence.pk]),
+                    {"reason": "Ill", "document": SimpleUploadedFile("n.pdf", PDF)}, format="multipart")
+    assert made.status_code == 201, made.content
+    body = made.json()
+    assert body["status"] == "pending" and body["has_document"] and body["record_status"] == "absent"
+    assert api.post(reverse("api-excuse-decide", args=[body["id"]]), {"decision": "approve"},
+                    format="json").status_code == 404  # not the student's to decide
+    api.force_authenticate(make_user("lecturer"))
+    assert api.get(reverse("api-excuse-list")).json() == []
+    api.force_authenticate(lecturer)
+    assert [e["id"] for e in api.get(reverse("api-excuse-list"), {"status": "pending"}).json()] == [body["id"]]
+    assert api.get(reverse("api-excuse-list"), {"status": "maybe"}).status_code == 400
+    decided = api.post(reverse("api-excuse-decide", args=[body["id"]]), {"decision": "approve", "note": "ok"},
+                       format="json")
+    assert decided.status_code == 200 and decided.json()["status"] == "approved"
+    again = api.post(reverse("api-excuse-decide", args=[body["id"]]), {"decision": "decline"}, format="json")
+    assert again.status_code == 409 and "already approved" in again.json()["detail"]
+    assert AttendanceRecord.objects.get(pk=absence.pk).status == "excused"

@@ -136,6 +136,10 @@ PROBES: dict[str, Probe] = {
     "excuse-decide": Probe(_excuse, ("POST",), STAFF_ATTACKERS, "lecturer_b", (302,),
                            body=lambda w: {"decision": "approve", "note": "probe"}),
     "excuse-document": Probe(_excuse, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
+    "api-record-excuse": Probe(_late_record, ("POST",), FACE_ATTACKERS, "student_b", (201,),
+                               body=lambda w: {"reason": "probe"}),
+    "api-excuse-decide": Probe(_excuse, ("POST",), STAFF_ATTACKERS, "lecturer_b",
+                               body=lambda w: {"decision": "decline", "note": "probe"}),
     # Privacy and face data.
     "student-data-export": Probe(_student, ("GET",), FACE_ATTACKERS, "admin"),
     "student-withdraw-consent": Probe(_student, ("GET", "POST"), FACE_ATTACKERS, "admin", owner_method="GET",
