@@ -16,7 +16,7 @@ from django.db import transaction
 
 from attendance import permissions
 from attendance.models import Course, Session, User
-from attendance.timetable.planning import local_datetime, site_zone
+from attendance.timetable.planning import date_problem, local_datetime, site_zone
 from attendance.timetable.services import TimetableError
 
 MAX_CSV_BYTES = 1024 * 1024
@@ -74,6 +74,9 @@ def sessions_import_csv(*, course: Course, by: User, data: bytes) -> CsvImportRe
             day = date.fromisoformat(values.get("date", ""))
         except ValueError:
             errors.append(f"Line {line}: {values.get('date', '')!r} is not a date; write it as YYYY-MM-DD.")
+            continue
+        if (problem := date_problem(day)) is not None:
+            errors.append(f"Line {line}: {problem}")
             continue
         try:
             start, end = _time(values.get("start", "")), _time(values.get("end", ""))

@@ -14,6 +14,15 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 MAX_SESSIONS_PER_SERIES = 400  # a term of daily classes is ~120; more is a mistyped year
+MAX_SERIES_DAYS = 731  # two years: any longer plan is a typing mistake
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # dates outside are typing mistakes (and year 1 cannot move to UTC)
+
+
+def date_problem(day: date) -> str | None:
+    """Why a date cannot be planned on, in words; None when it can."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        return f"{day.isoformat()} is not a plausible class date (years {FIRST_YEAR} to {LAST_YEAR})."
+    return None
 
 
 def site_zone() -> ZoneInfo:
@@ -96,6 +105,8 @@ def parse_skip_dates(text: str) -> list[date]:
             raise ValueError(f"The range {item!r} ends before it starts.")
         if (end - start).days > 366:
             raise ValueError(f"The range {item!r} is longer than a year.")
+        if (problem := date_problem(start) or date_problem(end)) is not None:
+            raise ValueError(problem)
         found.extend(start + timedelta(days=n) for n in range((end - start).days + 1))
     return sorted(set(found))
 

@@ -14,7 +14,13 @@ from django.db import transaction
 
 from attendance import permissions
 from attendance.models import Course, Session, TimetableSeries, User
-from attendance.timetable.planning import MAX_SESSIONS_PER_SERIES, local_date, series_plan
+from attendance.timetable.planning import (
+    MAX_SERIES_DAYS,
+    MAX_SESSIONS_PER_SERIES,
+    date_problem,
+    local_date,
+    series_plan,
+)
 
 
 class TimetableError(Exception):
@@ -51,6 +57,11 @@ def _check(*, course: Course, by: User, spec: SeriesSpec) -> None:
         raise TimetableError("The end time must be after the start time (a class cannot run past midnight).")
     if spec.ends_on < spec.starts_on:
         raise TimetableError("The last day must be on or after the first day.")
+    for day in (spec.starts_on, spec.ends_on, *spec.skip_dates):
+        if (problem := date_problem(day)) is not None:
+            raise TimetableError(problem)
+    if (spec.ends_on - spec.starts_on).days > MAX_SERIES_DAYS:
+        raise TimetableError("A series runs for two years at most; plan each year's term on its own.")
     if spec.every_weeks < 1:
         raise TimetableError("Repeat every 1 week or more.")
     members = set(course.memberships.values_list("student_id", flat=True))

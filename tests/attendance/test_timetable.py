@@ -324,3 +324,34 @@ def test_skipped_dates_come_back_to_the_edit_form_as_the_ranges_typed(client, co
     monday = re.search(r'<input type="checkbox" name="weekdays" value="1"[^>]*>', page)
     tuesday = re.search(r'<input type="checkbox" name="weekdays" value="2"[^>]*>', page)
     assert monday and "checked" in monday.group(0) and tuesday and "checked" not in tuesday.group(0)
+
+
+def test_the_api_plans_a_series_with_the_same_rules_as_the_form(course, lecturer, make_user):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(lecturer)
+    url = reverse("api-course-timetable", args=[course.pk])
+    body = {"title": "Lecture", "weekdays": [1], "start_time": "10:15", "end_time": "11:45",
+            "starts_on": "2026-10-19", "ends_on": "2026-11-02", "skip_dates": ["2026-10-26"]}
+    made = api.post(url, body, format="json")
+    assert made.status_code == 201, made.content
+    assert made.json()["planned"] == 2 and made.json()["weekdays"] == [1]
+    assert [s["id"] for s in api.get(url).json()] == [made.json()["id"]]
+    wrong = api.post(url, {**body, "end_time": "09:00"}, format="json")
+    assert wrong.status_code == 400 and "end time must be after" in wrong.json()["detail"]
+    assert api.post(url, {**body, "students": [999999]}, format="json").status_code == 400
+    api.force_authenticate(make_user("lecturer"))
+    assert api.get(url).status_code == 403
+
+
+def test_implausible_dates_and_endless_series_are_refused_in_words(course, lecturer):
+    with pytest.raises(TimetableError, match="not a plausible class date"):
+        series_save(course=course, by=lecturer, spec=_spec(starts_on=date(1, 1, 1)))
+    with pytest.raises(TimetableError, match="two years at most"):
+        series_save(course=course, by=lecturer, spec=_spec(weekdays=[1], ends_on=date(2029, 1, 1)))
+    with pytest.raises(ValueError, match="not a plausible class date"):
+        parse_skip_dates("9999-12-31")
+    with pytest.raises(TimetableCsvError, match="Line 2: 0001-01-01 is not a plausible"):
+        sessions_import_csv(course=course, by=lecturer, data=b"date,start,end\n0001-01-01,10:00,11:00\n")
+    assert not Session.objects.exists()

@@ -130,6 +130,7 @@ PROBES: dict[str, Probe] = {
     "series-edit": Probe(_series, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET"),
     "series-delete": Probe(_series, ("POST",), STAFF_ATTACKERS, "lecturer_b", (302,)),
     "sessions-import": Probe(_course, ("POST",), STAFF_ATTACKERS, "lecturer_b", (400,)),
+    "api-course-timetable": Probe(_course, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET"),
     # Excuses: asked by the record's student, decided by the course's lecturers.
     "excuse-request": Probe(_late_record, ("GET", "POST"), FACE_ATTACKERS, "student_b", owner_method="GET",
                             body=lambda w: {"reason": "probe"}),
