@@ -14,14 +14,17 @@ from attendance.models import (
     AttendanceChange,
     AttendanceRecord,
     AttendanceWarning,
+    CalendarFeed,
     CheckinSnapshot,
     Course,
     CourseGrading,
     CourseMembership,
+    Excuse,
     FaceEmbedding,
     FaceEnrolment,
     FaceRetention,
     Session,
+    TimetableSeries,
     User,
     WarningEmail,
 )
@@ -67,7 +70,7 @@ class MembershipInline(admin.TabularInline):
 class SessionInline(admin.TabularInline):
     model = Session
     extra = 0
-    fields = ("title", "status", "scheduled_start", "opened_at", "closed_at")
+    fields = ("title", "status", "scheduled_start", "scheduled_end", "opened_at", "closed_at")
     readonly_fields = ("opened_at", "closed_at")
     show_change_link = True
 
@@ -143,7 +146,7 @@ class AttendanceRecordInline(admin.TabularInline):
 
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "course", "status", "scheduled_start", "opened_at", "closed_at")
+    list_display = ("__str__", "course", "status", "scheduled_start", "scheduled_end", "opened_at", "closed_at")
     list_filter = ("status", "course__term", "course")
     search_fields = ("title", "course__code", "course__title")
     date_hierarchy = "scheduled_start"
@@ -221,6 +224,23 @@ class AttendanceWarningAdmin(admin.ModelAdmin):
     date_hierarchy = "crossed_at"
     readonly_fields = ("course", "student", "rate", "threshold", "attended", "counted", "crossed_at", "recovered_at")
 
+
+@admin.register(TimetableSeries)
+class TimetableSeriesAdmin(admin.ModelAdmin):
+    list_display = ("course", "title", "weekday_names", "start_time", "end_time", "every_weeks", "starts_on", "ends_on")
+    list_filter = ("course",)
+    filter_horizontal = ("students",)
+
+
+@admin.register(Excuse)
+class ExcuseAdmin(admin.ModelAdmin):
+    # Decisions go through the lecturer's page, which audits them; here they are only read.
+    list_display = ("student", "record", "status", "record_status", "created_at", "decided_by", "decided_at")
+    list_filter = ("status", "record__session__course")
+    readonly_fields = ("record", "student", "status", "reason", "record_status", "document_type", "created_at",
+                       "decided_by", "decided_at", "note")
+    exclude = ("document",)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -238,3 +258,10 @@ class WarningEmailAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(admin.ModelAdmin):
+    list_display = ("owner", "course", "created_at")
+    exclude = ("token",)  # the token is the feed's whole credential
+    readonly_fields = ("owner", "course", "created_at")

@@ -250,6 +250,12 @@ class Session(models.Model):
     title = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     scheduled_start = models.DateTimeField(null=True, blank=True)
+    # When the class is planned to end: an open session closes itself then (sessions.autoclose).
+    scheduled_end = models.DateTimeField(null=True, blank=True)
+    # The timetable series that planned it, if any; a held session keeps its own times when the series changes.
+    series = models.ForeignKey(
+        "attendance.TimetableSeries", on_delete=models.SET_NULL, null=True, blank=True, related_name="sessions"
+    )
     opened_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     opened_by = models.ForeignKey(
@@ -266,6 +272,11 @@ class Session(models.Model):
             ),
             models.CheckConstraint(
                 condition=~Q(status="closed") | Q(closed_at__isnull=False), name="session_closed_has_closed_at"
+            ),
+            models.CheckConstraint(
+                condition=Q(scheduled_end__isnull=True) | Q(scheduled_start__isnull=True)
+                | Q(scheduled_end__gt=models.F("scheduled_start")),
+                name="session_ends_after_start",
             ),
         ]
 
@@ -402,3 +413,27 @@ class AccessEvent(models.Model):
 from attendance.models_grades import AttendanceWarning as AttendanceWarning  # noqa: E402
 from attendance.models_grades import CourseGrading as CourseGrading  # noqa: E402
 from attendance.models_grades import WarningEmail as WarningEmail  # noqa: E402
+
+# The term's schema (timetable series, calendar feeds, excuses) lives beside this module, which the
+# 450-line limit keeps short; imported here so that Django sees one schema.
+from attendance.models_term import CalendarFeed, Excuse, TimetableSeries  # noqa: E402
+
+__all__ = [
+    "AccessEvent",
+    "AttendanceChange",
+    "AttendanceRecord",
+    "AttendanceWarning",
+    "CalendarFeed",
+    "CheckinSnapshot",
+    "Course",
+    "CourseGrading",
+    "CourseMembership",
+    "Excuse",
+    "FaceEmbedding",
+    "FaceEnrolment",
+    "FaceRetention",
+    "Session",
+    "TimetableSeries",
+    "User",
+    "WarningEmail",
+]

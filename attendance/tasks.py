@@ -107,3 +107,11 @@ def course_index_rebuild(self: Any, course_id: int) -> int:
         return rebuild(course=course)
     except Exception as exc:
         raise self.retry(exc=exc, countdown=10) from exc
+
+
+@shared_task(name="attendance.sessions_close_due", acks_late=True)
+def sessions_close_due() -> int:
+    """Celery beat runs this every minute: open sessions past their end close themselves."""
+    from attendance.sessions.autoclose import sessions_close_due as close_due
+
+    return close_due()

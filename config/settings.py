@@ -205,6 +205,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attendance.roster_uploads_prune",
         "schedule": 3600.0,  # hourly: an uploaded roster (personal data) not imported is kept a day at most
     },
+    "close-ended-sessions": {
+        "task": "attendance.sessions_close_due",
+        # A session closes within this many seconds of its end (60: a minute).
+        "schedule": float(env_int("ROLLCALL_SESSION_AUTO_CLOSE_CHECK_SECONDS", 60, minimum=1, maximum=3600)),
+    },
     "requeue-stale-enrolments": {
         "task": "attendance.enrolment_requeue_stale",
         "schedule": 300.0,  # a dead worker's job waits at most the stale limit plus five minutes
@@ -268,6 +273,11 @@ LIVENESS_POLICIES = ["off", "passive", "challenge"]
 ROLLCALL_LIVENESS_LECTURER = env_choice("ROLLCALL_LIVENESS_LECTURER", "passive", LIVENESS_POLICIES)
 ROLLCALL_LIVENESS_KIOSK = env_choice("ROLLCALL_LIVENESS_KIOSK", "challenge", LIVENESS_POLICIES)
 ROLLCALL_LATE_AFTER_MINUTES = env_int("ROLLCALL_LATE_AFTER_MINUTES", 10, minimum=0)
+# An open session closes itself at its planned end; one with no planned end (started by hand, or
+# opened after its planned end) this many hours after it was opened. 0: only planned ends close.
+# The largest document (PDF, PNG or JPEG) a student may attach to an excuse.
+ROLLCALL_EXCUSE_MAX_UPLOAD_MB = env_int("ROLLCALL_EXCUSE_MAX_UPLOAD_MB", 5, minimum=1, maximum=50)
+ROLLCALL_SESSION_AUTO_CLOSE_HOURS = env_int("ROLLCALL_SESSION_AUTO_CLOSE_HOURS", 4, minimum=0, maximum=48)
 ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
 ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)
 ROLLCALL_LOW_ATTENDANCE_RATE = env_float("ROLLCALL_LOW_ATTENDANCE_RATE", 0.75, minimum=0.0, maximum=1.0)

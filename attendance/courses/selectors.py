@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
@@ -51,6 +52,37 @@ def lecturer_courses(*, lecturer: User) -> QuerySet[Course]:
             open_session_count=Count("sessions", filter=Q(sessions__status=Session.Status.OPEN), distinct=True),
         )
         .order_by("-term", "code")
+    )
+
+
+def lecturer_sessions_on(*, lecturer: User, day: date | None = None) -> QuerySet[Session]:
+    """The lecturer's sessions planned (or, unplanned, opened) on a day of the site's calendar, today
+    by default: the day's bounds are local midnights, so a class at 00:30 local is on its own day."""
+    zone = ZoneInfo(settings.TIME_ZONE)
+    day = day or timezone.now().astimezone(zone).date()
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    on_day = Q(scheduled_start__gte=start, scheduled_start__lt=end) | Q(
+        scheduled_start__isnull=True, opened_at__gte=start, opened_at__lt=end
+    )
+    return (
+        Session.objects.filter(on_day, course__lecturers=lecturer)
+        .select_related("course")
+        .order_by("scheduled_start", "opened_at", "pk")
+    )
+
+
+def student_next_sessions(*, student: User, limit: int = 5) -> QuerySet[Session]:
+    """The student's next planned classes (not another group's), soonest first."""
+    return (
+        Session.objects.filter(
+            course__memberships__student=student, status=Session.Status.SCHEDULED,
+            scheduled_start__gte=timezone.now() - timedelta(hours=1),
+        )
+        .filter(Q(series__isnull=True) | Q(series__students__isnull=True) | Q(series__students=student))
+        .select_related("course")
+        .distinct()
+        .order_by("scheduled_start", "pk")[:limit]
     )
 
 

@@ -18,9 +18,14 @@ def home(request: HttpRequest) -> HttpResponse:
     if user.is_admin:
         return render(request, "attendance/home_admin.html", {"stats": selectors.admin_overview()})
     if user.is_lecturer:
-        return render(request, "attendance/home_lecturer.html", {"courses": selectors.lecturer_courses(lecturer=user)})
+        context: dict[str, object] = {
+            "courses": selectors.lecturer_courses(lecturer=user),
+            "today": selectors.lecturer_sessions_on(lecturer=user),
+        }
+        return render(request, "attendance/home_lecturer.html", context)
     context = {
         "courses": selectors.student_courses(student=user),
+        "next_sessions": selectors.student_next_sessions(student=user),
         "enrolment": selectors.student_current_enrolment(student=user),
     }
     return render(request, "attendance/home_student.html", context)

@@ -20,10 +20,13 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {"nav_links": []}
     names: list[tuple[str, str]] = [("Home", "home")]
     if user.is_admin:
-        names += [("Courses", "course-list"), ("Reports", "report-index"), ("Manage", "campus-home")]
+        names += [("Courses", "course-list"), ("Reports", "report-index"), ("Excuses", "excuse-inbox"),
+                  ("Manage", "campus-home")]
     elif user.is_lecturer:
-        names += [("My courses", "course-list"), ("Reports", "report-index"), ("Rosters", "campus-home")]
+        names += [("My courses", "course-list"), ("Reports", "report-index"), ("Excuses", "excuse-inbox"),
+                  ("Rosters", "campus-home"), ("Calendar", "feed-list")]
     else:
-        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance"), ("My warnings", "my-warnings")]
+        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance"), ("My excuses", "excuse-inbox"),
+                  ("My warnings", "my-warnings"), ("Calendar", "feed-list")]
     links = [link for label, name in names if (link := _link(label, name))]
     return {"nav_links": links}

@@ -31,6 +31,7 @@ from attendance.models import (
     CheckinSnapshot,
     Course,
     CourseMembership,
+    Excuse,
     FaceEmbedding,
     FaceEnrolment,
     Session,
@@ -217,6 +218,20 @@ def student_data_export(*, student: User, by: User | None = None) -> dict[str, A
                 "changes": changes.get(r.pk, []),
             }
             for r in records
+        ],
+        "excuses": [
+            {
+                "course": e.record.session.course.code,
+                "session_start": _iso(e.record.session.starts_at),
+                "excused_status": e.record_status,
+                "reason": e.reason,
+                "document_stored": e.document_type or None,
+                "asked_at": _iso(e.created_at),
+                "state": e.status,
+                "decided_at": _iso(e.decided_at),
+                "note": e.note,
+            }
+            for e in Excuse.objects.filter(student=student).select_related("record__session__course").order_by("pk")
         ],
     }
 

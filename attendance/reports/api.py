@@ -68,7 +68,7 @@ class SessionSerializer(serializers.ModelSerializer):
     # Never the kiosk token: it lets anyone holding it post check-ins.
     class Meta:
         model = Session
-        fields = ["id", "course", "title", "status", "scheduled_start", "opened_at", "closed_at"]
+        fields = ["id", "course", "title", "status", "scheduled_start", "scheduled_end", "opened_at", "closed_at"]
 
 
 class RecordSerializer(serializers.ModelSerializer):

@@ -4,17 +4,15 @@ held (closed) since the student joined. A held session with no record earns what
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from attendance.models import AttendanceRecord, Course, CourseGrading, CourseMembership
-from attendance.reports.rates import Period, counted_records, held_times
+from attendance.reports.rates import HeldTimes, Period, counted_records, expected_sessions, held_times_and_groups
 
 Status = AttendanceRecord.Status
 
@@ -82,18 +80,17 @@ NO_POINTS = Points(0, 0)
 
 
 def points_for(
-    memberships: Sequence[CourseMembership], *, period: Period | None = None,
-    times: dict[int, list[datetime]] | None = None,
+    memberships: Sequence[CourseMembership], *, period: Period | None = None, held: HeldTimes | None = None,
 ) -> dict[int, Points]:
     """Each membership's points (by membership id), in four queries whatever the number of students
-    (three when the caller passes the courses' held_times() for the period)."""
+    (three when the caller passes the courses' held_times_and_groups() for the period)."""
     if not memberships:
         return {}
     period = period or Period()
     course_ids = {m.course_id for m in memberships}
     student_ids = {m.student_id for m in memberships}
     schemes = schemes_for(course_ids)
-    times = held_times(course_ids=course_ids, period=period) if times is None else times
+    held = held_times_and_groups(course_ids=course_ids, period=period) if held is None else held
     records = counted_records(course_ids=course_ids, period=period)
     if len(student_ids) == 1:
         records = records.filter(student_id__in=student_ids)
@@ -104,11 +101,10 @@ def points_for(
     points = {}
     for m in memberships:
         scheme = schemes[m.course_id]
-        course_times = times.get(m.course_id, [])
-        held = len(course_times) - bisect_left(course_times, m.joined_at)
+        expected = expected_sessions(m, held)
         by_status = counts.get((m.course_id, m.student_id), {})
         recorded = sum(by_status.values())
         earned = sum(scheme.of(status) * n for status, n in by_status.items())
-        earned += max(held - recorded, 0) * scheme.absent
-        points[m.pk] = Points(earned=earned, possible=held * scheme.best)
+        earned += max(expected - recorded, 0) * scheme.absent
+        points[m.pk] = Points(earned=earned, possible=expected * scheme.best)
     return points

@@ -123,17 +123,36 @@ class Rate:
 NO_RATE = Rate(0, 0, 0)
 
 
-def held_times(*, course_ids: Iterable[int], period: Period) -> dict[int, list[datetime]]:
-    """Each course's held-session times in the period, sorted (for counting with bisect)."""
+@dataclass(frozen=True)
+class GroupSession:
+    """A held session planned for a group of the course's students (its timetable series has one)."""
+
+    course_id: int
+    held_at: datetime
+    members: frozenset[int]
+
+
+def held_times_and_groups(
+    *, course_ids: Iterable[int], period: Period
+) -> tuple[dict[int, list[datetime]], dict[int, GroupSession]]:
+    """Each course's held-session times in the period, sorted (for counting with bisect), and the
+    group sessions among them (students outside a group were never expected there), in one query:
+    a group session comes once per member of its group."""
     times: dict[int, list[datetime]] = {}
+    members: dict[int, tuple[int, datetime, set[int]]] = {}
+    seen: set[int] = set()
     rows = held_sessions(period=period).filter(course_id__in=list(course_ids)).order_by().values_list(
-        "course_id", "held_at"  # type: ignore[misc]  # an annotation the stubs cannot see
+        "pk", "course_id", "held_at", "series__students"  # type: ignore[misc]  # an annotation the stubs cannot see
     )
-    for course_id, held_at in rows:
-        times.setdefault(course_id, []).append(held_at)
+    for pk, course_id, held_at, student_id in rows:
+        if pk not in seen:
+            seen.add(pk)
+            times.setdefault(course_id, []).append(held_at)
+        if student_id is not None:
+            members.setdefault(pk, (course_id, held_at, set()))[2].add(student_id)
     for values in times.values():
         values.sort()
-    return times
+    return times, {pk: GroupSession(c, h, frozenset(m)) for pk, (c, h, m) in members.items()}
 
 
 def counted_records(*, course_ids: Iterable[int], period: Period) -> QuerySet[AttendanceRecord]:
@@ -159,19 +178,35 @@ COUNTS = {
 }
 
 
+HeldTimes = tuple[dict[int, list[datetime]], dict[int, GroupSession]]
+"""held_times_and_groups()'s answer: each course's held-session times, and the group sessions."""
+
+
+def expected_sessions(membership: CourseMembership, held: HeldTimes) -> int:
+    """How many of the held sessions the student was expected at: those at or after joining,
+    less the group sessions of groups they are not in."""
+    times, groups = held
+    course_times = times.get(membership.course_id, [])
+    count = len(course_times) - bisect_left(course_times, membership.joined_at)
+    return count - sum(
+        1 for g in groups.values()
+        if g.course_id == membership.course_id and g.held_at >= membership.joined_at
+        and membership.student_id not in g.members
+    )
+
+
 def rates_for(
-    memberships: Sequence[CourseMembership], *, period: Period | None = None,
-    times: dict[int, list[datetime]] | None = None,
+    memberships: Sequence[CourseMembership], *, period: Period | None = None, held: HeldTimes | None = None,
 ) -> dict[int, Rate]:
     """The attendance rate behind each membership (by membership id), in three queries at most.
 
-    `times`: the courses' held_times() for the same period, when the caller already has them."""
+    `held`: the courses' held_times_and_groups() for the same period, when the caller has them."""
     if not memberships:
         return {}
     period = period or Period()
     course_ids = {m.course_id for m in memberships}
     student_ids = {m.student_id for m in memberships}
-    times = held_times(course_ids=course_ids, period=period) if times is None else times
+    held = held_times_and_groups(course_ids=course_ids, period=period) if held is None else held
     records = counted_records(course_ids=course_ids, period=period)
     if len(student_ids) == 1:
         records = records.filter(student_id__in=student_ids)
@@ -182,10 +217,8 @@ def rates_for(
     }
     rates = {}
     for m in memberships:
-        course_times = times.get(m.course_id, [])
-        held = len(course_times) - bisect_left(course_times, m.joined_at)  # held at or after joining
         attended, excused = counts.get((m.course_id, m.student_id), (0, 0))
-        rates[m.pk] = Rate(held=held, excused=excused, attended=attended)
+        rates[m.pk] = Rate(held=expected_sessions(m, held), excused=excused, attended=attended)
     return rates
 
 

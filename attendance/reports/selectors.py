@@ -28,7 +28,7 @@ from attendance.reports.rates import (
     SubqueryCount,
     counted_records,
     held_sessions,
-    held_times,
+    held_times_and_groups,
     low_rate_threshold,
     name_key,
     rates_for,
@@ -118,9 +118,9 @@ def course_standings(
 ) -> list[_Standing]:
     """Every student of the course with their rate, sorted and optionally only those below the threshold."""
     memberships = list(CourseMembership.objects.filter(course=course).select_related("student").order_by())
-    times = held_times(course_ids=[course.pk], period=period)
-    rates = rates_for(memberships, period=period, times=times)
-    points = points_for(memberships, period=period, times=times)
+    held = held_times_and_groups(course_ids=[course.pk], period=period)
+    rates = rates_for(memberships, period=period, held=held)
+    points = points_for(memberships, period=period, held=held)
     standings = [_Standing(m, rates[m.pk], points[m.pk]) for m in memberships]
     if only_low:
         standings = [s for s in standings if s.rate.rate is not None and s.rate.rate < threshold]
@@ -134,7 +134,8 @@ def course_sessions(*, course: Course, period: Period) -> list[Session]:
     """
     held = held_sessions(period=period).filter(course=course)
     sessions = list(held.order_by("held_at", "pk"))  # type: ignore[misc]  # an annotation the stubs cannot see
-    joined = sorted(CourseMembership.objects.filter(course=course).order_by().values_list("joined_at", flat=True))
+    joined_by_student = dict(CourseMembership.objects.filter(course=course).values_list("student_id", "joined_at"))
+    joined = sorted(joined_by_student.values())
     counts = {
         row["session_id"]: (row["attended"], row["excused"])
         for row in cast(
@@ -145,9 +146,16 @@ def course_sessions(*, course: Course, period: Period) -> list[Session]:
             .annotate(**COUNTS),
         )
     }
+    # A query of its own only where the course has group series (most have none).
+    has_groups = course.series.filter(students__isnull=False).exists()
+    groups = held_times_and_groups(course_ids=[course.pk], period=period)[1] if has_groups else {}
     for session in sessions:
         attended, excused = counts.get(session.pk, (0, 0))
         expected = bisect_right(joined, session.held_at) - excused  # type: ignore[attr-defined]
+        if (group := groups.get(session.pk)) is not None:  # only the group was expected
+            expected = sum(
+                1 for student, at in joined_by_student.items() if student in group.members and at <= group.held_at
+            ) - excused
         # Set like annotations, so templates, CSV and API read session.turnout alike.
         session.attended = attended  # type: ignore[attr-defined]
         session.expected = expected  # type: ignore[attr-defined]
@@ -355,9 +363,8 @@ def student_sessions(*, student: User, courses: QuerySet[Course]) -> QuerySet[Se
 
 
 def _student_session_rows(student: User, sessions: Sequence[Session]) -> list[StudentSessionRow]:
-    records = {
-        r.session_id: r for r in AttendanceRecord.objects.filter(student=student, session__in=[s.pk for s in sessions])
-    }
+    found = AttendanceRecord.objects.filter(student=student, session__in=[s.pk for s in sessions])
+    records = {r.session_id: r for r in found.prefetch_related("excuses")}  # the row shows the latest excuse
     return [StudentSessionRow(session=s, record=records.get(s.pk)) for s in sessions]
 
 

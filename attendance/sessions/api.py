@@ -45,6 +45,9 @@ class SessionInfoSerializer(serializers.Serializer):
     opened_at = serializers.DateTimeField(allow_null=True)
     closed_at = serializers.DateTimeField(allow_null=True)
     starts_at = serializers.DateTimeField(allow_null=True)
+    ends_at = serializers.DateTimeField(
+        allow_null=True, help_text="The planned end, when the session closes itself; null if unplanned."
+    )
     late_after_minutes = serializers.IntegerField()
     arrival_status = serializers.ChoiceField(
         choices=["present", "late"], help_text="What a student arriving now is marked: late after the course's minutes."

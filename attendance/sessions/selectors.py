@@ -33,6 +33,7 @@ def session_info(session: Session) -> dict[str, Any]:
     return {
         "id": session.pk, "course_id": session.course_id, "title": str(session), "status": session.status,
         "opened_at": session.opened_at, "closed_at": session.closed_at, "starts_at": session.starts_at,
+        "ends_at": session.scheduled_end,
         "late_after_minutes": int(session_late_after(session=session).total_seconds() // 60),
         "arrival_status": session_arrival_status(session=session),
     }

@@ -75,8 +75,12 @@ def session_open(*, course: Course, by: User, session: Session | None = None, ti
     return locked
 
 
-def session_close(*, session: Session, by: User) -> SessionCloseResult:
-    """Close an open session: the kiosk link dies and every student without a record is marked absent."""
+def session_close(*, session: Session, by: User | None) -> SessionCloseResult:
+    """Close an open session: the kiosk link dies and every student without a record is marked absent.
+
+    ``by`` is None when the session closes itself at its end (sessions.autoclose). A session planned
+    for a group of the course's students (its timetable series has one) marks only that group absent.
+    """
     now = timezone.now()
     with transaction.atomic():
         locked = Session.objects.select_for_update().select_related("course").get(pk=session.pk)
@@ -89,13 +93,16 @@ def session_close(*, session: Session, by: User) -> SessionCloseResult:
         locked.kiosk_token = None
         locked.save(update_fields=["status", "closed_at", "kiosk_token"])
         marked = set(AttendanceRecord.objects.filter(session=locked).values_list("student_id", flat=True))
+        expected = CourseMembership.objects.filter(course_id=locked.course_id)
+        group = locked.series.students.all() if locked.series is not None else None
+        if group is not None and group.exists():
+            expected = expected.filter(student__in=group)
         absent = [
             AttendanceRecord(
                 session=locked, student_id=student_id, status=AttendanceRecord.Status.ABSENT,
                 method=AttendanceRecord.Method.AUTO, marked_at=now, marked_by=by,
             )
-            for student_id in CourseMembership.objects.filter(course_id=locked.course_id)
-            .values_list("student_id", flat=True)
+            for student_id in expected.values_list("student_id", flat=True)
             if student_id not in marked
         ]
         # ignore_conflicts: a check-in that committed a record a moment ago wins over "absent".

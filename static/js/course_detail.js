@@ -1,4 +1,5 @@
-// Course page: ask before closing a session, since closing marks everyone not yet seen absent.
+// Ask before a form that cannot be undone: closing a session (everyone not yet seen is marked
+// absent), deleting a timetable series, resetting a calendar link.
 "use strict";
 document.querySelectorAll("form[data-confirm]").forEach((form) => {
   form.addEventListener("submit", (event) => {

@@ -114,7 +114,7 @@ def test_the_cycle_check_finds_a_cycle():
 
 FEATURES = (
     "checkin", "enrolment", "sessions", "reports", "privacy", "courses", "platform", "sso", "grades", "warnings",
-    "campus",
+    "campus", "timetable", "feeds", "excuses",
 )
 # Which feature may import which: features depend downward, never sideways up. `platform` is what
 # every feature uses; `courses` (memberships, indexes) sits under the features that need faces.
@@ -131,6 +131,9 @@ ALLOWED = {
     "grades": {"platform", "courses", "reports"},
     "warnings": {"platform", "courses", "reports"},
     "campus": {"platform", "courses"},
+    "timetable": {"platform", "courses", "sessions"},
+    "feeds": {"platform", "courses"},
+    "excuses": {"platform", "courses", "sessions"},
 }
 
 

@@ -62,6 +62,34 @@ def _student(w: World) -> dict[str, Any]:
     return {"pk": w.b.student.pk}  # type: ignore[attr-defined]
 
 
+def _series(w: World) -> dict[str, Any]:
+    from datetime import date, time
+
+    from attendance.timetable.services import SeriesSpec, series_save
+
+    spec = SeriesSpec(title="Probe", weekdays=[2], start_time=time(9), end_time=time(10), every_weeks=1,
+                      starts_on=date(2030, 1, 1), ends_on=date(2030, 1, 31))
+    series, _ = series_save(course=w.b.course, by=w.b.lecturer, spec=spec)  # type: ignore[attr-defined]
+    return {"pk": w.b.course.pk, "series_pk": series.pk}  # type: ignore[attr-defined]
+
+
+def _late_record(w: World) -> dict[str, Any]:
+    return {"pk": AttendanceRecord.objects.get(session=w.b.closed, student=w.b.student).pk}  # type: ignore[attr-defined]
+
+
+def _excuse(w: World) -> dict[str, Any]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from attendance.excuses.services import excuse_request
+
+    record = AttendanceRecord.objects.get(session=w.b.closed, student=w.b.student)  # type: ignore[attr-defined]
+    if (pending := record.excuses.filter(status="pending").first()) is not None:  # one excuse for every probe
+        return {"pk": pending.pk}
+    document = SimpleUploadedFile("note.pdf", b"%PDF-1.4\ntrailer<<>>\n%%EOF\n")
+    excuse = excuse_request(record=record, by=w.b.student, reason="probe", document=document)  # type: ignore[arg-type]
+    return {"pk": excuse.pk}
+
+
 def _mark(w: World) -> dict[str, Any]:
     return {"student": w.b.student.pk, "status": "absent", "reason": "probe"}  # type: ignore[attr-defined]
 
@@ -108,6 +136,22 @@ PROBES: dict[str, Probe] = {
     "api-course-report": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
     "api-session-report": Probe(_session, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
     "api-student-report": Probe(_student, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
+    # Timetable. The owner's import has no file: 400 shows it got past the permission check.
+    "course-timetable": Probe(_course, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET"),
+    "series-edit": Probe(_series, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET"),
+    "series-delete": Probe(_series, ("POST",), STAFF_ATTACKERS, "lecturer_b", (302,)),
+    "sessions-import": Probe(_course, ("POST",), STAFF_ATTACKERS, "lecturer_b", (400,)),
+    "api-course-timetable": Probe(_course, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET"),
+    # Excuses: asked by the record's student, decided by the course's lecturers.
+    "excuse-request": Probe(_late_record, ("GET", "POST"), FACE_ATTACKERS, "student_b", owner_method="GET",
+                            body=lambda w: {"reason": "probe"}),
+    "excuse-decide": Probe(_excuse, ("POST",), STAFF_ATTACKERS, "lecturer_b", (302,),
+                           body=lambda w: {"decision": "approve", "note": "probe"}),
+    "excuse-document": Probe(_excuse, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
+    "api-record-excuse": Probe(_late_record, ("POST",), FACE_ATTACKERS, "student_b", (201,),
+                               body=lambda w: {"reason": "probe"}),
+    "api-excuse-decide": Probe(_excuse, ("POST",), STAFF_ATTACKERS, "lecturer_b",
+                               body=lambda w: {"decision": "decline", "note": "probe"}),
     # Privacy and face data.
     "student-data-export": Probe(_student, ("GET",), FACE_ATTACKERS, "admin"),
     "student-withdraw-consent": Probe(_student, ("GET", "POST"), FACE_ATTACKERS, "admin", owner_method="GET",
@@ -136,6 +180,7 @@ NOT_IDS = {
     "campus-import-preview": "an upload token, not an id: tests/attendance/test_campus_import.py "
                              "(another admin's token, a changed file: 404)",
     "campus-import-template": "a file format (csv, xlsx), the same template for every admin",
+    "feed-ics": "a calendar feed token, not an id: tests/attendance/test_feeds.py",
 }
 
 

@@ -1,0 +1,1 @@
+"""Excuses: a student asks for an absence or a late mark to be excused; the lecturer decides."""
