@@ -6,7 +6,9 @@ the first recognition call (or the worker's warm-up) pays for the load once.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from functools import cache
 
 from django.conf import settings
@@ -16,21 +18,71 @@ from recognition import (
     BackboneDefaults,
     Embedder,
     FaceDetector,
+    ModelUnavailableError,
     Recognizer,
     create_embedder,
-    resolve_detector_model,
     set_threads,
 )
+from recognition.choice import Choice, choose_backbone, choose_detector
+from recognition.detect import Detector
+from recognition.detect_dlib import DlibFaceDetector
 from recognition.liveness import LivenessPolicy, PassiveLiveness
+
+logger = logging.getLogger(__name__)
 
 # One lock around construction: two request threads asking for the detector at once must not
 # both download or build it. `cache` alone does not prevent that.
 _lock = threading.RLock()
 
 
+@cache
+def _backbone_choice() -> Choice:
+    return choose_backbone(
+        str(settings.ROLLCALL_BACKBONE),
+        model_name=settings.ROLLCALL_CLIP_MODEL,
+        pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
+        checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
+    )
+
+
+def backbone_choice() -> Choice:
+    """The backbone this process runs and why (ROLLCALL_BACKBONE resolved; "auto" looks for CLIP's
+    weights on this machine and takes dlib's otherwise). Decided once per process; loads nothing."""
+    with _lock:
+        return _backbone_choice()
+
+
 def backbone_name() -> str:
-    """The configured backbone ("clip" or "dlib"): the key of the vote's calibrated defaults."""
-    return str(settings.ROLLCALL_BACKBONE)
+    """The backbone that runs ("clip" or "dlib"): the key of the vote's calibrated defaults."""
+    return backbone_choice().name
+
+
+@cache
+def _detector_choice() -> Choice:
+    return choose_detector(
+        str(settings.ROLLCALL_DETECTOR),
+        model_path=settings.ROLLCALL_DETECTOR_MODEL,
+        model_dir=settings.ROLLCALL_MODEL_DIR,
+    )
+
+
+def detector_choice() -> Choice:
+    """The face detector this process runs and why ("auto": YuNet where its file is here or can be
+    downloaded, else dlib's, which ships installed). Raises ModelUnavailableError for "yunet"
+    without its file."""
+    with _lock:
+        return _detector_choice()
+
+
+def summary() -> str:
+    """One line for the operator: what runs and why (./rollcall up prints it at start)."""
+    backbone, detector = backbone_choice(), detector_choice()
+    names = {"clip": f"CLIP {settings.ROLLCALL_CLIP_MODEL}", "dlib": "dlib's face ResNet"}
+    detectors = {"yunet": "the YuNet detector", "dlib": "dlib's HOG detector with 5-point landmarks"}
+    return (
+        f"Recognition runs {names[backbone.name]} ({backbone.reason}) with {detectors[detector.name]} "
+        f"({detector.reason})."
+    )
 
 
 def embedder_name() -> str:
@@ -50,16 +102,17 @@ def _threads() -> int:
 
 
 @cache
-def _detector() -> FaceDetector:
+def _detector() -> Detector:
     _threads()
-    path = settings.ROLLCALL_DETECTOR_MODEL
-    if not path.is_file():
-        # Fetches from OpenCV Zoo where the machine is online; raises a clear error otherwise.
-        path = resolve_detector_model(settings.ROLLCALL_MODEL_DIR)
-    return FaceDetector(path)
+    # YuNet's file, fetched from OpenCV Zoo where the machine is online, else dlib's detector.
+    choice = _detector_choice()
+    if choice.name == "dlib":
+        return DlibFaceDetector()
+    assert choice.path is not None
+    return FaceDetector(choice.path)
 
 
-def detector() -> FaceDetector:
+def detector() -> Detector:
     with _lock:
         return _detector()
 
@@ -67,7 +120,7 @@ def detector() -> FaceDetector:
 @cache
 def _embedder() -> Embedder:
     _threads()
-    if backbone_name() == "clip":
+    if _backbone_choice().name == "clip":
         return create_embedder(
             "clip",
             model_name=settings.ROLLCALL_CLIP_MODEL,
@@ -112,6 +165,28 @@ def liveness() -> PassiveLiveness:
         return _liveness()
 
 
+_LIVENESS_RETRY_S = 60.0
+_liveness_failure: list[tuple[float, str]] = []  # (when, why): the last failed attempt to load
+
+
+def liveness_problem() -> str | None:
+    """None when the passive liveness models are loaded (or load now); otherwise why not, in the
+    operator's words. A failure is remembered for a minute: each check-in must not wait for a
+    download that just failed, and weights copied into place are found within that minute."""
+    with _lock:
+        if _liveness_failure and time.monotonic() - _liveness_failure[0][0] < _LIVENESS_RETRY_S:
+            return _liveness_failure[0][1]
+        try:
+            _liveness().load()
+        except ModelUnavailableError as exc:
+            if not _liveness_failure:
+                logger.error("liveness checks are off until their models load: %s", exc)
+            _liveness_failure[:] = [(time.monotonic(), str(exc))]
+            return str(exc)
+        _liveness_failure.clear()
+        return None
+
+
 _POLICIES = {"off": LivenessPolicy.OFF, "passive": LivenessPolicy.PASSIVE, "challenge": LivenessPolicy.CHALLENGE}
 
 
@@ -139,7 +214,10 @@ def reset() -> None:
     """Forget every loaded object (tests switch backbones and model paths)."""
     with _lock:
         _threads.cache_clear()
+        _backbone_choice.cache_clear()
+        _detector_choice.cache_clear()
         _detector.cache_clear()
         _embedder.cache_clear()
         _recognizer.cache_clear()
         _liveness.cache_clear()
+        _liveness_failure.clear()

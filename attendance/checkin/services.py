@@ -84,6 +84,14 @@ class CheckinResult:
     marked: list[int] = field(default_factory=list)
     processing_ms: int = 0
     liveness: str = LivenessPolicy.OFF.value
+    notice: str = ""  # a plain sentence for the lecturer or the kiosk, e.g. liveness unavailable
+
+
+LIVENESS_UNAVAILABLE = "unavailable"
+LIVENESS_UNAVAILABLE_NOTICE = (
+    "Liveness checks are not available on this server right now, so students are recognised and marked "
+    "without them. Your administrator has been told."
+)
 
 
 @dataclass(frozen=True)
@@ -116,13 +124,18 @@ def session_check_in(
     now = time.time() if now is None else now
     course = session.course
     policy = ml.liveness_policy(course_policy=course.liveness, kiosk=kiosk)
+    applied, notice = policy.value, ""
+    if policy is not LivenessPolicy.OFF and ml.liveness_problem() is not None:
+        # Degrade rather than refuse every check-in: marked as with liveness off (no checks stored
+        # with the record), the page says so and /healthz and the admin overview say why.
+        policy, applied, notice = LivenessPolicy.OFF, LIVENESS_UNAVAILABLE, LIVENESS_UNAVAILABLE_NOTICE
     rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE)
     height, width = rgb.shape[:2]
     found = ml.recognizer().embed_faces(rgb)
     needed = int(settings.ROLLCALL_CHECKIN_CONFIRMATIONS)
     if not found:
         return CheckinResult(width=width, height=height, faces=[], confirmations_needed=needed,
-                             processing_ms=_ms_since(started), liveness=policy.value)
+                             processing_ms=_ms_since(started), liveness=applied, notice=notice)
     # All faces of the snapshot in one batch per model, right after detection.
     scores: list[float | None] = (
         [None] * len(found) if policy is LivenessPolicy.OFF
@@ -182,7 +195,7 @@ def session_check_in(
     if marked:
         _store_snapshot(session=session, image_bytes=image_bytes, student_ids=marked)
     return CheckinResult(width=width, height=height, faces=faces, confirmations_needed=needed, marked=marked,
-                         processing_ms=_ms_since(started), liveness=policy.value)
+                         processing_ms=_ms_since(started), liveness=applied, notice=notice)
 
 
 def _live_step(
