@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
@@ -27,6 +30,9 @@ from recognition.choice import Choice, choose_backbone, choose_detector
 from recognition.detect import Detector
 from recognition.detect_dlib import DlibFaceDetector
 from recognition.liveness import LivenessPolicy, PassiveLiveness
+
+if TYPE_CHECKING:
+    from attendance.models import EmbeddingSpace
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +59,9 @@ def backbone_choice() -> Choice:
 
 
 def backbone_name() -> str:
-    """The backbone that runs ("clip" or "dlib"): the key of the vote's calibrated defaults."""
-    return backbone_choice().name
+    """The backbone that runs ("clip" or "dlib"), the recorded space's: the key of the vote's
+    calibrated defaults."""
+    return served_spec().backbone
 
 
 @cache
@@ -92,6 +99,61 @@ def embedder_name() -> str:
     return embedder().name
 
 
+@dataclass(frozen=True)
+class SpaceSpec:
+    """What it takes to build an embedder of one space (the dlib engine is not part of it: both
+    engines give the same space)."""
+
+    backbone: str
+    clip_model: str = ""
+    clip_pretrained: str = ""
+    clip_checkpoint: str = ""
+
+
+def configured_spec() -> SpaceSpec:
+    """The space the settings (and, with "auto", this machine) ask for."""
+    if backbone_choice().name == "clip":
+        return SpaceSpec(
+            "clip",
+            clip_model=str(settings.ROLLCALL_CLIP_MODEL),
+            clip_pretrained="" if settings.ROLLCALL_CLIP_CHECKPOINT else str(settings.ROLLCALL_CLIP_PRETRAINED or ""),
+            clip_checkpoint=str(settings.ROLLCALL_CLIP_CHECKPOINT or ""),
+        )
+    return SpaceSpec("dlib")
+
+
+def spec_of(space: EmbeddingSpace) -> SpaceSpec:
+    checkpoint = space.clip_checkpoint
+    configured = str(settings.ROLLCALL_CLIP_CHECKPOINT or "")
+    if space.backbone == "clip" and configured and Path(configured).name == Path(checkpoint or "x").name:
+        checkpoint = configured  # the same file, moved: the space's name is the file's name
+    return SpaceSpec(space.backbone, space.clip_model, space.clip_pretrained, checkpoint)
+
+
+_SPACE_TTL_S = 5.0
+_space_seen: list[tuple[float, SpaceSpec | None]] = []
+
+
+def served_spec() -> SpaceSpec:
+    """The recorded (active) space where there is one, else the configured. Read from the database
+    at most every few seconds: another process's switch (manage.py reembed) is seen within that."""
+    from attendance.spaces.selectors import active_space
+
+    now = time.monotonic()
+    if _space_seen and now - _space_seen[0][0] < _SPACE_TTL_S:
+        recorded = _space_seen[0][1]
+    else:
+        space = active_space()
+        recorded = spec_of(space) if space is not None else None
+        _space_seen[:] = [(now, recorded)]
+    return recorded if recorded is not None else configured_spec()
+
+
+def forget_space() -> None:
+    """Read the recorded space again at the next call (after recording or switching it)."""
+    _space_seen.clear()
+
+
 @cache
 def _threads() -> int:
     """Size the recognition libraries' thread pools once per process, before any model runs: left
@@ -118,14 +180,14 @@ def detector() -> Detector:
 
 
 @cache
-def _embedder() -> Embedder:
+def _embedder_for(spec: SpaceSpec) -> Embedder:
     _threads()
-    if _backbone_choice().name == "clip":
+    if spec.backbone == "clip":
         return create_embedder(
             "clip",
-            model_name=settings.ROLLCALL_CLIP_MODEL,
-            pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
-            checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
+            model_name=spec.clip_model,
+            pretrained=spec.clip_pretrained or None,
+            checkpoint=spec.clip_checkpoint or None,
             device=settings.ROLLCALL_DEVICE,
         )
     return create_embedder(
@@ -137,18 +199,45 @@ def _embedder() -> Embedder:
 
 
 def embedder() -> Embedder:
+    """The embedder of the space the site serves (the recorded one, see served_spec)."""
+    spec = served_spec()
     with _lock:
-        return _embedder()
+        return _embedder_for(spec)
+
+
+def configured_embedder() -> Embedder:
+    """The embedder the settings ask for: what `manage.py reembed` switches to."""
+    spec = configured_spec()
+    with _lock:
+        return _embedder_for(spec)
+
+
+def space_mismatch() -> str | None:
+    """None when the settings ask for the recorded space; otherwise what the admin should know."""
+    from attendance.spaces.selectors import active_space
+
+    recorded = active_space()
+    wanted = configured_embedder().name
+    if recorded is None or recorded.name == wanted:
+        return None
+    return (
+        f"The settings ask for {wanted}, but the site's faces are stored in {recorded.name}, which it keeps "
+        "serving. To switch, run `manage.py reembed` (it re-embeds kept enrolment videos and asks the other "
+        f"students to enrol again); to stay, set the settings back to {recorded.backbone}."
+    )
 
 
 @cache
-def _recognizer() -> Recognizer:
-    return Recognizer(detector(), embedder())
+def _recognizer_for(spec: SpaceSpec) -> Recognizer:
+    return Recognizer(detector(), _embedder_for(spec))
 
 
 def recognizer() -> Recognizer:
+    """Detector and embedder of the served space, as one object: a check-in embeds and searches
+    with the space of this one object, even if a switch lands while it runs."""
+    spec = served_spec()
     with _lock:
-        return _recognizer()
+        return _recognizer_for(spec)
 
 
 @cache
@@ -163,6 +252,20 @@ def liveness() -> PassiveLiveness:
     """The passive liveness scorer (both MiniFASNet models), built once per process."""
     with _lock:
         return _liveness()
+
+
+def models_problem() -> str | None:
+    """None when the served space's embedder and the detector load here; otherwise why not, in
+    the operator's words (setting, path, checksum, URL)."""
+    try:
+        detector()
+        model = embedder()
+        load = getattr(model, "load", None)
+        if callable(load):
+            load()
+    except ModelUnavailableError as exc:
+        return str(exc)
+    return None
 
 
 _LIVENESS_RETRY_S = 60.0
@@ -217,7 +320,8 @@ def reset() -> None:
         _backbone_choice.cache_clear()
         _detector_choice.cache_clear()
         _detector.cache_clear()
-        _embedder.cache_clear()
-        _recognizer.cache_clear()
+        _embedder_for.cache_clear()
+        _recognizer_for.cache_clear()
+        _space_seen.clear()
         _liveness.cache_clear()
         _liveness_failure.clear()

@@ -35,7 +35,7 @@ from attendance.platform.redis import redis_client, session_key, session_state_c
 from attendance.privacy.services import checkin_snapshot_store
 from attendance.sessions.records import attendance_record_mark_face
 from attendance.sessions.services import SessionClosedError
-from recognition import BackboneDefaults, Match, assign_unique, candidate_matches, load_image
+from recognition import BackboneDefaults, Embedder, Match, assign_unique, candidate_matches, load_image
 from recognition.liveness import Challenge, LivenessDecision, LivenessPolicy, Observation
 
 logger = logging.getLogger(__name__)
@@ -131,7 +131,8 @@ def session_check_in(
         policy, applied, notice = LivenessPolicy.OFF, LIVENESS_UNAVAILABLE, LIVENESS_UNAVAILABLE_NOTICE
     rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE)
     height, width = rgb.shape[:2]
-    found = ml.recognizer().embed_faces(rgb)
+    recognizer = ml.recognizer()  # one space for this snapshot: embedded and searched in it
+    found = recognizer.embed_faces(rgb)
     needed = int(settings.ROLLCALL_CHECKIN_CONFIRMATIONS)
     if not found:
         return CheckinResult(width=width, height=height, faces=[], confirmations_needed=needed,
@@ -143,7 +144,8 @@ def session_check_in(
     )
 
     params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course_threshold(course=course).value)
-    matches = _identify(session=session, vectors=np.stack([vector for _, vector in found]), params=params)
+    matches = _identify(session=session, vectors=np.stack([vector for _, vector in found]), params=params,
+                        embedder=recognizer.embedder)
 
     student_ids = [int(m.label) for m in matches if m.label is not None]  # type: ignore[arg-type]
     names = _names(student_ids)
@@ -260,9 +262,9 @@ def _round(score: float | None) -> float | None:
     return None if score is None else round(float(score), 4)
 
 
-def _identify(*, session: Session, vectors: np.ndarray, params: BackboneDefaults) -> list[Match]:
+def _identify(*, session: Session, vectors: np.ndarray, params: BackboneDefaults, embedder: Embedder) -> list[Match]:
     """The paper's vote for each face, then one student per face across the frame."""
-    course_index = course_index_get(course=session.course)
+    course_index = course_index_get(course=session.course, embedder=embedder)
     if not len(course_index):
         return assign_unique([[] for _ in range(len(vectors))])
     results = course_index.index.search(vectors, params.k2)

@@ -22,5 +22,6 @@ def home(request: HttpRequest) -> HttpResponse:
     context = {
         "courses": selectors.student_courses(student=user),
         "enrolment": selectors.student_current_enrolment(student=user),
+        "reenrolment_needed": selectors.student_reenrolment_needed(student=user),
     }
     return render(request, "attendance/home_student.html", context)

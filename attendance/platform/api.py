@@ -30,15 +30,23 @@ MODELS_UNAVAILABLE = (
     "Try again in a few minutes."
 )
 
+KEY_UNAVAILABLE = (
+    "Face recognition is stopped on this server right now; your administrator has been told. Attendance records, "
+    "marking by hand and reports still work, and no face data has been deleted."
+)
+
 logger = logging.getLogger("attendance.models_unavailable")
 
 
 def models_unavailable(user: Any, exc: Exception) -> ServiceUnavailable:
     """The 503 for a model that cannot load: the operator's detail (setting, path, checksum, URL)
     for an admin and the log; a plain sentence for everyone else (lecturers, kiosks, students)."""
+    from attendance.platform.biometric import BiometricKeyError
+
     logger.error("recognition models unavailable: %s", exc)
     is_admin = bool(getattr(user, "is_authenticated", False) and getattr(user, "is_admin", False))
-    detail = f"{MODELS_UNAVAILABLE} Detail for administrators: {exc}" if is_admin else MODELS_UNAVAILABLE
+    plain = KEY_UNAVAILABLE if isinstance(exc, BiometricKeyError) else MODELS_UNAVAILABLE
+    detail = f"{plain} Detail for administrators: {exc}" if is_admin else plain
     return ServiceUnavailable(detail)
 
 

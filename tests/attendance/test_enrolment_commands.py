@@ -68,14 +68,14 @@ def test_enrol_folder_explains_what_is_wrong(db, tmp_path, lecturer):
     assert "exists and is not a student" in err.getvalue()
 
 
-def test_fetch_models_verifies_the_detector_in_place(settings):
+def test_fetch_models_verifies_the_detector_in_place(db, settings):
     settings.ROLLCALL_DETECTOR_MODEL = DETECTOR_MODEL
     out = StringIO()
     call_command("fetch_models", "--offline", stdout=out, stderr=StringIO())
     assert "sha256 verified" in out.getvalue() and "Embedder: dlib" in out.getvalue()
 
 
-def test_fetch_models_offline_says_what_to_copy_where(settings, tmp_path, monkeypatch):
+def test_fetch_models_offline_says_what_to_copy_where(db, settings, tmp_path, monkeypatch):
     from recognition import weights
 
     settings.ROLLCALL_DETECTOR = "yunet"  # asked for by name: no fallback
@@ -91,7 +91,9 @@ def test_fetch_models_offline_says_what_to_copy_where(settings, tmp_path, monkey
     assert [p.name for p in tmp_path.iterdir()] in ([], ["dlib_face_recognition_resnet_model_v1.torch.npz"])
 
 
-def test_fetch_models_offline_with_auto_runs_what_ships_installed_and_says_so(settings, tmp_path, monkeypatch):
+def test_fetch_models_offline_with_auto_runs_what_ships_installed_and_says_so(
+    db, settings, tmp_path, monkeypatch
+):
     from attendance import ml
     from recognition import weights
 

@@ -15,7 +15,7 @@ from recognition.detect_dlib import DlibFaceDetector
 
 
 @pytest.fixture(autouse=True)
-def fresh_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def fresh_models(db: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # No hub: "auto" must decide from this machine alone (CLIP weights are never cached here).
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
