@@ -6,8 +6,13 @@ the first recognition call (or the worker's warm-up) pays for the load once.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
@@ -16,21 +21,75 @@ from recognition import (
     BackboneDefaults,
     Embedder,
     FaceDetector,
+    ModelUnavailableError,
     Recognizer,
     create_embedder,
-    resolve_detector_model,
     set_threads,
 )
+from recognition.choice import Choice, choose_backbone, choose_detector
+from recognition.detect import Detector
+from recognition.detect_dlib import DlibFaceDetector
 from recognition.liveness import LivenessPolicy, PassiveLiveness
+
+if TYPE_CHECKING:
+    from attendance.models import EmbeddingSpace
+
+logger = logging.getLogger(__name__)
 
 # One lock around construction: two request threads asking for the detector at once must not
 # both download or build it. `cache` alone does not prevent that.
 _lock = threading.RLock()
 
 
+@cache
+def _backbone_choice() -> Choice:
+    return choose_backbone(
+        str(settings.ROLLCALL_BACKBONE),
+        model_name=settings.ROLLCALL_CLIP_MODEL,
+        pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
+        checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
+    )
+
+
+def backbone_choice() -> Choice:
+    """The backbone this process runs and why (ROLLCALL_BACKBONE resolved; "auto" looks for CLIP's
+    weights on this machine and takes dlib's otherwise). Decided once per process; loads nothing."""
+    with _lock:
+        return _backbone_choice()
+
+
 def backbone_name() -> str:
-    """The configured backbone ("clip" or "dlib"): the key of the vote's calibrated defaults."""
-    return str(settings.ROLLCALL_BACKBONE)
+    """The backbone that runs ("clip" or "dlib"), the recorded space's: the key of the vote's
+    calibrated defaults."""
+    return served_spec().backbone
+
+
+@cache
+def _detector_choice() -> Choice:
+    return choose_detector(
+        str(settings.ROLLCALL_DETECTOR),
+        model_path=settings.ROLLCALL_DETECTOR_MODEL,
+        model_dir=settings.ROLLCALL_MODEL_DIR,
+    )
+
+
+def detector_choice() -> Choice:
+    """The face detector this process runs and why ("auto": YuNet where its file is here or can be
+    downloaded, else dlib's, which ships installed). Raises ModelUnavailableError for "yunet"
+    without its file."""
+    with _lock:
+        return _detector_choice()
+
+
+def summary() -> str:
+    """One line for the operator: what runs and why (./rollcall up prints it at start)."""
+    backbone, detector = backbone_choice(), detector_choice()
+    names = {"clip": f"CLIP {settings.ROLLCALL_CLIP_MODEL}", "dlib": "dlib's face ResNet"}
+    detectors = {"yunet": "the YuNet detector", "dlib": "dlib's HOG detector with 5-point landmarks"}
+    return (
+        f"Recognition runs {names[backbone.name]} ({backbone.reason}) with {detectors[detector.name]} "
+        f"({detector.reason})."
+    )
 
 
 def embedder_name() -> str:
@@ -38,6 +97,61 @@ def embedder_name() -> str:
     "clip:ViT-B-32:openai", ...). Finer than the backbone: two CLIP models are two spaces whose
     vectors must never be searched together. Reading it loads no weights."""
     return embedder().name
+
+
+@dataclass(frozen=True)
+class SpaceSpec:
+    """What it takes to build an embedder of one space (the dlib engine is not part of it: both
+    engines give the same space)."""
+
+    backbone: str
+    clip_model: str = ""
+    clip_pretrained: str = ""
+    clip_checkpoint: str = ""
+
+
+def configured_spec() -> SpaceSpec:
+    """The space the settings (and, with "auto", this machine) ask for."""
+    if backbone_choice().name == "clip":
+        return SpaceSpec(
+            "clip",
+            clip_model=str(settings.ROLLCALL_CLIP_MODEL),
+            clip_pretrained="" if settings.ROLLCALL_CLIP_CHECKPOINT else str(settings.ROLLCALL_CLIP_PRETRAINED or ""),
+            clip_checkpoint=str(settings.ROLLCALL_CLIP_CHECKPOINT or ""),
+        )
+    return SpaceSpec("dlib")
+
+
+def spec_of(space: EmbeddingSpace) -> SpaceSpec:
+    checkpoint = space.clip_checkpoint
+    configured = str(settings.ROLLCALL_CLIP_CHECKPOINT or "")
+    if space.backbone == "clip" and configured and Path(configured).name == Path(checkpoint or "x").name:
+        checkpoint = configured  # the same file, moved: the space's name is the file's name
+    return SpaceSpec(space.backbone, space.clip_model, space.clip_pretrained, checkpoint)
+
+
+_SPACE_TTL_S = 5.0
+_space_seen: list[tuple[float, SpaceSpec | None]] = []
+
+
+def served_spec() -> SpaceSpec:
+    """The recorded (active) space where there is one, else the configured. Read from the database
+    at most every few seconds: another process's switch (manage.py reembed) is seen within that."""
+    from attendance.spaces.selectors import active_space
+
+    now = time.monotonic()
+    if _space_seen and now - _space_seen[0][0] < _SPACE_TTL_S:
+        recorded = _space_seen[0][1]
+    else:
+        space = active_space()
+        recorded = spec_of(space) if space is not None else None
+        _space_seen[:] = [(now, recorded)]
+    return recorded if recorded is not None else configured_spec()
+
+
+def forget_space() -> None:
+    """Read the recorded space again at the next call (after recording or switching it)."""
+    _space_seen.clear()
 
 
 @cache
@@ -50,29 +164,30 @@ def _threads() -> int:
 
 
 @cache
-def _detector() -> FaceDetector:
+def _detector() -> Detector:
     _threads()
-    path = settings.ROLLCALL_DETECTOR_MODEL
-    if not path.is_file():
-        # Fetches from OpenCV Zoo where the machine is online; raises a clear error otherwise.
-        path = resolve_detector_model(settings.ROLLCALL_MODEL_DIR)
-    return FaceDetector(path)
+    # YuNet's file, fetched from OpenCV Zoo where the machine is online, else dlib's detector.
+    choice = _detector_choice()
+    if choice.name == "dlib":
+        return DlibFaceDetector()
+    assert choice.path is not None
+    return FaceDetector(choice.path)
 
 
-def detector() -> FaceDetector:
+def detector() -> Detector:
     with _lock:
         return _detector()
 
 
 @cache
-def _embedder() -> Embedder:
+def _embedder_for(spec: SpaceSpec) -> Embedder:
     _threads()
-    if backbone_name() == "clip":
+    if spec.backbone == "clip":
         return create_embedder(
             "clip",
-            model_name=settings.ROLLCALL_CLIP_MODEL,
-            pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
-            checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
+            model_name=spec.clip_model,
+            pretrained=spec.clip_pretrained or None,
+            checkpoint=spec.clip_checkpoint or None,
             device=settings.ROLLCALL_DEVICE,
         )
     return create_embedder(
@@ -84,18 +199,45 @@ def _embedder() -> Embedder:
 
 
 def embedder() -> Embedder:
+    """The embedder of the space the site serves (the recorded one, see served_spec)."""
+    spec = served_spec()
     with _lock:
-        return _embedder()
+        return _embedder_for(spec)
+
+
+def configured_embedder() -> Embedder:
+    """The embedder the settings ask for: what `manage.py reembed` switches to."""
+    spec = configured_spec()
+    with _lock:
+        return _embedder_for(spec)
+
+
+def space_mismatch() -> str | None:
+    """None when the settings ask for the recorded space; otherwise what the admin should know."""
+    from attendance.spaces.selectors import active_space
+
+    recorded = active_space()
+    wanted = configured_embedder().name
+    if recorded is None or recorded.name == wanted:
+        return None
+    return (
+        f"The settings ask for {wanted}, but the site's faces are stored in {recorded.name}, which it keeps "
+        "serving. To switch, run `manage.py reembed` (it re-embeds kept enrolment videos and asks the other "
+        f"students to enrol again); to stay, set the settings back to {recorded.backbone}."
+    )
 
 
 @cache
-def _recognizer() -> Recognizer:
-    return Recognizer(detector(), embedder())
+def _recognizer_for(spec: SpaceSpec) -> Recognizer:
+    return Recognizer(detector(), _embedder_for(spec))
 
 
 def recognizer() -> Recognizer:
+    """Detector and embedder of the served space, as one object: a check-in embeds and searches
+    with the space of this one object, even if a switch lands while it runs."""
+    spec = served_spec()
     with _lock:
-        return _recognizer()
+        return _recognizer_for(spec)
 
 
 @cache
@@ -110,6 +252,42 @@ def liveness() -> PassiveLiveness:
     """The passive liveness scorer (both MiniFASNet models), built once per process."""
     with _lock:
         return _liveness()
+
+
+def models_problem() -> str | None:
+    """None when the served space's embedder and the detector load here; otherwise why not, in
+    the operator's words (setting, path, checksum, URL)."""
+    try:
+        detector()
+        model = embedder()
+        load = getattr(model, "load", None)
+        if callable(load):
+            load()
+    except ModelUnavailableError as exc:
+        return str(exc)
+    return None
+
+
+_LIVENESS_RETRY_S = 60.0
+_liveness_failure: list[tuple[float, str]] = []  # (when, why): the last failed attempt to load
+
+
+def liveness_problem() -> str | None:
+    """None when the passive liveness models are loaded (or load now); otherwise why not, in the
+    operator's words. A failure is remembered for a minute: each check-in must not wait for a
+    download that just failed, and weights copied into place are found within that minute."""
+    with _lock:
+        if _liveness_failure and time.monotonic() - _liveness_failure[0][0] < _LIVENESS_RETRY_S:
+            return _liveness_failure[0][1]
+        try:
+            _liveness().load()
+        except ModelUnavailableError as exc:
+            if not _liveness_failure:
+                logger.error("liveness checks are off until their models load: %s", exc)
+            _liveness_failure[:] = [(time.monotonic(), str(exc))]
+            return str(exc)
+        _liveness_failure.clear()
+        return None
 
 
 _POLICIES = {"off": LivenessPolicy.OFF, "passive": LivenessPolicy.PASSIVE, "challenge": LivenessPolicy.CHALLENGE}
@@ -139,7 +317,11 @@ def reset() -> None:
     """Forget every loaded object (tests switch backbones and model paths)."""
     with _lock:
         _threads.cache_clear()
+        _backbone_choice.cache_clear()
+        _detector_choice.cache_clear()
         _detector.cache_clear()
-        _embedder.cache_clear()
-        _recognizer.cache_clear()
+        _embedder_for.cache_clear()
+        _recognizer_for.cache_clear()
+        _space_seen.clear()
         _liveness.cache_clear()
+        _liveness_failure.clear()

@@ -407,33 +407,14 @@ class AccessEvent(models.Model):
         return f"{self.get_kind_display()} by {self.actor_label or 'system'} at {self.at:%Y-%m-%d %H:%M}"
 
 
-
-# The grades and warnings models live beside this file (this one is at its length limit); imported
-# here so that `from attendance.models import CourseGrading` works like every other model.
-from attendance.models_grades import AttendanceWarning as AttendanceWarning  # noqa: E402
-from attendance.models_grades import CourseGrading as CourseGrading  # noqa: E402
-from attendance.models_grades import WarningEmail as WarningEmail  # noqa: E402
-
-# The term's schema (timetable series, calendar feeds, excuses) lives beside this module, which the
-# 450-line limit keeps short; imported here so that Django sees one schema.
+# Models that live beside this module (the 450-line limit), imported here so that Django sees one
+# schema and `from attendance.models import X` works for every model.
+from attendance.models_grades import AttendanceWarning, CourseGrading, WarningEmail  # noqa: E402
+from attendance.models_spaces import EmbeddingSpace  # noqa: E402
 from attendance.models_term import CalendarFeed, Excuse, TimetableSeries  # noqa: E402
 
 __all__ = [
-    "AccessEvent",
-    "AttendanceChange",
-    "AttendanceRecord",
-    "AttendanceWarning",
-    "CalendarFeed",
-    "CheckinSnapshot",
-    "Course",
-    "CourseGrading",
-    "CourseMembership",
-    "Excuse",
-    "FaceEmbedding",
-    "FaceEnrolment",
-    "FaceRetention",
-    "Session",
-    "TimetableSeries",
-    "User",
-    "WarningEmail",
+    "AccessEvent", "AttendanceChange", "AttendanceRecord", "AttendanceWarning", "CalendarFeed", "CheckinSnapshot",
+    "Course", "CourseGrading", "CourseMembership", "EmbeddingSpace", "Excuse", "FaceEmbedding", "FaceEnrolment",
+    "FaceRetention", "Session", "TimetableSeries", "User", "WarningEmail",
 ]

@@ -217,8 +217,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Recognition -------------------------------------------------------------------------------
-# The paper uses CLIP; `dlib` is a face-specific model that runs fully offline.
-ROLLCALL_BACKBONE = env_choice("ROLLCALL_BACKBONE", "clip", ["clip", "dlib"])
+# The paper uses CLIP; `dlib` is a face-specific model that runs fully offline. `auto`: CLIP where its
+# weights are on this machine (checkpoint or cache), else dlib (recognition/choice.py).
+ROLLCALL_BACKBONE = env_choice("ROLLCALL_BACKBONE", "auto", ["auto", "clip", "dlib"])
 ROLLCALL_CLIP_MODEL = env_str("ROLLCALL_CLIP_MODEL", "ViT-B-32")
 ROLLCALL_CLIP_PRETRAINED = env_str("ROLLCALL_CLIP_PRETRAINED", "openai")
 ROLLCALL_CLIP_CHECKPOINT = env_optional_str("ROLLCALL_CLIP_CHECKPOINT")
@@ -233,6 +234,9 @@ ROLLCALL_DLIB_ENGINE = env_choice("ROLLCALL_DLIB_ENGINE", "torch", ["torch", "dl
 # OpenMP pools stall each other (see BENCHMARKS.md).
 ROLLCALL_INFERENCE_THREADS = env_int("ROLLCALL_INFERENCE_THREADS", 1, minimum=1, maximum=256)
 ROLLCALL_MODEL_DIR = Path(env_str("ROLLCALL_MODEL_DIR", str(VAR_DIR / "models")))
+# `auto`: YuNet where its file is in place or can be downloaded, else dlib's HOG detector with its
+# 5-point landmarks (in the installed face-recognition-models package).
+ROLLCALL_DETECTOR = env_choice("ROLLCALL_DETECTOR", "auto", ["auto", "yunet", "dlib"])
 ROLLCALL_DETECTOR_MODEL = Path(
     env_str("ROLLCALL_DETECTOR_MODEL", str(ROLLCALL_MODEL_DIR / "face_detection_yunet_2023mar.onnx"))
 )
@@ -376,4 +380,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # faiss logs which CPU build it loads, at INFO, once per process and library: dozens of lines
+    # at each start that say nothing about the app. Its warnings and errors still show.
+    "loggers": {"faiss": {"level": "WARNING"}},
 }

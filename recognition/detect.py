@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -17,6 +18,12 @@ YUNET_FILENAME = "face_detection_yunet_2023mar.onnx"
 _ZOO = "https://github.com/opencv/opencv_zoo/raw/main/models"
 YUNET_URL = f"{_ZOO}/face_detection_yunet/{YUNET_FILENAME}"
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+
+
+class Detector(Protocol):
+    """What the pipeline needs of a face detector: FaceDetector (YuNet) and DlibFaceDetector."""
+
+    def detect(self, rgb: np.ndarray, *, pad: float = 0.0) -> list[Face]: ...
 
 
 def resolve_detector_model(cache_dir: str | os.PathLike[str], *, download: bool = True) -> Path:

@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from .align import face_quality
-from .detect import FaceDetector
+from .detect import Detector
 from .embed import Embedder
 from .errors import RecognitionError
 from .types import Face, VideoInfo
@@ -249,7 +249,7 @@ def select_views(views: Sequence[View], rules: EnrolmentRules = DEFAULT_RULES) -
 def video_views(
     path: str | os.PathLike[str],
     *,
-    detector: FaceDetector,
+    detector: Detector,
     crop: Callable[[np.ndarray, Face], np.ndarray],
     info: VideoInfo | None = None,
     rules: EnrolmentRules = DEFAULT_RULES,
@@ -323,7 +323,7 @@ def one_person(
 def select_enrolment_faces(
     path: str | os.PathLike[str],
     *,
-    detector: FaceDetector,
+    detector: Detector,
     embedder: Embedder,
     threshold: float,
     rules: EnrolmentRules = DEFAULT_RULES,

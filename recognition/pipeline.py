@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .classify import assign_unique, candidate_matches
-from .detect import FaceDetector
+from .detect import Detector
 from .embed import BACKBONE_DEFAULTS, Embedder
 from .errors import ImageError
 from .image import load_image
@@ -22,7 +22,7 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".
 class Recognizer:
     """Finds the faces in an image and embeds them."""
 
-    def __init__(self, detector: FaceDetector, embedder: Embedder) -> None:
+    def __init__(self, detector: Detector, embedder: Embedder) -> None:
         self.detector = detector
         self.embedder = embedder
 

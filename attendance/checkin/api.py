@@ -29,7 +29,7 @@ from attendance import permissions
 from attendance.checkin import selectors as checkin_selectors
 from attendance.checkin import services as checkin_service
 from attendance.models import AttendanceRecord, Session
-from attendance.platform.api import Conflict, PayloadTooLarge, ServiceUnavailable, error_responses
+from attendance.platform.api import Conflict, PayloadTooLarge, error_responses, models_unavailable
 from attendance.platform.redis import key, redis_client
 from attendance.sessions.api import AUTHENTICATION, SessionInfoSerializer, require_manager, session_or_404
 from attendance.sessions.records import RecordError, RecordPermissionError, attendance_record_set
@@ -137,7 +137,11 @@ class CheckinResultSerializer(serializers.Serializer):
     confirmations_needed = serializers.IntegerField()
     marked = serializers.ListField(child=serializers.IntegerField(), help_text="Students this snapshot marked.")
     processing_ms = serializers.IntegerField()
-    liveness = serializers.CharField(help_text="The liveness policy applied: off, passive or passive+challenge.")
+    liveness = serializers.CharField(
+        help_text="The liveness policy applied: off, passive or passive+challenge; unavailable when the policy asks "
+        "for liveness but its models cannot be loaded here (faces are then marked as with liveness off)."
+    )
+    notice = serializers.CharField(help_text="A sentence to show the lecturer or the kiosk, or empty.")
 
 
 class RosterEntrySerializer(serializers.Serializer):
@@ -267,7 +271,7 @@ class SessionCheckinApi(APIView):
         except SessionClosedError as exc:
             raise Conflict(str(exc)) from exc
         except ModelUnavailableError as exc:
-            raise ServiceUnavailable(str(exc)) from exc
+            raise models_unavailable(request.user, exc) from exc
         return Response(CheckinResultSerializer(result).data)
 
 

@@ -35,7 +35,7 @@ from attendance.platform.redis import redis_client, session_key, session_state_c
 from attendance.privacy.services import checkin_snapshot_store
 from attendance.sessions.records import attendance_record_mark_face
 from attendance.sessions.services import SessionClosedError
-from recognition import BackboneDefaults, Match, assign_unique, candidate_matches, load_image
+from recognition import BackboneDefaults, Embedder, Match, assign_unique, candidate_matches, load_image
 from recognition.liveness import Challenge, LivenessDecision, LivenessPolicy, Observation
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,14 @@ class CheckinResult:
     marked: list[int] = field(default_factory=list)
     processing_ms: int = 0
     liveness: str = LivenessPolicy.OFF.value
+    notice: str = ""  # a plain sentence for the lecturer or the kiosk, e.g. liveness unavailable
+
+
+LIVENESS_UNAVAILABLE = "unavailable"
+LIVENESS_UNAVAILABLE_NOTICE = (
+    "Liveness checks are not available on this server right now, so students are recognised and marked "
+    "without them. Your administrator has been told."
+)
 
 
 @dataclass(frozen=True)
@@ -116,13 +124,19 @@ def session_check_in(
     now = time.time() if now is None else now
     course = session.course
     policy = ml.liveness_policy(course_policy=course.liveness, kiosk=kiosk)
+    applied, notice = policy.value, ""
+    if policy is not LivenessPolicy.OFF and ml.liveness_problem() is not None:
+        # Degrade rather than refuse every check-in: marked as with liveness off (no checks stored
+        # with the record), the page says so and /healthz and the admin overview say why.
+        policy, applied, notice = LivenessPolicy.OFF, LIVENESS_UNAVAILABLE, LIVENESS_UNAVAILABLE_NOTICE
     rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE)
     height, width = rgb.shape[:2]
-    found = ml.recognizer().embed_faces(rgb)
+    recognizer = ml.recognizer()  # one space for this snapshot: embedded and searched in it
+    found = recognizer.embed_faces(rgb)
     needed = int(settings.ROLLCALL_CHECKIN_CONFIRMATIONS)
     if not found:
         return CheckinResult(width=width, height=height, faces=[], confirmations_needed=needed,
-                             processing_ms=_ms_since(started), liveness=policy.value)
+                             processing_ms=_ms_since(started), liveness=applied, notice=notice)
     # All faces of the snapshot in one batch per model, right after detection.
     scores: list[float | None] = (
         [None] * len(found) if policy is LivenessPolicy.OFF
@@ -130,7 +144,8 @@ def session_check_in(
     )
 
     params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course_threshold(course=course).value)
-    matches = _identify(session=session, vectors=np.stack([vector for _, vector in found]), params=params)
+    matches = _identify(session=session, vectors=np.stack([vector for _, vector in found]), params=params,
+                        embedder=recognizer.embedder)
 
     student_ids = [int(m.label) for m in matches if m.label is not None]  # type: ignore[arg-type]
     names = _names(student_ids)
@@ -182,7 +197,7 @@ def session_check_in(
     if marked:
         _store_snapshot(session=session, image_bytes=image_bytes, student_ids=marked)
     return CheckinResult(width=width, height=height, faces=faces, confirmations_needed=needed, marked=marked,
-                         processing_ms=_ms_since(started), liveness=policy.value)
+                         processing_ms=_ms_since(started), liveness=applied, notice=notice)
 
 
 def _live_step(
@@ -247,9 +262,9 @@ def _round(score: float | None) -> float | None:
     return None if score is None else round(float(score), 4)
 
 
-def _identify(*, session: Session, vectors: np.ndarray, params: BackboneDefaults) -> list[Match]:
+def _identify(*, session: Session, vectors: np.ndarray, params: BackboneDefaults, embedder: Embedder) -> list[Match]:
     """The paper's vote for each face, then one student per face across the frame."""
-    course_index = course_index_get(course=session.course)
+    course_index = course_index_get(course=session.course, embedder=embedder)
     if not len(course_index):
         return assign_unique([[] for _ in range(len(vectors))])
     results = course_index.index.search(vectors, params.k2)

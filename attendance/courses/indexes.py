@@ -25,7 +25,7 @@ from django.db import transaction
 from attendance import ml
 from attendance.models import Course, FaceEmbedding, FaceEnrolment, User
 from attendance.platform import biometric
-from recognition import Calibration, FaceIndex, IndexFormatError, calibrate_threshold
+from recognition import Calibration, Embedder, FaceIndex, IndexFormatError, calibrate_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -166,27 +166,30 @@ def student_courses_index_rebuild(*, student: User) -> list[int]:
     return course_ids
 
 
-def course_index_get(*, course: Course) -> CourseIndex:
-    """The course's index for searching, loaded once per process and reloaded only when its version moved."""
+def course_index_get(*, course: Course, embedder: Embedder | None = None) -> CourseIndex:
+    """The course's index for searching, loaded once per process and reloaded only when its version
+    moved. ``embedder``: the one the probe was embedded with (default: the served space's): the
+    index is of its space, so a switch landing mid-request never mixes two spaces."""
+    embedder = embedder or ml.embedder()
+    space, dim = embedder.name, embedder.dim
     version = Course.objects.values_list("index_version", flat=True).get(pk=course.pk)
     cached = _cache.get(course.pk)
-    if cached is not None and cached.version == version:
+    if cached is not None and cached.version == version and cached.index.backbone == space:
         return cached
     with _cache_lock:
         cached = _cache.get(course.pk)
-        if cached is not None and cached.version == version:
+        if cached is not None and cached.version == version and cached.index.backbone == space:
             return cached
-        loaded = _load(course_id=course.pk, version=version)
+        loaded = _load(course_id=course.pk, version=version, space=space, dim=dim)
         if loaded is None:
-            loaded = _repair(course_id=course.pk)
+            loaded = _repair(course_id=course.pk, space=space, dim=dim)
         _cache[course.pk] = loaded
         return loaded
 
 
-def _load(*, course_id: int, version: int) -> CourseIndex | None:
+def _load(*, course_id: int, version: int, space: str, dim: int) -> CourseIndex | None:
     """The cached file of this version, or None when it is missing, corrupt, of another embedder,
     or names embeddings that no longer exist (deleted since, by a withdrawal)."""
-    space, dim = ml.embedder_name(), ml.embedder().dim
     path = course_index_path(course_id=course_id, version=version, space=space)
     try:
         index = index_file_load(path, space=space, dim=dim)
@@ -201,10 +204,9 @@ def _load(*, course_id: int, version: int) -> CourseIndex | None:
     return CourseIndex(course_id=course_id, version=version, index=index, student_of=student_of)
 
 
-def _repair(*, course_id: int) -> CourseIndex:
+def _repair(*, course_id: int, space: str, dim: int) -> CourseIndex:
     """Build the committed version's file again from the database, without bumping the version:
     a missing cache file is not a change, and bumping would make every other process reload."""
-    space, dim = ml.embedder_name(), ml.embedder().dim
     with transaction.atomic():
         version = Course.objects.select_for_update().values_list("index_version", flat=True).get(pk=course_id)
         index, student_of, _ = _build(course_id=course_id, space=space, dim=dim)

@@ -11,8 +11,9 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from attendance import ml
-from attendance.models import Course, FaceEmbedding, FaceEnrolment, FaceRetention, Session, User
+from attendance.models import Course, EmbeddingSpace, FaceEmbedding, FaceEnrolment, FaceRetention, Session, User
 from attendance.platform.biometric_health import stored_key_problem
+from attendance.platform.health import Check, check_liveness, check_recognition, check_worker
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,13 @@ class AdminOverview:
     open_sessions: int
     face_data_due: int  # students on no course whose face data is in its notice period or past it
     biometric_key_problem: str  # why face features are stopped, for the admin; '' when they are not
+    space: str = ""  # the embedding space the site serves
+    space_mismatch: str = ""  # the settings ask for another space: what to do
+    problems: tuple[Check, ...] = ()  # failing checks (models, worker), with the operator's detail
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.problems)
 
 
 def admin_overview() -> AdminOverview:
@@ -41,6 +49,13 @@ def admin_overview() -> AdminOverview:
             days=settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS - settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS
         )).count(),
         biometric_key_problem=stored_key_problem(),
+        space=ml.embedder_name(),
+        space_mismatch=ml.space_mismatch() or "",
+        problems=tuple(
+            check
+            for check in (check_recognition(operator=True), check_liveness(operator=True), check_worker(timeout=0.5))
+            if not check.ok
+        ),
     )
 
 
@@ -84,6 +99,16 @@ def student_next_sessions(*, student: User, limit: int = 5) -> QuerySet[Session]
         .distinct()
         .order_by("scheduled_start", "pk")[:limit]
     )
+
+
+def student_reenrolment_needed(*, student: User) -> bool:
+    """The student has face data, but none in the space the site now serves (it switched backbone
+    with `manage.py reembed` and their video was not kept): recognised again only after a new video."""
+    space = EmbeddingSpace.objects.filter(active=True).first()
+    if space is None:
+        return False
+    ready = FaceEnrolment.objects.filter(student=student, status=FaceEnrolment.Status.READY)
+    return ready.exists() and not ready.filter(embeddings__backbone=space.name).exists()
 
 
 def student_courses(*, student: User) -> QuerySet[Course]:

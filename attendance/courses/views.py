@@ -27,5 +27,6 @@ def home(request: HttpRequest) -> HttpResponse:
         "courses": selectors.student_courses(student=user),
         "next_sessions": selectors.student_next_sessions(student=user),
         "enrolment": selectors.student_current_enrolment(student=user),
+        "reenrolment_needed": selectors.student_reenrolment_needed(student=user),
     }
     return render(request, "attendance/home_student.html", context)

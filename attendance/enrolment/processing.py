@@ -23,9 +23,10 @@ from attendance.enrolment.errors import (
     student_video_message,
     video_error_code,
 )
-from attendance.enrolment.progress import ClaimLost, Progress, progress_payload
+from attendance.enrolment.progress import UNSENT, ClaimLost, Progress, progress_payload
 from attendance.models import FaceEmbedding, FaceEnrolment
 from attendance.platform import biometric
+from attendance.spaces.services import space_record
 from recognition import VideoError, probe_video
 from recognition.enrol import (
     EnrolmentRejection,
@@ -97,6 +98,14 @@ def enrolment_video_process(*, enrolment_id: int, rebuild_indexes: bool = True) 
         # an admin restores the key. The video is kept until then.
         logger.error("enrolment %s left queued: %s", enrolment_id, exc)
         return None
+    problem = ml.models_problem()
+    if problem is not None:
+        # A model outage is the server's, not the video's: no attempt is used up. The job waits,
+        # marked unsent, so the stale sweep sends it again every few minutes until the models load.
+        waiting = {**progress_payload("waiting_models"), UNSENT: True}
+        FaceEnrolment.objects.filter(pk=enrolment_id, status=FaceEnrolment.Status.QUEUED).update(progress=waiting)
+        logger.error("enrolment %s waits for the recognition models: %s", enrolment_id, problem)
+        return None
     enrolment = _claim(enrolment_id)
     if enrolment is None:
         logger.info("enrolment %s: nothing to claim (done, taken or withdrawn)", enrolment_id)
@@ -158,7 +167,9 @@ def _embed(views: Sequence[View], *, progress: Callable[..., None]) -> np.ndarra
 def embedding_rows(
     enrolment: FaceEnrolment, vectors: np.ndarray, times: Sequence[float | None], qualities: Sequence[float | None]
 ) -> list[FaceEmbedding]:
-    """The rows of an enrolment's embeddings, each vector sealed with the current biometric key."""
+    """The rows of an enrolment's embeddings, each vector sealed with the current biometric key.
+    The first enrolment records the site's embedding space (inside the caller's transaction)."""
+    space_record(embedder=ml.embedder())
     space, dim = ml.embedder_name(), int(vectors.shape[1])
     ring = biometric.keyring()
     rows = []

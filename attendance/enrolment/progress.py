@@ -16,11 +16,16 @@ STAGE_LABELS = {
     "done": "Done",
     "failed": "Failed",
     "retrying": "Waiting to try again after a server error",
+    "waiting_models": (
+        "Face recognition is not available on this server right now; your administrator has been told. "
+        "Your video is kept and will be processed when it is back."
+    ),
 }
 
 
 # Where each stage starts on the page's progress bar, in percent.
-_STAGE_START = {"queued": 0, "retrying": 0, "reading": 5, "detecting": 10, "embedding": 50, "indexing": 92, "done": 100}
+_STAGE_START = {"queued": 0, "retrying": 0, "waiting_models": 0,
+                "reading": 5, "detecting": 10, "embedding": 50, "indexing": 92, "done": 100}
 
 
 _STAGE_END = {"reading": 10, "detecting": 50, "embedding": 92, "indexing": 99}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
@@ -20,6 +23,31 @@ class PayloadTooLarge(APIException):
 class ServiceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_code = "unavailable"
+
+
+MODELS_UNAVAILABLE = (
+    "Face recognition is not available on this server right now; your administrator has been told. "
+    "Try again in a few minutes."
+)
+
+KEY_UNAVAILABLE = (
+    "Face recognition is stopped on this server right now; your administrator has been told. Attendance records, "
+    "marking by hand and reports still work, and no face data has been deleted."
+)
+
+logger = logging.getLogger("attendance.models_unavailable")
+
+
+def models_unavailable(user: Any, exc: Exception) -> ServiceUnavailable:
+    """The 503 for a model that cannot load: the operator's detail (setting, path, checksum, URL)
+    for an admin and the log; a plain sentence for everyone else (lecturers, kiosks, students)."""
+    from attendance.platform.biometric import BiometricKeyError
+
+    logger.error("recognition models unavailable: %s", exc)
+    is_admin = bool(getattr(user, "is_authenticated", False) and getattr(user, "is_admin", False))
+    plain = KEY_UNAVAILABLE if isinstance(exc, BiometricKeyError) else MODELS_UNAVAILABLE
+    detail = f"{plain} Detail for administrators: {exc}" if is_admin else plain
+    return ServiceUnavailable(detail)
 
 
 class DetailSerializer(serializers.Serializer):

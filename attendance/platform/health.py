@@ -47,6 +47,40 @@ def check_worker(*, timeout: float = 1.0) -> Check:
     return Check("worker", True, f"{len(replies)} worker(s) answered")
 
 
-def run_checks(*, worker: bool = True) -> list[Check]:
-    """Every check; without the worker's for a web host's own health (`/healthz?scope=web`)."""
-    return [check_database(), check_redis(), *([check_worker()] if worker else [])]
+RECOGNITION_DOWN = "Face recognition is not available on this server right now; the administrators can see why."
+LIVENESS_DOWN = "Liveness checks are not available on this server right now: check-ins go on without them."
+
+
+def check_recognition(*, operator: bool) -> Check:
+    """Whether the detector and the served space's embedder load here, and which space that is.
+    ``operator``: the detail (setting, path, checksum, URL) or a plain sentence."""
+    from attendance import ml
+
+    try:
+        problem = ml.models_problem()
+        space = ml.embedder_name()
+        mismatch = ml.space_mismatch()
+    except Exception as exc:  # the database answering nothing, among others: the detail says which
+        return Check("recognition", False, f"{type(exc).__name__}: {exc}" if operator else RECOGNITION_DOWN)
+    if problem is not None:
+        return Check("recognition", False, f"cannot serve {space}: {problem}" if operator else RECOGNITION_DOWN)
+    detail = f"serving {space}" + (f"; {mismatch}" if mismatch and operator else "")
+    return Check("recognition", True, detail)
+
+
+def check_liveness(*, operator: bool) -> Check:
+    from attendance import ml
+
+    problem = ml.liveness_problem()
+    if problem is None:
+        return Check("liveness", True, "both MiniFASNet models loaded")
+    return Check("liveness", False, problem if operator else LIVENESS_DOWN)
+
+
+def run_checks(*, worker: bool = True, operator: bool = False) -> list[Check]:
+    """Every check; only the database and Redis for a web host's own health (`/healthz?scope=web`,
+    for a load balancer). ``operator``: an admin asks, and gets the models' detail."""
+    if not worker:
+        return [check_database(), check_redis()]
+    return [check_database(), check_redis(), check_worker(), check_recognition(operator=operator),
+            check_liveness(operator=operator)]

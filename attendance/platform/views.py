@@ -18,14 +18,17 @@ from attendance.platform.health import run_checks
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Health for people and monitoring: 200 only when the database, Redis and a worker answer.
+    """Health for people and monitoring: 200 only when the database, Redis and a worker answer and
+    the models (recognition, liveness) load. Their detail (paths, settings) only for an admin.
 
     `?scope=web` is a web host's own health, for a load balancer: the database and Redis only. A
     web host serves check-ins without any worker, and a worker busy with an enrolment (the solo
     pool) answers no ping, so with the worker in it a balancer took every web host out while the
     workers were busy or one was lost (tests/cluster).
     """
-    checks = run_checks(worker=request.GET.get("scope") != "web")
+    user = request.user
+    operator = bool(user.is_authenticated and getattr(user, "is_admin", False))
+    checks = run_checks(worker=request.GET.get("scope") != "web", operator=operator)
     healthy = all(check.ok for check in checks)
     body = {
         "status": "ok" if healthy else "degraded",

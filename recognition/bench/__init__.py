@@ -138,7 +138,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small galleries and fewer repeats (about a minute)")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--backbone", default=os.environ.get("ROLLCALL_BACKBONE", "clip"), choices=["clip", "dlib"],
+    configured = os.environ.get("ROLLCALL_BACKBONE", "clip")
+    parser.add_argument("--backbone", default=configured if configured in ("clip", "dlib") else "clip",
+                        choices=["clip", "dlib"],
                         help="the configured backbone: its dimension for search, its model for the check-in path")
     parser.add_argument("--forward-backbones", default="clip,dlib", help="backbones whose forward pass is timed")
     parser.add_argument("--clip-model", default=os.environ.get("ROLLCALL_CLIP_MODEL", "ViT-B-32"))

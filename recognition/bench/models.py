@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..detect import FaceDetector
+from ..detect import Detector
 from ..embed import ClipEmbedder, DlibEmbedder, Embedder, create_embedder
 from ..image import load_image
 from ..index import FaceIndex
@@ -113,7 +113,7 @@ def passes_per_face(embedder: Embedder) -> int:
     return 2 if isinstance(embedder, DlibEmbedder) and embedder.mirror else 1
 
 
-def sample_crop(embedder: Embedder, frames: dict[str, np.ndarray], detector: FaceDetector | None) -> np.ndarray:
+def sample_crop(embedder: Embedder, frames: dict[str, np.ndarray], detector: Detector | None) -> np.ndarray:
     if detector is not None and "1 face" in frames:
         faces = detector.detect(frames["1 face"])
         if faces:
@@ -152,7 +152,7 @@ def measure_forward(report: Report, embedder: Embedder, crop: np.ndarray, *, lab
     return per_image
 
 
-def frame_limit(detector: FaceDetector, embedder: Embedder, frame: np.ndarray, *, repeats: int, warmup: int,
+def frame_limit(detector: Detector, embedder: Embedder, frame: np.ndarray, *, repeats: int, warmup: int,
                 budget_s: float) -> tuple[Timing, Timing, int]:
     """(detector, bare forward of the frame's faces in one batch, faces) for one frame: the floor
     under any check-in of it."""
@@ -167,7 +167,7 @@ def frame_limit(detector: FaceDetector, embedder: Embedder, frame: np.ndarray, *
     return detect, model, len(faces)
 
 
-def measure_frames(report: Report, detector: FaceDetector, embedder: Embedder, frames: dict[str, np.ndarray], *,
+def measure_frames(report: Report, detector: Detector, embedder: Embedder, frames: dict[str, np.ndarray], *,
                    repeats: int, warmup: int, budget_s: float) -> dict[str, float]:
     """Detector per frame, the frame's limit, and the library path on it; returns {frame: limit ms}."""
     limits: dict[str, float] = {}
@@ -209,7 +209,7 @@ def _liveness_dir() -> Path | None:
     return None
 
 
-def measure_passive_liveness(report: Report, detector: FaceDetector, frame: np.ndarray, *, name: str, repeats: int,
+def measure_passive_liveness(report: Report, detector: Detector, frame: np.ndarray, *, name: str, repeats: int,
                              warmup: int, budget_s: float, pipeline_ms: float) -> None:
     """Both MiniFASNet models on the frame's faces in one batch each, beside the recognition path."""
     from ..liveness import PassiveLiveness

@@ -142,7 +142,7 @@
       const data = await readJson(response);
       if (response.ok) {
         failures = 0;
-        hideBanner();
+        if (data.notice) showBanner(data.notice, "warning"); else hideBanner();
         lastFaces = data;
         draw(data);
         report(data);

@@ -114,7 +114,7 @@ def test_the_cycle_check_finds_a_cycle():
 
 FEATURES = (
     "checkin", "enrolment", "sessions", "reports", "privacy", "courses", "platform", "sso", "grades", "warnings",
-    "campus", "timetable", "feeds", "excuses",
+    "campus", "timetable", "feeds", "excuses", "spaces",
 )
 # Which feature may import which: features depend downward, never sideways up. `platform` is what
 # every feature uses; `courses` (memberships, indexes) sits under the features that need faces.
@@ -124,7 +124,8 @@ ALLOWED = {
     "courses": {"platform"},
     "sessions": {"platform", "courses"},
     "privacy": {"platform", "courses"},
-    "enrolment": {"platform", "courses"},
+    "spaces": {"platform", "courses"},
+    "enrolment": {"platform", "courses", "spaces"},
     "checkin": {"platform", "courses", "sessions", "privacy"},
     "reports": {"platform", "courses", "sessions"},
     # Points and the gradebook, and the warnings, read the reports' rates; the reports link to them by URL name.

@@ -115,3 +115,16 @@ def test_docker_compose_file_is_valid():
     result = subprocess.run([*command, "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "--quiet"],
                             capture_output=True, text=True, env=env, cwd=REPO_ROOT)
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def test_every_page_has_an_icon_and_favicon_ico_is_answered(client, student):
+    client.force_login(student)
+    page = client.get("/", follow=True).content.decode()
+    assert 'rel="icon"' in page and "favicon.svg" in page
+    # The Django admin and JSON pages link no icon: the browser's own /favicon.ico request is no 404.
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("img/favicon.svg")
+    from django.contrib.staticfiles import finders
+
+    found = finders.find("img/favicon.svg")  # what collectstatic serves under that address
+    assert found and "<svg" in open(found).read()

@@ -484,7 +484,9 @@ def test_warming_up_loads_the_models_and_the_indexes_of_courses_with_an_open_ses
     assert session.course_id in indexes._cache and quiet.pk not in indexes._cache
 
 
-def test_models_that_cannot_load_give_503_with_the_reason(course, lecturer, monkeypatch, blank_jpeg):
+def test_models_that_cannot_load_give_503_in_plain_words_and_the_detail_only_to_an_admin(
+    course, lecturer, admin_user, monkeypatch, blank_jpeg, caplog
+):
     from attendance import ml
     from recognition import ModelUnavailableError
 
@@ -494,7 +496,15 @@ def test_models_that_cannot_load_give_503_with_the_reason(course, lecturer, monk
     monkeypatch.setattr(ml, "recognizer", unavailable)
     session = session_open(course=course, by=lecturer)
     response = post_image(lecturer_client(lecturer), session, blank_jpeg)
+    detail = response.json()["detail"]
+    assert response.status_code == 503
+    assert detail.startswith("Face recognition is not available on this server right now")
+    assert "ROLLCALL_" not in detail and "/" not in detail  # no setting, no path for the lecturer
+    admin = APIClient()
+    admin.force_authenticate(admin_user)
+    response = post_image(admin, session, blank_jpeg)
     assert response.status_code == 503 and "ROLLCALL_DETECTOR_MODEL" in response.json()["detail"]
+    assert "set ROLLCALL_DETECTOR_MODEL" in caplog.text  # and in the log, for the operator
 
 
 def test_a_course_with_nobody_enrolled_answers_unknown(course, lecturer, settings):

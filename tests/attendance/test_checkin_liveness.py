@@ -232,3 +232,30 @@ def test_the_course_admin_page_edits_the_courses_liveness(client, admin_user, co
     client.force_login(admin_user)
     page = client.get(reverse("admin:attendance_course_change", args=[course.pk])).content.decode()
     assert 'name="liveness"' in page and "Passive and a head-turn challenge" in page
+
+
+def test_without_its_models_liveness_degrades_says_so_and_check_in_still_marks(
+    katie_session, settings, tmp_path, monkeypatch
+):
+    from attendance import ml
+
+    katie, session = katie_session
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 2
+    settings.ROLLCALL_LIVENESS_LECTURER = "passive"
+    settings.ROLLCALL_LIVENESS_MODEL_DIR = tmp_path  # empty, and no download in tests' reach
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # unroutable: the download fails at once
+    ml.reset()
+    try:
+        client = APIClient()
+        client.force_login(session.course.lecturers.first())
+        url = reverse("api-session-checkin", args=[session.pk])
+        answers = [client.post(url, data=probe, content_type="image/jpeg").json() for probe in katie_probe_jpegs()[:2]]
+        problem = ml.liveness_problem()
+    finally:
+        ml.reset()
+    assert all(a["liveness"] == "unavailable" for a in answers)
+    assert answers[0]["notice"].startswith("Liveness checks are not available on this server right now")
+    assert str(tmp_path) not in answers[0]["notice"]
+    record = AttendanceRecord.objects.get(session=session, student=katie)
+    assert record.liveness_checks == [] and record.liveness_score is None  # marked as with liveness off
+    assert problem is not None and str(tmp_path) in problem  # the operator's detail, for health and the log

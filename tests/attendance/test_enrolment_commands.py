@@ -68,16 +68,17 @@ def test_enrol_folder_explains_what_is_wrong(db, tmp_path, lecturer):
     assert "exists and is not a student" in err.getvalue()
 
 
-def test_fetch_models_verifies_the_detector_in_place(settings):
+def test_fetch_models_verifies_the_detector_in_place(db, settings):
     settings.ROLLCALL_DETECTOR_MODEL = DETECTOR_MODEL
     out = StringIO()
     call_command("fetch_models", "--offline", stdout=out, stderr=StringIO())
     assert "sha256 verified" in out.getvalue() and "Embedder: dlib" in out.getvalue()
 
 
-def test_fetch_models_offline_says_what_to_copy_where(settings, tmp_path, monkeypatch):
+def test_fetch_models_offline_says_what_to_copy_where(db, settings, tmp_path, monkeypatch):
     from recognition import weights
 
+    settings.ROLLCALL_DETECTOR = "yunet"  # asked for by name: no fallback
     settings.ROLLCALL_MODEL_DIR = tmp_path
     settings.ROLLCALL_DETECTOR_MODEL = tmp_path / "face_detection_yunet_2023mar.onnx"
     monkeypatch.setattr(weights, "host_reachable", lambda url, **kwargs: False)  # no network, deterministically
@@ -86,4 +87,30 @@ def test_fetch_models_offline_says_what_to_copy_where(settings, tmp_path, monkey
         call_command("fetch_models", stdout=StringIO(), stderr=err)
     message = err.getvalue()
     assert "unreachable (offline?)" in message and str(tmp_path) in message and "sha256" in message
-    assert not list(tmp_path.iterdir())  # no half-written file left behind
+    # No half-written download left behind (the dlib backbone's converted weights may be there).
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["dlib_face_recognition_resnet_model_v1.torch.npz"])
+
+
+def test_fetch_models_offline_with_auto_runs_what_ships_installed_and_says_so(
+    db, settings, tmp_path, monkeypatch
+):
+    from attendance import ml
+    from recognition import weights
+
+    settings.ROLLCALL_BACKBONE = settings.ROLLCALL_DETECTOR = "auto"
+    settings.ROLLCALL_CLIP_CHECKPOINT = None
+    settings.ROLLCALL_MODEL_DIR = settings.ROLLCALL_LIVENESS_MODEL_DIR = tmp_path
+    settings.ROLLCALL_DETECTOR_MODEL = tmp_path / "face_detection_yunet_2023mar.onnx"
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(weights, "host_reachable", lambda url, **kwargs: False)  # no network, deterministically
+    ml.reset()
+    out = StringIO()
+    try:
+        call_command("fetch_models", stdout=out, stderr=StringIO())
+    finally:
+        ml.reset()
+    lines = out.getvalue().strip().splitlines()
+    assert "Liveness: not available" in out.getvalue() and "go on without liveness" in out.getvalue()
+    # The last line is the one ./rollcall up shows: what runs and why.
+    assert lines[-1].startswith("Recognition runs dlib's face ResNet (auto: no ViT-B-32/openai CLIP weights cached")
+    assert "dlib's HOG detector with 5-point landmarks (auto: no face_detection_yunet_2023mar.onnx here" in lines[-1]

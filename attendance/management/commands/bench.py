@@ -23,9 +23,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from attendance import ml
 from attendance.bench.app import AppBench
 from recognition import bench as lib
 
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         video = Path(options["video"] or Path(options["faces_dir"]) / "videos" / "katie_hill_talking.mp4")
         if not video.is_file():
             raise CommandError(f"The test video is not at {video}: pass --video or set ROLLCALL_FACES_DIR.")
-        backbones = [b.strip() for b in (options["backbones"] or settings.ROLLCALL_BACKBONE).split(",") if b.strip()]
+        backbones = [b.strip() for b in (options["backbones"] or ml.backbone_choice().name).split(",") if b.strip()]
         wrong = [b for b in backbones if b not in ("clip", "dlib")]
         if wrong or not backbones:
             raise CommandError(f"Unknown backbone(s) {', '.join(wrong)}: choose clip, dlib or both.")

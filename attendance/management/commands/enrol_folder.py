@@ -27,7 +27,7 @@ from attendance.courses.services import course_membership_add
 from attendance.enrolment.errors import EnrolmentError
 from attendance.enrolment.processing import enrolment_video_process
 from attendance.enrolment.services import enrolment_create, enrolment_images_create
-from attendance.models import Course, CourseMembership, FaceEnrolment, User
+from attendance.models import Course, CourseMembership, EmbeddingSpace, FaceEnrolment, User
 from recognition import RecognitionError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -92,7 +92,12 @@ class Command(BaseCommand):
         folder: Path = options["folder"]
         if not folder.is_dir():
             raise CommandError(f"{folder} is not a folder.")
-        if options["backbone"] and options["backbone"] != settings.ROLLCALL_BACKBONE:
+        if options["backbone"] and options["backbone"] != ml.backbone_name():
+            if EmbeddingSpace.objects.filter(active=True).exists():
+                raise CommandError(
+                    f"This site's faces are stored in {ml.embedder_name()}: people enrolled with "
+                    f"{options['backbone']} would not be recognised. Switch with `manage.py reembed` first."
+                )
             settings.ROLLCALL_BACKBONE = options["backbone"]
             ml.reset()
             self.stdout.write(self.style.WARNING(

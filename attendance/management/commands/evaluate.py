@@ -13,13 +13,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from attendance import ml
 from recognition import RecognitionError
 from recognition import evaluate as cli
 from recognition.evaluation import DatasetError
 
 
 def settings_defaults() -> cli.Defaults:
-    configured = str(settings.ROLLCALL_BACKBONE)
+    configured = ml.backbone_choice().name  # "auto" resolved: what this machine runs
     others = [name for name in ("clip", "dlib") if name != configured]
     return cli.Defaults(
         backbones=",".join([configured, *others]),
