@@ -46,7 +46,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-@pytest.mark.parametrize("viewport", [DESKTOP], ids=["desktop"])
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 @pytest.mark.parametrize("role", list(PAGES))
 def test_every_page_passes_axe_wcag_21_aa_and_fits_the_screen(live_server, browser, make_user, axe, role, viewport):
     seed = seed_everything(make_user)

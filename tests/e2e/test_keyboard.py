@@ -98,9 +98,9 @@ def test_marking_from_the_keyboard_keeps_focus_on_the_students_row_and_is_announ
     katie = seed.student.pk
     row = f'#roster tr[data-student="{katie}"]'
     page.wait_for_selector(f"{row} button")
-    watch_focus(page)
 
     tab_to(page, f"el.closest('tr') && el.closest('tr').dataset.student === '{katie}' && el.dataset.action === 'late'")
+    watch_focus(page)
     assert ring(page).startswith("solid")
     page.keyboard.press("Enter")
     page.wait_for_selector(f'{row}[data-status="late"]')
