@@ -225,9 +225,20 @@
   function report(data) {
     const count = data.faces.length;
     const known = data.faces.filter((f) => f.outcome !== "unknown").length;
-    cameraStatus.textContent = count
-      ? `${count} face${count === 1 ? "" : "s"} in view, ${known} recognised · ${data.processing_ms} ms`
-      : "No face in view.";
+    // The status line is aria-live: its words change only when what is seen changes, and the
+    // processing time (new every snapshot) is hidden from screen readers, which it would flood.
+    const words = count ? `${count} face${count === 1 ? "" : "s"} in view, ${known} recognised` : "No face in view.";
+    let text = cameraStatus.querySelector(".status-words");
+    if (!text) {
+      text = document.createElement("span");
+      text.className = "status-words";
+      const ms = document.createElement("span");
+      ms.className = "status-ms";
+      ms.setAttribute("aria-hidden", "true");
+      cameraStatus.replaceChildren(text, ms);
+    }
+    if (text.textContent !== words) text.textContent = words;
+    cameraStatus.querySelector(".status-ms").textContent = count ? ` · ${data.processing_ms} ms` : "";
     if (data.marked.length) {
       if (config.kiosk) welcome(data.faces.filter((f) => f.outcome === "marked"));
       else refreshState();

@@ -193,9 +193,22 @@
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
 
-  function say(text) {
+  // Live regions hear each instruction once: the visible prompt and status line tick every
+  // second, but a screen reader is told only when the words change, not every number.
+  const promptLive = $("prompt-live");
+  const progressLive = $("progress-live");
+
+  function tell(region, text) {
+    if (region && text && region.dataset.said !== text) {
+      region.dataset.said = text;
+      region.textContent = text;
+    }
+  }
+
+  function say(text, spoken) {
     prompt.textContent = text;
     prompt.hidden = !text;
+    tell(promptLive, spoken === undefined ? text : spoken);
   }
 
   async function record() {
@@ -206,7 +219,7 @@
     recorded.hidden = true;
     moveFocusIfLost(cameraStatus, leaving);
     for (let n = config.countdownSeconds; n > 0; n--) {
-      say(String(n));
+      say(String(n), n === config.countdownSeconds ? `Recording starts in ${n} seconds.` : "");
       await sleep(1000);
     }
     const type = recorderType();
@@ -225,13 +238,16 @@
     while (performance.now() - started < seconds * 1000) {
       const elapsed = (performance.now() - started) / 1000;
       const current = prompts.filter(([from]) => elapsed >= from).pop();
-      say(`${current[1]} · ${Math.ceil(seconds - elapsed)}`);
+      say(`${current[1]} · ${Math.ceil(seconds - elapsed)}`, current[1]);
+      // Not a live update each tick: the status line is aria-live (it says "Recording finished.").
+      cameraStatus.setAttribute("aria-live", "off");
       cameraStatus.textContent = `Recording… ${elapsed.toFixed(0)} of ${seconds} s`;
       await sleep(200);
     }
     recorder.stop();
     await stopped;
     say("");
+    cameraStatus.setAttribute("aria-live", "polite");
     const blob = new Blob(chunks, { type: recorder.mimeType || type || "video/webm" });
     const extension = blob.type.includes("mp4") ? "mp4" : "webm";
     recording = { blob, name: `recording.${extension}` };
@@ -267,6 +283,7 @@
     progressCard.hidden = false;
     progressBar.removeAttribute("value");
     progressLabel.textContent = "Uploading…";
+    tell(progressLive, "Uploading…");
     progressCounters.textContent = "";
     request.upload.onprogress = (event) => {
       if (event.lengthComputable) {
@@ -307,6 +324,7 @@
     progressCard.hidden = false;
     progressBar.value = status.percent;
     progressLabel.textContent = `${status.label} (${status.percent} %)`;
+    tell(progressLive, status.label);  // each stage once, not each percent
     const counters = status.counters || {};
     progressCounters.textContent = COUNTER_LABELS
       .filter(([key]) => key in counters)

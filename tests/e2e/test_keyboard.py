@@ -53,6 +53,27 @@ def focus_lost(page: Any) -> list[str]:
     return page.evaluate("() => window.__lost")
 
 
+def watch_announcements(page: Any) -> None:
+    """Record what each live region would say from now on (window.__said): every change to a
+    region with aria-live on, outside aria-hidden content, as [region id, its text]."""
+    page.evaluate(
+        """() => { window.__said = [];
+            new MutationObserver((changes) => { for (const change of changes) {
+                const node = change.target.nodeType === 1 ? change.target : change.target.parentElement;
+                if (!node || node.closest('[aria-hidden="true"]')) continue;
+                const region = node.closest('[aria-live]:not([aria-live="off"]), [role=status], [role=alert]');
+                if (!region || region.hidden || region.getAttribute('aria-live') === 'off') continue;
+                const said = [region.id, region.textContent.trim()];
+                const last = window.__said[window.__said.length - 1];
+                if (said[1] && !(last && last[0] === said[0] && last[1] === said[1])) window.__said.push(said);
+            } }).observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+    )
+
+
+def announcements(page: Any) -> list[list[str]]:
+    return page.evaluate("() => window.__said")
+
+
 def ring(page: Any) -> str:
     return focused(page, "getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth")
 
@@ -214,9 +235,15 @@ def test_enrolling_from_the_keyboard_moves_focus_to_each_next_step_and_to_the_re
     page.wait_for_selector("#camera-start", state="hidden")
     page.wait_for_function("() => !document.getElementById('record-start').disabled")
     assert focused(page) == "record-start", "focus moves on to Record when Start the camera hides itself"
+    watch_announcements(page)
     page.keyboard.press("Enter")
     page.wait_for_selector("#recorded:not([hidden])", timeout=30_000)
     assert focused(page) == "send-recording"
+    # Each instruction is said once, not each tick of the countdown (11 s at 5 updates a second).
+    said = announcements(page)
+    spoken = [text for _, text in said]
+    assert "Turn your head slightly to the left" in spoken and "Now slightly to the right" in spoken, said
+    assert len(said) <= 8, f"{len(said)} announcements while recording: {said}"
     page.keyboard.press("Enter")
     page.wait_for_selector("#result:not([hidden])", timeout=120_000)
     assert focused(page) == "result"
