@@ -72,6 +72,27 @@ def horizontal_overflow(page: Any) -> int:
     return int(page.evaluate("() => document.scrollingElement.scrollWidth - window.innerWidth"))
 
 
+def small_targets(page: Any, *, minimum: int = 24) -> list[str]:
+    """Controls smaller than `minimum` CSS px either way (WCAG 2.2's 2.5.8 target size): buttons,
+    the user menu, button-styled links and the nav. Links inside running text are exempt there."""
+    return page.evaluate(
+        """(minimum) => {
+            const menu = document.querySelector('details.usermenu');
+            const wasOpen = menu && menu.open;
+            if (menu) menu.open = true;  // measure Sign out too
+            const small = [...document.querySelectorAll(
+                'button, summary, a.button, a.small, .nav a, .linkbutton, input[type=submit]')]
+              .filter(el => el.offsetParent !== null && !el.closest('.swagger-ui'))
+              .map(el => [el, el.getBoundingClientRect()])
+              .filter(([, r]) => r.width < minimum || r.height < minimum)
+              .map(([el, r]) => `${(el.textContent || el.getAttribute('aria-label') || el.tagName).trim()}`
+                                + ` ${Math.round(r.width)}x${Math.round(r.height)}`);
+            if (menu) menu.open = wasOpen;
+            return small; }""",
+        minimum,
+    )
+
+
 # --- Seeded data --------------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from tests.e2e.accessibility import (
     axe_source,
     horizontal_overflow,
     seed_everything,
+    small_targets,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -71,6 +72,7 @@ def test_every_page_passes_axe_wcag_21_aa_and_fits_the_screen(live_server, brows
             overflow = horizontal_overflow(page)
             if overflow > 0:
                 too_wide.append(f"{name}: {overflow} px wider than the {viewport['width']} px screen")
+            too_wide += [f"{name}: tap target under 24 px: {target}" for target in small_targets(page)]
         screenshot(page, f"a11y-{kind}-{_slug(role)}-{_slug(audited.name)}")
     problems = [str(v) for v in violations] + too_wide
     assert not problems, f"{len(problems)} accessibility problems:\n" + "\n".join(problems)
