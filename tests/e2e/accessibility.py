@@ -217,11 +217,13 @@ def seed_everything(make_user: Callable[..., Any]) -> Seed:
 @dataclass(frozen=True)
 class AuditedPage:
     """A page as one role sees it. `url` takes the seed and returns the path; `who` picks the
-    signed-in user from the seed (None: nobody signed in). `exclude` lists selectors of third-party
-    markup axe is not run on, each with its reason in `why`."""
+    signed-in user from the seed (None: nobody signed in). `before` is JavaScript (an async
+    function) run on the loaded page before the audit, to open what is closed at first. `exclude`
+    lists selectors of third-party markup axe is not run on, each with its reason in `why`."""
 
     name: str
     url: Callable[[Seed], str]
+    before: str = ""
     exclude: tuple[str, ...] = ()
     why: str = ""
 
@@ -237,6 +239,19 @@ OPEN = lambda seed: seed.open_session.pk  # noqa: E731
 CLOSED = lambda seed: seed.closed_session.pk  # noqa: E731
 STUDENT = lambda seed: seed.student.pk  # noqa: E731
 FAILED = lambda seed: seed.failed_student.pk  # noqa: E731
+
+# Swagger UI: every operation expanded, then "Try it out" on each (its forms appear only then).
+OPEN_EVERY_OPERATION = """async () => {
+    const until = async (test) => {
+        for (let i = 0; i < 100 && !test(); i++) await new Promise(r => setTimeout(r, 50));
+    };
+    await until(() => document.querySelector('.opblock-summary-control'));
+    const operations = document.querySelectorAll('.opblock-summary-control');
+    operations.forEach(b => b.click());
+    await until(() => document.querySelectorAll('.try-out__btn').length >= operations.length);
+    document.querySelectorAll('.try-out__btn').forEach(b => b.click());
+    await until(() => document.querySelectorAll('.execute').length >= operations.length);
+}"""
 
 # Who signs in for each role's walk: a function of the seed, None for nobody.
 ROLE_USERS: dict[str, Callable[[Seed], Any] | None] = {
@@ -274,6 +289,7 @@ PAGES: dict[str, list[AuditedPage]] = {
         AuditedPage("biometric data overview", _r("biometric-overview")),
         AuditedPage("privacy notice", _r("privacy-notice")),
         AuditedPage("API docs", lambda seed: "/api/docs/"),
+        AuditedPage("API docs, every operation open to try", lambda seed: "/api/docs/", before=OPEN_EVERY_OPERATION),
     ],
     "lecturer": [
         AuditedPage("lecturer home", _r("home")),
