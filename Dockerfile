@@ -6,8 +6,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     ROLLCALL_VAR_DIR=/var/lib/rollcall
 
+# gcc and the LDAP/SASL headers: python-ldap (LDAP sign-in) has no wheel and is built by pip.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 curl \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 curl gcc libldap2-dev libsasl2-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -1,27 +1,50 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from attendance.courses.services import user_role_problem
 from attendance.models import (
     AccessEvent,
     AttendanceChange,
     AttendanceRecord,
+    AttendanceWarning,
     CheckinSnapshot,
     Course,
+    CourseGrading,
     CourseMembership,
     FaceEmbedding,
     FaceEnrolment,
     FaceRetention,
     Session,
     User,
+    WarningEmail,
 )
+
+
+class RollcallUserChangeForm(UserChangeForm):
+    """A role change that would leave a lecturer on a roster (or a student teaching) is refused here
+    in words, before the database refuses it with an error page."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        role = cleaned.get("role")
+        if role and self.instance.pk:
+            problem = user_role_problem(user=self.instance, role=str(role),
+                                        is_superuser=bool(cleaned.get("is_superuser", self.instance.is_superuser)))
+            if problem:
+                self.add_error("role", problem)
+        return cleaned
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = RollcallUserChangeForm
     list_display = ("username", "first_name", "last_name", "email", "role", "student_number", "is_active")
     list_filter = ("role", "is_active", "is_staff")
     search_fields = ("username", "first_name", "last_name", "email", "student_number")
@@ -131,7 +154,8 @@ class SessionAdmin(admin.ModelAdmin):
 class AttendanceChangeInline(admin.TabularInline):
     model = AttendanceChange
     extra = 0
-    readonly_fields = ("changed_by", "changed_at", "old_status", "new_status", "reason")
+    readonly_fields = ("changed_by", "changed_at", "old_status", "new_status", "old_method", "old_marked_at",
+                       "old_confidence", "new_method", "reason")
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -180,4 +204,37 @@ class FaceRetentionAdmin(admin.ModelAdmin):
     readonly_fields = ("student", "no_course_since", "notice_sent_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(CourseGrading)
+class CourseGradingAdmin(admin.ModelAdmin):
+    list_display = ("course", "points_present", "points_late", "points_excused", "points_absent", "warning_rate",
+                    "warnings_enabled", "lecturer_digest")
+    readonly_fields = ("updated_at", "updated_by")
+
+
+@admin.register(AttendanceWarning)
+class AttendanceWarningAdmin(admin.ModelAdmin):
+    list_display = ("student", "course", "rate", "threshold", "crossed_at", "recovered_at")
+    list_filter = ("course",)
+    date_hierarchy = "crossed_at"
+    readonly_fields = ("course", "student", "rate", "threshold", "attended", "counted", "crossed_at", "recovered_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(WarningEmail)
+class WarningEmailAdmin(admin.ModelAdmin):
+    """What was sent to whom, and why one was not: read-only, the sender owns these rows."""
+
+    list_display = ("created_at", "kind", "to_address", "subject", "status", "attempts", "sent_at")
+    list_filter = ("status", "kind")
+    search_fields = ("to_address", "subject", "key")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False

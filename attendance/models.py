@@ -131,7 +131,12 @@ class CourseMembership(models.Model):
     """A student taking a course. Distinct from a face enrolment: one can exist without the other."""
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
-    student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    # Only students take a course: the database refuses anyone else (triggers in migration 0008),
+    # and the admin's and the forms' pickers offer only students.
+    student = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships",
+        limit_choices_to={"role": "student", "is_superuser": False},
+    )
     joined_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -320,6 +325,12 @@ class AttendanceChange(models.Model):
     changed_at = models.DateTimeField(default=timezone.now)
     old_status = models.CharField(max_length=16, blank=True)
     new_status = models.CharField(max_length=16)
+    # The record as it was before the change (empty for a record made by hand): how it was marked,
+    # when the student arrived and how sure recognition was, so a correction never erases them.
+    old_method = models.CharField(max_length=16, blank=True)
+    old_marked_at = models.DateTimeField(null=True, blank=True)
+    old_confidence = models.FloatField(null=True, blank=True)
+    new_method = models.CharField(max_length=16, blank=True)
     reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
@@ -383,3 +394,11 @@ class AccessEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.actor_label or 'system'} at {self.at:%Y-%m-%d %H:%M}"
+
+
+
+# The grades and warnings models live beside this file (this one is at its length limit); imported
+# here so that `from attendance.models import CourseGrading` works like every other model.
+from attendance.models_grades import AttendanceWarning as AttendanceWarning  # noqa: E402
+from attendance.models_grades import CourseGrading as CourseGrading  # noqa: E402
+from attendance.models_grades import WarningEmail as WarningEmail  # noqa: E402

@@ -21,12 +21,44 @@ def snapshots_delete_expired() -> int:
     return delete_expired()
 
 
+@shared_task(name="attendance.roster_uploads_prune", acks_late=True)
+def roster_uploads_prune() -> int:
+    """Celery beat runs this hourly: roster files uploaded and never imported go after a day."""
+    from attendance.campus.uploads import upload_prune
+
+    return upload_prune()
+
+
 @shared_task(name="attendance.face_data_retention", acks_late=True)
 def face_data_retention() -> int:
     """Celery beat runs this hourly: notices before, and deletion after, the face data retention period."""
     from attendance.privacy.retention import face_data_retention_sweep
 
     return face_data_retention_sweep().students_deleted
+
+
+@shared_task(name="attendance.warnings_check", acks_late=True)
+def warnings_check() -> int:
+    """Celery beat runs this every ten minutes: new crossings below a course's threshold are recorded
+    with their emails, then every email due is sent (those the SMTP server did not take wait for the
+    next run). Safe to run twice at once: the database allows one open warning per student and course,
+    and a row is locked while its email is sent."""
+    from attendance.warnings.delivery import warning_emails_send
+    from attendance.warnings.services import warnings_check as check
+
+    check()
+    return warning_emails_send().sent
+
+
+@shared_task(name="attendance.warning_digests", acks_late=True)
+def warning_digests() -> int:
+    """Celery beat runs this hourly: the first run of the week from Monday 07:00 writes and sends the
+    lecturers' weekly digests (their key stops a second one that week)."""
+    from attendance.warnings.delivery import warning_emails_send
+    from attendance.warnings.services import warning_digests_queue
+
+    warning_digests_queue()
+    return warning_emails_send().sent
 
 
 @shared_task(

@@ -122,6 +122,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Who may sign in and how (local passwords, LDAP, OpenID Connect): AUTHENTICATION_BACKENDS and the rest.
+from config.sso import *  # noqa: E402, F403
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -195,6 +198,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attendance.face_data_retention",
         "schedule": 3600.0,  # hourly: notices and deletions are due by the day
     },
+    "attendance-warnings": {
+        "task": "attendance.warnings_check",
+        "schedule": 600.0,  # a student who falls below hears within ten minutes of the session closing
+    },
+    "attendance-warning-digests": {
+        "task": "attendance.warning_digests",
+        "schedule": 3600.0,  # the first run of each week from Monday 07:00 sends it; its key stops a second
+    },
+    "prune-roster-uploads": {
+        "task": "attendance.roster_uploads_prune",
+        "schedule": 3600.0,  # hourly: an uploaded roster (personal data) not imported is kept a day at most
+    },
     "requeue-stale-enrolments": {
         "task": "attendance.enrolment_requeue_stale",
         "schedule": 300.0,  # a dead worker's job waits at most the stale limit plus five minutes
@@ -261,6 +276,12 @@ ROLLCALL_LATE_AFTER_MINUTES = env_int("ROLLCALL_LATE_AFTER_MINUTES", 10, minimum
 ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
 ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)
 ROLLCALL_LOW_ATTENDANCE_RATE = env_float("ROLLCALL_LOW_ATTENDANCE_RATE", 0.75, minimum=0.0, maximum=1.0)
+# The app's address as its users reach it, for the links in emails (attendance warnings).
+ROLLCALL_SITE_URL = env_str("ROLLCALL_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not ROLLCALL_SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"ROLLCALL_SITE_URL={ROLLCALL_SITE_URL!r} must start with http:// or https://")
+# A warning email not accepted by the SMTP server is tried again with a growing pause, this many times.
+ROLLCALL_WARNING_EMAIL_ATTEMPTS = env_int("ROLLCALL_WARNING_EMAIL_ATTEMPTS", 8, minimum=1, maximum=50)
 
 # --- Biometric data (PRIVACY.md) -----------------------------------------------------------------
 # AES-256-GCM keys for embeddings and index files: ROLLCALL_BIOMETRIC_KEY (base64, comma-separated,
@@ -278,7 +299,7 @@ ROLLCALL_BIOMETRIC_NOTICE_DAYS = env_int("ROLLCALL_BIOMETRIC_NOTICE_DAYS", 14, m
 if ROLLCALL_BIOMETRIC_NOTICE_DAYS >= ROLLCALL_BIOMETRIC_RETENTION_DAYS:
     raise ImproperlyConfigured("ROLLCALL_BIOMETRIC_NOTICE_DAYS must be smaller than ROLLCALL_BIOMETRIC_RETENTION_DAYS")
 
-# --- Email (retention notices) -------------------------------------------------------------------
+# --- Email (retention notices, attendance warnings) -------------------------------------------
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
@@ -288,6 +309,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1, maximum=65535)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# Seconds before a silent SMTP server is given up on (the email is retried later); Django's default waits forever.
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "rollcall@localhost")
 
 

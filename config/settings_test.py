@@ -25,7 +25,8 @@ os.environ.setdefault("ROLLCALL_LIVENESS_MODEL_DIR", str(_shared / "models"))
 
 from config.settings import *
 
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# In memory, except for a test that points a worker subprocess at its own SMTP server (test_warnings_worker).
+EMAIL_BACKEND = os.environ.get("ROLLCALL_TEST_EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 STATIC_ROOT = _tmp / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)

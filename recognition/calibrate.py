@@ -192,20 +192,31 @@ def gallery_distances(vectors: np.ndarray, labels: Sequence[Label] | np.ndarray)
     order = np.argsort(person_of, kind="stable")
     matrix, person_of = matrix[order], person_of[order]
     starts = np.flatnonzero(np.r_[True, person_of[1:] != person_of[:-1]])
-    nearest = np.empty((len(matrix), len(people)), dtype=np.float32)  # row's least d^2 to each person
+    # Cosine similarities, largest first (for unit vectors d^2 = 2 - 2 s): one matrix product and
+    # one reduction per chunk, no elementwise pass. The pair matrix is symmetric, so a chunk of rows
+    # is compared only with the people from its first row's person on (about half the work); its
+    # own person's block gives the genuine nearest.
+    nearest = np.full((len(matrix), len(people)), -np.inf, dtype=np.float32)  # row's best s to each person
     for begin in range(0, len(matrix), _CHUNK_ROWS):
         rows = slice(begin, min(begin + _CHUNK_ROWS, len(matrix)))
-        squared = np.maximum(2.0 - 2.0 * (matrix[rows] @ matrix.T), 0.0)
-        squared[np.arange(squared.shape[0]), np.arange(rows.start, rows.stop)] = np.inf  # not itself
-        nearest[rows] = np.minimum.reduceat(squared, starts, axis=1)
-    pair_matrix = np.minimum.reduceat(nearest, starts, axis=0)  # (people, people), d^2
+        first = int(person_of[begin])
+        column0 = int(starts[first])
+        similar = matrix[rows] @ matrix[column0:].T
+        similar[np.arange(similar.shape[0]), np.arange(rows.start, rows.stop) - column0] = -np.inf  # not itself
+        nearest[rows, first:] = np.maximum.reduceat(similar, starts[first:] - column0, axis=1)
+    pair_matrix = np.maximum.reduceat(nearest, starts, axis=0)  # (people, people), valid above the diagonal
     upper = np.triu_indices(len(people), 1)
     genuine = nearest[np.arange(len(matrix)), person_of]
+    genuine = genuine[np.isfinite(genuine)].astype(np.float64)
     return GalleryDistances(
         people=tuple(people.tolist()),
-        pair_minima=np.sqrt(pair_matrix[upper].astype(np.float64)),
-        genuine_nearest=np.sqrt(genuine[np.isfinite(genuine)].astype(np.float64)),
+        pair_minima=_distance(pair_matrix[upper].astype(np.float64)),
+        genuine_nearest=_distance(genuine),
     )
+
+
+def _distance(similarity: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(2.0 - 2.0 * similarity, 0.0))
 
 
 def calibrate_threshold(

@@ -37,10 +37,11 @@ class ClipEmbedder:
     ``margin`` frames the face with some hair and background, closer to the whole-box crops
     the paper embedded than a tight face-recognition crop.
 
-    ``precision``: "auto" runs the fastest float type this machine supports (see
-    ``fastest_precision``); at load its embeddings of a fixed probe batch are compared with
-    float32's and it falls back to float32 below numeric.AGREEMENT_MIN_COSINE. ``precision`` (after
-    ``load``) says which path runs, ``agreement`` the cosine measured.
+    ``precision``: "auto" runs the fastest number type this machine supports (see
+    ``fastest_precision``; "int8" quantises the Linear layers); at load its embeddings of a fixed
+    probe batch are compared with float32's and it falls back to float32 below
+    numeric.AGREEMENT_MIN_COSINE. ``precision`` (after ``load``) says which path runs,
+    ``agreement`` the cosine measured.
     """
 
     backbone = "clip"
@@ -164,7 +165,7 @@ class ClipEmbedder:
         """Put the model in the requested (or fastest) precision if it agrees with float32."""
         wanted = self.requested_precision
         if wanted == "auto":
-            wanted = numeric.fastest_precision(self.device)
+            wanted = numeric.fastest_precision(self.device, int8=True)
         probe = None
         if wanted != "fp32":
             probe = numeric.probe_batch(self.crop_size, self._preprocess, self._normalise).to(self.device)

@@ -77,8 +77,10 @@ class DlibEmbedder:
     ) -> None:
         if engine not in DLIB_ENGINES:
             raise ValueError(f"engine must be one of {', '.join(DLIB_ENGINES)}, not {engine!r}")
-        if precision not in numeric.PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(numeric.PRECISIONS)}, not {precision!r}")
+        if precision not in numeric.PRECISIONS or precision == "int8":
+            choices = ", ".join(p for p in numeric.PRECISIONS if p != "int8")
+            raise ValueError(f"precision must be one of {choices}, not {precision!r} (dlib's network is "
+                             "convolutions; int8 quantises Linear layers only)")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.model_path = Path(model_path) if model_path is not None else None

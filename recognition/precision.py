@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,26 +17,63 @@ from .runtime import kernel_cpu_flags
 logger = logging.getLogger(__name__)
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+"""int8: dynamic quantisation of the Linear layers (weights int8, activations quantised per batch),
+for transformer models (CLIP) on CPUs; the embedders that are mostly convolutions refuse it."""
+
+INT8_CPU_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+"""The int8 dot-product instructions that make dynamic int8 pay on a CPU. Measured (BENCHMARKS.md,
+issue 15): CLIP ViT-B-32's image tower 2.0-2.3x as fast as float32 with it, cosine 0.99984."""
 
 
 AGREEMENT_MIN_COSINE = 0.999
 
 
-def fastest_precision(device: str = "cpu") -> str:
-    """The fastest float type a CLIP model runs in here: "fp16" on a CUDA device; "bf16" on a CPU
-    with bf16 matrix instructions (AMX or AVX512-BF16), which oneDNN uses for bf16 matmuls;
-    "fp32" elsewhere (bf16 emulated on older CPUs is slower than fp32)."""
+def fastest_precision(device: str = "cpu", *, int8: bool = False) -> str:
+    """The fastest number type a model runs in here: "fp16" on a CUDA device; "bf16" on a CPU
+    with bf16 matrix instructions (AMX or AVX512-BF16), which oneDNN uses for bf16 matmuls; where
+    ``int8`` (a model of Linear layers: CLIP) and the CPU has int8 dot products (VNNI) but no bf16,
+    "int8"; "fp32" elsewhere (bf16 emulated on older CPUs is slower than fp32, and int8 without
+    VNNI has not been measured to pay)."""
     if device.startswith("cuda"):
         return "fp16"
     if device != "cpu":
         return "fp32"
     import torch
 
-    if not torch.backends.mkldnn.is_available():
-        return "fp32"
     flags = cpu_flags()
-    return "bf16" if flags & {"amx_bf16", "avx512_bf16"} else "fp32"
+    if torch.backends.mkldnn.is_available() and flags & {"amx_bf16", "avx512_bf16"}:
+        return "bf16"
+    if int8 and flags & INT8_CPU_FLAGS and _quantized_engine() is not None:
+        return "int8"
+    return "fp32"
+
+
+def _quantized_engine() -> str | None:
+    """The CPU backend torch's dynamic quantisation runs on here (x86 or fbgemm), if any."""
+    import torch
+
+    if not hasattr(torch.ao.quantization, "quantize_dynamic"):  # a later torch may drop it (torchao)
+        return None
+    engines = [e for e in torch.backends.quantized.supported_engines if e in ("x86", "fbgemm")]
+    return engines[0] if engines else None
+
+
+def quantize_linear_int8(model: Any) -> Any:
+    """A copy of ``model`` with its Linear layers dynamically quantised to int8."""
+    import torch
+    from torch import nn
+
+    engine = _quantized_engine()
+    if engine is None:
+        raise RuntimeError("this torch build has no dynamic quantisation on an x86 engine")
+    torch.backends.quantized.engine = engine
+    with warnings.catch_warnings():
+        # torch 2.14 marks its quantised tensor constructors deprecated (to move to torchao); the
+        # pinned torch runs them, and choose_precision checks the result against float32 anyway.
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        warnings.filterwarnings("ignore", message="torch.ao.quantization is deprecated", category=DeprecationWarning)
+        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
 
 
 def cpu_flags() -> set[str]:
@@ -106,11 +144,15 @@ def choose_precision(
 
     if wanted == "fp32":
         return PrecisionChoice(model, torch.float32, "fp32", None)
-    dtype = torch.bfloat16 if wanted == "bf16" else torch.float16
+    # int8 keeps float32 inputs and outputs: only the Linear layers' arithmetic is int8.
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}[wanted]
     with torch.inference_mode():
         reference = run(model, probe).float()
         try:
-            reduced_model = copy.deepcopy(model).to(dtype)
+            if wanted == "int8":
+                reduced_model = quantize_linear_int8(model)
+            else:
+                reduced_model = copy.deepcopy(model).to(dtype)
             reduced = run(reduced_model, probe.to(dtype)).float()
         except RuntimeError as exc:
             logger.warning("%s in %s failed (%s): running float32", what, wanted, exc)

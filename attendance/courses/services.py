@@ -43,3 +43,28 @@ def course_membership_remove(*, course: Course, student: User, rebuild_index: bo
         if deleted and rebuild_index and _has_face_data(student):
             course_index_rebuild(course=course)
     return bool(deleted)
+
+
+def course_lecturer_add(*, course: Course, lecturer: User) -> None:
+    """Make a lecturer teach a course; anyone else is refused (the database refuses them too)."""
+    if not lecturer.is_lecturer:
+        raise MembershipError("not_a_lecturer", f"{lecturer.display_name} is not a lecturer.")
+    course.lecturers.add(lecturer)
+
+
+def course_lecturer_remove(*, course: Course, lecturer: User) -> bool:
+    removed = course.lecturers.filter(pk=lecturer.pk).exists()
+    course.lecturers.remove(lecturer)
+    return removed
+
+
+def user_role_problem(*, user: User, role: str, is_superuser: bool | None = None) -> str:
+    """Why `user` cannot take `role` now ('' when it can): the courses they are on in their old role."""
+    superuser = user.is_superuser if is_superuser is None else is_superuser
+    if user.pk is None:
+        return ""
+    if (role != User.Role.STUDENT or superuser) and CourseMembership.objects.filter(student=user).exists():
+        return f"{user.display_name} is on courses as a student: take them off those courses first."
+    if role != User.Role.LECTURER and Course.objects.filter(lecturers=user).exists():
+        return f"{user.display_name} teaches courses: take them off those courses first."
+    return ""

@@ -20,10 +20,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         return {"nav_links": []}
     names: list[tuple[str, str]] = [("Home", "home")]
     if user.is_admin:
-        names += [("Courses", "course-list"), ("Reports", "report-index"), ("Admin", "admin:index")]
+        names += [("Courses", "course-list"), ("Reports", "report-index"), ("Manage", "campus-home")]
     elif user.is_lecturer:
-        names += [("My courses", "course-list"), ("Reports", "report-index")]
+        names += [("My courses", "course-list"), ("Reports", "report-index"), ("Rosters", "campus-home")]
     else:
-        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance")]
+        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance"), ("My warnings", "my-warnings")]
     links = [link for label, name in names if (link := _link(label, name))]
     return {"nav_links": links}

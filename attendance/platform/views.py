@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -38,6 +39,17 @@ class LoginView(auth_views.LoginView):
     (attendance/platform/login_limit.py): past the limit the page answers 429 and says how long to wait."""
 
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        # "Sign in with <provider>" when OpenID Connect is set up (attendance/sso); the provider's
+        # refusal or an error on the way back lands here with ?sso=failed.
+        context["oidc_provider_name"] = settings.ROLLCALL_OIDC_PROVIDER_NAME if settings.ROLLCALL_OIDC_ENABLED else ""
+        context["sso_failed"] = self.request.GET.get("sso") == "failed"
+        # Set by attendance/sso's directory backend: the directory took the password, Rollcall refused the account.
+        context["sign_in_refused"] = getattr(self.request, "sign_in_refused", False)
+        context["local_passwords_admins_only"] = not settings.ROLLCALL_LOCAL_PASSWORD_SIGNIN
+        return context
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         block = login_limit.login_blocked(request, request.POST.get("username", ""))

@@ -199,6 +199,8 @@ class CourseReportApi(ReadApi):
                     "id": row.student.pk, "username": row.student.username, "name": row.student.display_name,
                     "student_number": row.student.student_number, "attended": row.attended, "counted": row.counted,
                     "rate": _rate(row.rate), "below_threshold": row.low,
+                    "points": row.points.earned, "possible_points": row.points.possible,
+                    "points_share": _rate(row.points.share),
                     "statuses": {
                         str(s.pk): (None if c.code in ("none", "before") else c.code)
                         for s, c in zip(sessions, row.cells, strict=True)

@@ -1,8 +1,11 @@
-"""The reports as CSV rows: UTF-8 with a byte-order mark, a header row, RFC 4180 quoting.
+"""The reports as rows of typed values, written as CSV or XLSX (attendance.reports.xlsx).
 
-Excel opens a UTF-8 file correctly only when it starts with a BOM, and it runs a cell that starts
-with = + - or @ as a formula; names and titles come from users, so such cells get a leading
-apostrophe (OWASP's advice on CSV injection).
+Each row generator yields the header first, then plain values: str, int, datetime, `Percent` or
+`Number`; each format renders them its own way (a CSV cell is text, an XLSX cell a real date or
+number). CSV is UTF-8 with a byte-order mark and RFC 4180 quoting: Excel opens a UTF-8 file
+correctly only when it starts with a BOM, and it runs a cell that starts with = + - or @ as a
+formula; names and titles come from users, so such cells get a leading apostrophe (OWASP's advice
+on CSV injection). An XLSX cell is typed as a string, which no spreadsheet evaluates.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
@@ -19,6 +23,25 @@ from attendance.reports.selectors import Cell, SessionRow, StudentRow, StudentSe
 
 BOM = "\ufeff"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Percent:
+    """A rate from 0 to 1: "75.0" in a CSV, 0.75 formatted as a percentage in a spreadsheet."""
+
+    rate: float | None
+
+
+@dataclass(frozen=True)
+class Number:
+    """A measurement shown with a fixed number of decimals."""
+
+    value: float | None
+    places: int
+
+
+Value = str | int | datetime | Percent | Number | None
+Row = Sequence[Value]
 
 
 def text(value: object) -> str:
@@ -35,12 +58,18 @@ def percent(rate: float | None) -> str:
     return "" if rate is None else f"{rate * 100:.1f}"
 
 
-def distance(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
-
-
-def liveness_score(value: float | None) -> str:
-    return "" if value is None else f"{value:.2f}"
+def csv_value(value: Value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return when(value)
+    if isinstance(value, Percent):
+        return percent(value.rate)
+    if isinstance(value, Number):
+        return "" if value.value is None else f"{value.value:.{value.places}f}"
+    if isinstance(value, int):
+        return str(value)
+    return text(value)
 
 
 def session_label(session: Session) -> str:
@@ -57,52 +86,57 @@ def _cell(cell: Cell) -> str:
     return str(AttendanceRecord.Status(cell.code).label)
 
 
-def _student_columns(student: User) -> list[str]:
-    return [text(student.student_number), text(student.last_name), text(student.first_name), text(student.username)]
+def _student_columns(student: User) -> list[Value]:
+    return [student.student_number, student.last_name, student.first_name, student.username]
 
 
-STUDENT_HEADER = ["Student number", "Last name", "First name", "Username"]
+STUDENT_HEADER: list[Value] = ["Student number", "Last name", "First name", "Username"]
 
 
-def course_rows(sessions: Sequence[Session], rows: Iterable[StudentRow]) -> Iterator[list[str]]:
-    yield [*STUDENT_HEADER, *(text(session_label(s)) for s in sessions), "Attended", "Counted sessions", "Rate (%)"]
+def course_rows(sessions: Sequence[Session], rows: Iterable[StudentRow]) -> Iterator[list[Value]]:
+    yield [
+        *STUDENT_HEADER, *(session_label(s) for s in sessions), "Attended", "Counted sessions", "Rate (%)",
+        "Points", "Possible points", "Points (%)",
+    ]
     for row in rows:
         yield [
             *_student_columns(row.student), *(_cell(c) for c in row.cells),
-            str(row.attended), str(row.counted), percent(row.rate),
+            row.attended, row.counted, Percent(row.rate),
+            row.points.earned, row.points.possible, Percent(row.points.share),
         ]
-    yield ["Turnout (%)", "", "", "", *(percent(s.turnout) for s in sessions), "", "", ""]  # type: ignore[attr-defined]
+    yield ["Turnout (%)", None, None, None, *(Percent(s.turnout) for s in sessions),  # type: ignore[attr-defined]
+           None, None, None, None, None, None]
 
 
-def session_rows(rows: Iterable[SessionRow]) -> Iterator[list[str]]:
+def session_rows(rows: Iterable[SessionRow]) -> Iterator[list[Value]]:
     yield [*STUDENT_HEADER, "Status", "Marked at", "Method", "Confidence (distance)", "Liveness score",
            "Liveness checks", "Marked by", "Manual changes", "On the course"]
     for row in rows:
         record = row.record
         yield [
             *_student_columns(row.student),
-            record.get_status_display() if record else "",
-            when(record.marked_at) if record else "",
-            record.get_method_display() if record else "",
-            distance(record.confidence) if record else "",
-            liveness_score(record.liveness_score) if record else "",
-            " ".join(record.liveness_checks) if record else "",
-            text(record.marked_by.display_name) if record and record.marked_by else "",
-            str(row.change_count),
+            record.get_status_display() if record else None,
+            record.marked_at if record else None,
+            record.get_method_display() if record else None,
+            Number(record.confidence, 3) if record else None,
+            Number(record.liveness_score, 2) if record else None,
+            " ".join(record.liveness_checks) if record else None,
+            record.marked_by.display_name if record and record.marked_by else None,
+            row.change_count,
             "yes" if row.on_course else "no",
         ]
 
 
-def student_rows(rows: Iterable[StudentSessionRow]) -> Iterator[list[str]]:
+def student_rows(rows: Iterable[StudentSessionRow]) -> Iterator[list[Value]]:
     yield ["Course", "Course title", "Term", "Session", "Held at", "Status", "Method", "Marked at"]
     for row in rows:
         session, record = row.session, row.record
         yield [
-            text(session.course.code), text(session.course.title), text(session.course.term),
-            text(session.title), when(getattr(session, "held_at", None) or session.starts_at),
-            record.get_status_display() if record else "",
-            record.get_method_display() if record else "",
-            when(record.marked_at) if record else "",
+            session.course.code, session.course.title, session.course.term,
+            session.title, getattr(session, "held_at", None) or session.starts_at,
+            record.get_status_display() if record else None,
+            record.get_method_display() if record else None,
+            record.marked_at if record else None,
         ]
 
 
@@ -111,18 +145,23 @@ class _Echo:
         return value
 
 
-def encode(rows: Iterable[Sequence[str]]) -> Iterator[str]:
+def encode(rows: Iterable[Row]) -> Iterator[str]:
     """CSV text, line by line, starting with the BOM: feed it to a StreamingHttpResponse."""
     writer = csv.writer(_Echo(), dialect="excel")  # CRLF line ends and minimal quoting, as Excel writes
     yield BOM
     for row in rows:
-        yield writer.writerow(row)
+        yield writer.writerow([csv_value(v) for v in row])
 
 
-def filename(*parts: str) -> str:
+def basename(*parts: str) -> str:
+    """A download's name without its extension: the parts joined, only safe ASCII kept."""
     name = "-".join(p for p in parts if p)
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:120] + ".csv"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")[:120]
 
 
-def course_filename(course: Course) -> str:
-    return filename(course.code, course.term, "attendance")
+def filename(*parts: str, extension: str = "csv") -> str:
+    return f"{basename(*parts)}.{extension}"
+
+
+def course_filename(course: Course, extension: str = "csv") -> str:
+    return filename(course.code, course.term, "attendance", extension=extension)

@@ -123,7 +123,7 @@ class Rate:
 NO_RATE = Rate(0, 0, 0)
 
 
-def _held_times(*, course_ids: Iterable[int], period: Period) -> dict[int, list[datetime]]:
+def held_times(*, course_ids: Iterable[int], period: Period) -> dict[int, list[datetime]]:
     """Each course's held-session times in the period, sorted (for counting with bisect)."""
     times: dict[int, list[datetime]] = {}
     rows = held_sessions(period=period).filter(course_id__in=list(course_ids)).order_by().values_list(
@@ -159,14 +159,19 @@ COUNTS = {
 }
 
 
-def rates_for(memberships: Sequence[CourseMembership], *, period: Period | None = None) -> dict[int, Rate]:
-    """The attendance rate behind each membership (by membership id), in three queries at most."""
+def rates_for(
+    memberships: Sequence[CourseMembership], *, period: Period | None = None,
+    times: dict[int, list[datetime]] | None = None,
+) -> dict[int, Rate]:
+    """The attendance rate behind each membership (by membership id), in three queries at most.
+
+    `times`: the courses' held_times() for the same period, when the caller already has them."""
     if not memberships:
         return {}
     period = period or Period()
     course_ids = {m.course_id for m in memberships}
     student_ids = {m.student_id for m in memberships}
-    times = _held_times(course_ids=course_ids, period=period)
+    times = held_times(course_ids=course_ids, period=period) if times is None else times
     records = counted_records(course_ids=course_ids, period=period)
     if len(student_ids) == 1:
         records = records.filter(student_id__in=student_ids)

@@ -17,6 +17,7 @@ from django.db.models import (
 )
 
 from attendance.models import AttendanceChange, AttendanceRecord, Course, CourseMembership, Session, User
+from attendance.reports.points import NO_POINTS, Points, points_for
 from attendance.reports.rates import (
     COUNTS,
     COURSE_PAGE_SIZE,
@@ -27,6 +28,7 @@ from attendance.reports.rates import (
     SubqueryCount,
     counted_records,
     held_sessions,
+    held_times,
     low_rate_threshold,
     name_key,
     rates_for,
@@ -64,6 +66,7 @@ class StudentRow:
     rate: float | None
     low: bool
     cells: list[Cell] = field(default_factory=list)
+    points: Points = NO_POINTS
 
 
 @dataclass(frozen=True)
@@ -92,6 +95,7 @@ class CourseReport:
 class _Standing:
     membership: CourseMembership
     rate: Rate
+    points: Points = NO_POINTS
 
 
 def _sorted(standings: list[_Standing], sort: str) -> list[_Standing]:
@@ -114,8 +118,10 @@ def course_standings(
 ) -> list[_Standing]:
     """Every student of the course with their rate, sorted and optionally only those below the threshold."""
     memberships = list(CourseMembership.objects.filter(course=course).select_related("student").order_by())
-    rates = rates_for(memberships, period=period)
-    standings = [_Standing(m, rates[m.pk]) for m in memberships]
+    times = held_times(course_ids=[course.pk], period=period)
+    rates = rates_for(memberships, period=period, times=times)
+    points = points_for(memberships, period=period, times=times)
+    standings = [_Standing(m, rates[m.pk], points[m.pk]) for m in memberships]
     if only_low:
         standings = [s for s in standings if s.rate.rate is not None and s.rate.rate < threshold]
     return _sorted(standings, sort)
@@ -175,7 +181,7 @@ def _student_rows(standings: Sequence[_Standing], sessions: Sequence[Session], t
         StudentRow(
             student=s.membership.student, joined_at=s.membership.joined_at, attended=s.rate.attended,
             counted=s.rate.counted, rate=s.rate.rate, low=s.rate.rate is not None and s.rate.rate < threshold,
-            cells=cells[s.membership.student_id],
+            cells=cells[s.membership.student_id], points=s.points,
         )
         for s in standings
     ]
@@ -312,6 +318,7 @@ class CourseRate:
     counted: int
     rate: float | None
     low: bool
+    points: Points = NO_POINTS
 
 
 @dataclass(frozen=True)
@@ -369,10 +376,12 @@ def student_report(
         .order_by("-course__term", "course__code")
     )
     rates = rates_for(memberships)
+    points = points_for(memberships)
     course_rates = [
         CourseRate(
             course=m.course, joined_at=m.joined_at, attended=rates[m.pk].attended, counted=rates[m.pk].counted,
             rate=rates[m.pk].rate, low=rates[m.pk].rate is not None and rates[m.pk].rate < threshold,  # type: ignore[operator]
+            points=points[m.pk],
         )
         for m in memberships
     ]

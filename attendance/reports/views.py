@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import cast
 
 from django.contrib.auth.decorators import login_required
@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET
 
 from attendance import permissions
 from attendance.courses import selectors
-from attendance.models import Session, User
-from attendance.reports import charts, rates
+from attendance.models import AttendanceWarning, Session, User
+from attendance.reports import charts, points, rates, xlsx
 from attendance.reports import exports as report_csv
 from attendance.reports import selectors as reports
 from attendance.reports.forms import ReportFilterForm
@@ -40,11 +40,16 @@ def _require_student(request: HttpRequest) -> User:
     return user
 
 
-def _csv_response(rows: Iterable[Sequence[str]], filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(report_csv.encode(rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+def _export(rows: Iterable[report_csv.Row], name: str, extension: str) -> HttpResponse:
+    """The rows as a CSV download (streamed) or an XLSX one; `name` without its extension."""
+    response: HttpResponse | StreamingHttpResponse
+    if extension == "xlsx":
+        response = HttpResponse(xlsx.workbook(rows), content_type=xlsx.CONTENT_TYPE)
+    else:
+        response = StreamingHttpResponse(report_csv.encode(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}.{extension}"'
     response["Cache-Control"] = "no-store"
-    return response
+    return response  # type: ignore[return-value]  # both are responses a view may return
 
 
 @login_required
@@ -105,6 +110,13 @@ def course_report(request: HttpRequest, pk: int) -> HttpResponse:
         "form": form,
         "in_progress": list(rates.sessions_in_progress(course=course)),
         "rate_definition": rates.RATE_DEFINITION,
+        "points_definition": points.POINTS_DEFINITION,
+        # Students with an open attendance warning (emailed once when they fell below the course's threshold).
+        "warned": set(
+            AttendanceWarning.objects.filter(course=course, recovered_at__isnull=True)
+            .values_list("student_id", flat=True)
+        ),
+        "scheme": points.course_scheme(course),
         "turnout_chart": charts.turnout_chart(turnout_bars, threshold=threshold),
         "rates_chart": charts.rate_histogram(report.summary.rates, threshold=threshold),
         "threshold_percent": round(threshold * 100),
@@ -114,7 +126,7 @@ def course_report(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def course_report_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def course_report_export(request: HttpRequest, pk: int, extension: str) -> HttpResponse:
     user = _require_staff(request)
     course = get_object_or_404(permissions.courses_managed_by(user), pk=pk)
     period, sort, threshold, only_low = _course_report_input(request).values()
@@ -122,7 +134,8 @@ def course_report_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     rows = reports.course_report_all_rows(
         course=course, period=period, sort=sort, threshold=threshold, only_low=only_low, sessions=sessions
     )
-    return _csv_response(report_csv.course_rows(sessions, rows), report_csv.course_filename(course))
+    name = report_csv.basename(course.code, course.term, "attendance")
+    return _export(report_csv.course_rows(sessions, rows), name, extension)
 
 
 def _managed_session(request: HttpRequest, pk: int) -> Session:
@@ -142,10 +155,10 @@ def session_report(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def session_report_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def session_report_export(request: HttpRequest, pk: int, extension: str) -> HttpResponse:
     session = _managed_session(request, pk)
-    name = report_csv.filename(session.course.code, session.course.term, f"session-{session.pk}")
-    return _csv_response(report_csv.session_rows(reports.session_report_all_rows(session=session)), name)
+    name = report_csv.basename(session.course.code, session.course.term, f"session-{session.pk}")
+    return _export(report_csv.session_rows(reports.session_report_all_rows(session=session)), name, extension)
 
 
 @login_required
@@ -171,11 +184,12 @@ def student_report(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def student_report_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def student_report_export(request: HttpRequest, pk: int, extension: str) -> HttpResponse:
     user = _user(request)
     student = get_object_or_404(permissions.students_visible_to(user), pk=pk)
     rows = reports.student_report_all_rows(student=student, courses=permissions.courses_visible_to(user))
-    return _csv_response(report_csv.student_rows(rows), report_csv.filename(student.username, "attendance"))
+    name = report_csv.basename(student.username, "attendance")
+    return _export(report_csv.student_rows(rows), name, extension)
 
 
 @login_required

@@ -2,7 +2,8 @@
 
 A record a person has set by hand is final for recognition: `attendance_record_mark_face` never
 changes it, whatever the camera sees afterwards. Every manual change writes an AttendanceChange
-with who, when, the old and new status and the reason.
+with who, when, the old and new status, the old method, arrival time and recognition
+distance, and the optional reason.
 """
 
 from __future__ import annotations
@@ -78,17 +79,23 @@ def attendance_record_set(
                 if record is None:  # pragma: no cover - the conflicting row cannot vanish under our lock
                     raise
         old_status = "" if created else record.status
+        old_method = "" if created else record.method
+        old_marked_at = None if created else record.marked_at
+        old_confidence = None if created else record.confidence
         if not created:
             if old_status == new_status and record.method == AttendanceRecord.Method.MANUAL and not reason:
                 return record  # already set by hand to this status: nothing to audit
+            # The arrival time (marked_at) and recognition's distance stay as the camera saw them:
+            # a correction changes the status, not when the student came in or how sure the match
+            # was. Who corrected it and when is the audit row's, and marked_by's.
             record.status = new_status
             record.method = AttendanceRecord.Method.MANUAL
-            record.confidence = None  # a distance belongs to a face mark, not to a person's decision
-            record.marked_at = now
             record.marked_by = by
-            record.save(update_fields=["status", "method", "confidence", "marked_at", "marked_by"])
+            record.save(update_fields=["status", "method", "marked_by"])
         AttendanceChange.objects.create(
-            record=record, changed_by=by, changed_at=now, old_status=old_status, new_status=new_status, reason=reason,
+            record=record, changed_by=by, changed_at=now, old_status=old_status, new_status=new_status,
+            old_method=old_method, old_marked_at=old_marked_at, old_confidence=old_confidence,
+            new_method=AttendanceRecord.Method.MANUAL, reason=reason,
         )
     return record
 

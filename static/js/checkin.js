@@ -545,6 +545,10 @@
   }
 
   async function mark(student, status, reason) {
+    // A reason typed in the box goes with the next correction (and wins over a button's default).
+    const reasonBox = document.getElementById("correction-reason");
+    const typed = reasonBox ? reasonBox.value.trim() : "";
+    if (typed) reason = typed;
     try {
       const response = await fetch(config.marksUrl, {
         method: "POST", credentials: "same-origin",
@@ -556,6 +560,7 @@
         showBanner(`${student.name} could not be marked ${status}: ${describe(response, data)}`);
         return;
       }
+      if (reasonBox && typed) reasonBox.value = "";
     } catch (error) {
       showBanner(`${student.name} could not be marked ${status}: the server cannot be reached. Try again.`);
       return;

@@ -32,7 +32,7 @@ class World:
     def pk(self, name: str) -> int:
         return {
             "course": self.course.pk, "session": self.session.pk, "student": self.users["student"].pk,
-        }[name]
+        }[name] if name != "xlsx" else name  # type: ignore[return-value]
 
 
 @pytest.fixture
@@ -69,6 +69,13 @@ PAGES = [
     ("session-report-csv",               "session", 200,  200,     404,       403,    403,     302),
     ("student-report",                   "student", 200,  200,     404,       302,    404,     302),
     ("student-report-csv",               "student", 200,  200,     404,       200,    404,     302),
+    ("course-report-xlsx",               "course",  200,  200,     404,       403,    403,     302),
+    ("session-report-xlsx",              "session", 200,  200,     404,       403,    403,     302),
+    ("student-report-xlsx",              "student", 200,  200,     404,       200,    404,     302),
+    ("course-grading",                   "course",  200,  200,     404,       403,    403,     302),
+    ("course-gradebook-csv",             "course",  200,  200,     404,       403,    403,     302),
+    ("course-gradebook-xlsx",            "course",  200,  200,     404,       403,    403,     302),
+    ("my-warnings",                      None,      403,  403,     403,       200,    200,     302),
     ("student-data-export",              "student", 200,  403,     403,       200,    403,     302),
     ("student-withdraw-consent",         "student", 200,  403,     403,       302,    403,     302),
     ("my-attendance",                    None,      403,  403,     403,       200,    200,     302),
@@ -76,6 +83,19 @@ PAGES = [
     ("withdraw-consent",                 None,      403,  403,     403,       200,    200,     302),
     ("enrolment",                        None,      403,  403,     403,       200,    200,     302),
     ("student-enrol",                    "student", 200,  403,     403,       302,    403,     302),
+    # The management area: admins everything, lecturers their own courses' rosters.
+    ("campus-home",                      None,      200,  200,     200,       403,    403,     302),
+    ("campus-roster",                    "course",  200,  200,     404,       403,    403,     302),
+    ("campus-courses",                   None,      200,  403,     403,       403,    403,     302),
+    ("campus-course-create",             None,      200,  403,     403,       403,    403,     302),
+    ("campus-course-edit",               "course",  200,  403,     403,       403,    403,     302),
+    ("campus-people",                    None,      200,  403,     403,       403,    403,     302),
+    ("campus-lecturers",                 None,      200,  403,     403,       403,    403,     302),
+    ("campus-person-create",             None,      200,  403,     403,       403,    403,     302),
+    ("campus-person-edit",               "student", 200,  403,     403,       403,    403,     302),
+    ("campus-memberships",               None,      200,  403,     403,       403,    403,     302),
+    ("campus-import",                    None,      200,  403,     403,       403,    403,     302),
+    ("campus-import-template",           "xlsx",    200,  403,     403,       403,    403,     302),
 ]
 
 API = [

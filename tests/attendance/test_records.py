@@ -33,17 +33,33 @@ def test_a_manual_change_is_audited_with_who_when_old_and_new_status_and_reason(
     before = timezone.now()
     record = attendance_record_set(session=open_session, student=member, status="absent", by=lecturer,
                                    reason="  Not in the room: a photo on a phone  ")
-    assert (record.status, record.method, record.marked_by, record.confidence) == ("absent", "manual", lecturer, None)
+    assert (record.status, record.method, record.marked_by) == ("absent", "manual", lecturer)
+    # The arrival time and recognition's distance are kept on the record, and the audit row holds
+    # the record as it was and as it is now.
+    record.refresh_from_db()
+    assert record.marked_at == face.record.marked_at and record.confidence == pytest.approx(0.31)
     change = AttendanceChange.objects.get(record=record)
     assert change.changed_by == lecturer and change.changed_at >= before
     assert (change.old_status, change.new_status) == ("present", "absent")
+    assert (change.old_method, change.new_method) == ("face", "manual")
+    assert change.old_marked_at == face.record.marked_at and change.old_confidence == pytest.approx(0.31)
     assert change.reason == "Not in the room: a photo on a phone"
+
+
+def test_a_correction_without_a_reason_is_audited_all_the_same(open_session, member, lecturer):
+    face = attendance_record_mark_face(session=open_session, student=member, distance=0.4)
+    attendance_record_set(session=open_session, student=member, status="late", by=lecturer)
+    change = AttendanceChange.objects.get(record=face.record)
+    assert (change.old_status, change.new_status, change.reason) == ("present", "late", "")
+    assert change.old_confidence == pytest.approx(0.4) and change.old_method == "face"
 
 
 def test_a_first_manual_mark_creates_the_record_and_an_audit_row_without_an_old_status(open_session, member, lecturer):
     record = attendance_record_set(session=open_session, student=member, status="excused", by=lecturer)
     change = record.changes.get()
     assert (change.old_status, change.new_status, change.reason) == ("", "excused", "")
+    assert (change.old_method, change.old_marked_at, change.old_confidence, change.new_method) == ("", None, None,
+                                                                                                  "manual")
 
 
 def test_face_recognition_never_overwrites_a_record_set_by_hand(open_session, member, lecturer):
@@ -139,3 +155,13 @@ def test_a_manual_mark_racing_a_face_mark_ends_manual_with_one_record(course, le
         assert not errors, errors
         record = AttendanceRecord.objects.get(session=session, student=student)
         assert (record.status, record.method) == ("absent", "manual")
+
+
+def test_the_session_report_shows_what_a_correction_replaced(client, open_session, member, lecturer):
+    from django.urls import reverse
+
+    attendance_record_mark_face(session=open_session, student=member, distance=0.2345)
+    attendance_record_set(session=open_session, student=member, status="absent", by=lecturer, reason="a photo")
+    client.force_login(lecturer)
+    page = client.get(reverse("session-report", args=[open_session.pk])).content.decode()
+    assert "was face at" in page and "distance 0.234" in page and "a photo" in page

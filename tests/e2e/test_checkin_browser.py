@@ -117,9 +117,17 @@ def test_an_enrolled_student_appears_present_on_the_check_in_page_and_the_lectur
     page.wait_for_timeout(2000)
     assert AttendanceRecord.objects.get(session=session, student=katie).method == "manual"
     assert page.get_attribute(row, "data-status") == "absent"
+    # The second correction with a reason typed in the box: it goes into the audit row, and the
+    # record keeps the camera's arrival time and distance.
+    page.fill("#correction-reason", "Was in the room after all")
     page.click(f'{row} button:text-is("Present")')
     page.wait_for_selector(f'{row}[data-status="present"]')
     assert AttendanceChange.objects.filter(record__student=katie).count() == 2
+    latest = AttendanceChange.objects.filter(record__student=katie).order_by("-changed_at", "-pk").first()
+    assert latest is not None and latest.reason == "Was in the room after all"
+    assert page.input_value("#correction-reason") == ""  # used once, then cleared
+    corrected = AttendanceRecord.objects.get(session=session, student=katie)
+    assert corrected.marked_at == record.marked_at and corrected.confidence == record.confidence
     screenshot(page, "checkin-after-correction")
 
     page.click("text=Close session")

@@ -60,6 +60,24 @@ def test_bf16_embeddings_of_real_faces_agree_with_float32(
     assert list(similarity.argmax(axis=1)) == list(range(len(face_crops)))
 
 
+def test_int8_embeddings_of_real_faces_agree_with_float32(fp32: ClipEmbedder, face_crops: list[np.ndarray]):
+    # Dynamic int8 of the Linear layers: what auto picks on a CPU with VNNI but no bf16. Run
+    # explicitly here, so it is checked whatever this machine's CPU would pick.
+    int8 = seeded_clip("int8")
+    assert int8.precision == "int8" and int8.agreement is not None and int8.agreement >= AGREEMENT_MIN_COSINE
+    cosines = np.sum(int8.encode(face_crops) * fp32.encode(face_crops), axis=1)
+    assert cosines.min() >= AGREEMENT_MIN_COSINE, cosines
+    similarity = int8.encode(face_crops) @ fp32.encode(face_crops).T
+    assert list(similarity.argmax(axis=1)) == list(range(len(face_crops)))
+
+
+def test_dlib_refuses_int8_saying_why():
+    from recognition import DlibEmbedder
+
+    with pytest.raises(ValueError, match="Linear layers only"):
+        DlibEmbedder(precision="int8")
+
+
 def test_the_fast_preprocessing_equals_open_clips_own(fp32: ClipEmbedder, face_crops: list[np.ndarray]):
     import torch
     from PIL import Image
@@ -95,6 +113,15 @@ def test_auto_picks_the_fastest_type_the_hardware_has(monkeypatch: pytest.Monkey
     assert fastest_precision("cpu") == "bf16"
     monkeypatch.setattr(embed_module, "cpu_flags", lambda: {"amx_bf16", "amx_tile"})
     assert fastest_precision("cpu") == "bf16"
+    # int8 only for a model that asks (CLIP's Linear layers), only with int8 dot products, and
+    # bf16 still first where the CPU has both.
+    monkeypatch.setattr(embed_module, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_vnni"})
+    assert fastest_precision("cpu") == "fp32" and fastest_precision("cpu", int8=True) == "int8"
+    monkeypatch.setattr(embed_module, "cpu_flags", lambda: {"avx2", "fma"})
+    assert fastest_precision("cpu", int8=True) == "fp32"
+    monkeypatch.setattr(embed_module, "cpu_flags", lambda: {"avx512_vnni", "avx512_bf16"})
+    assert fastest_precision("cpu", int8=True) == "bf16"
+    assert fastest_precision("cuda", int8=True) == "fp16"
     assert fastest_precision("mps") == "fp32"
 
 

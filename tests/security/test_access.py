@@ -21,7 +21,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 
-from attendance.models import AttendanceRecord, CourseMembership, FaceEnrolment, Session, User
+from attendance.models import AttendanceRecord, CourseGrading, CourseMembership, FaceEnrolment, Session, User
 from tests.security.conftest import World
 
 Kwargs = Callable[[World], dict[str, Any]]
@@ -31,6 +31,8 @@ PERSON_ATTACKERS = ("lecturer_a", "student_a", "anonymous")
 # Face data and the privacy pages are the student's own (or an admin's, on request): B's lecturer
 # is refused too.
 FACE_ATTACKERS = ("lecturer_a", "lecturer_b", "student_a", "anonymous")
+# The management area's course and person pages: admins only, B's own lecturer included.
+ADMIN_ONLY_ATTACKERS = ("lecturer_a", "lecturer_b", "student_a", "student_b", "anonymous")
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,15 @@ PROBES: dict[str, Probe] = {
     "session-report-csv": Probe(_session, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
     "student-report": Probe(_student, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
     "student-report-csv": Probe(_student, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
+    "course-report-xlsx": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
+    "session-report-xlsx": Probe(_session, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
+    "student-report-xlsx": Probe(_student, ("GET",), PERSON_ATTACKERS, "lecturer_b"),
+    # Points, warnings and the gradebook.
+    "course-grading": Probe(_course, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", (302,), owner_method="POST",
+                            body=lambda w: {"points_present": "3", "points_late": "1", "points_excused": "1",
+                                            "points_absent": "0", "warning_min_sessions": "3"}),
+    "course-gradebook-csv": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
+    "course-gradebook-xlsx": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
     "api-course-detail": Probe(_course, ("GET",), ("lecturer_a", "student_a", "anonymous"), "student_b"),
     "api-session-detail": Probe(_session, ("GET",), ("lecturer_a", "student_a", "anonymous"), "student_b"),
     "api-course-report": Probe(_course, ("GET",), STAFF_ATTACKERS, "lecturer_b"),
@@ -108,11 +119,23 @@ PROBES: dict[str, Probe] = {
     "api-user-token": Probe(lambda w: {"pk": w.b.lecturer.pk},  # type: ignore[attr-defined]
                             ("DELETE",), ("lecturer_a", "lecturer_b", "student_a", "student_b", "anonymous"),
                             "admin", (204,)),
+    # The management area: a course's roster for its lecturers, everything else for admins only.
+    "campus-roster": Probe(_course, ("GET", "POST"), STAFF_ATTACKERS, "lecturer_b", owner_method="GET",
+                           body=lambda w: {"action": "remove", "selected": [
+                               m.pk for m in CourseMembership.objects.filter(course=w.b.course)]}),  # type: ignore[attr-defined]
+    "campus-course-edit": Probe(_course, ("GET", "POST"), ADMIN_ONLY_ATTACKERS, "admin", owner_method="GET",
+                                body=lambda w: {"code": "PWNED", "title": "x", "term": "x"}),
+    "campus-person-edit": Probe(_student, ("GET", "POST"), ADMIN_ONLY_ATTACKERS, "admin", owner_method="GET",
+                                body=lambda w: {"username": "pwned", "first_name": "x", "last_name": "x",
+                                                "role": "student", "student_number": "x"}),
 }
 
 # URLs with a path parameter that is not a row id, and where they are tested instead.
 NOT_IDS = {
     "kiosk": "a kiosk token, not an id: test_kiosk_* below",
+    "campus-import-preview": "an upload token, not an id: tests/attendance/test_campus_import.py "
+                             "(another admin's token, a changed file: 404)",
+    "campus-import-template": "a file format (csv, xlsx), the same template for every admin",
 }
 
 
@@ -157,6 +180,7 @@ def fingerprint(world: World) -> dict[str, Any]:
         "enrolments": sorted(FaceEnrolment.objects.filter(student=b.student).values_list("pk", "status", "video")),
         "memberships": sorted(CourseMembership.objects.filter(course=b.course).values_list("student_id", flat=True)),
         "tokens": sorted(Token.objects.filter(user__in=[b.lecturer, b.student]).values_list("key", flat=True)),
+        "grading": sorted(CourseGrading.objects.filter(course=b.course).values_list("points_present", "warning_rate")),
     }
 
 

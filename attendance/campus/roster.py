@@ -1,0 +1,182 @@
+"""Reading a roster file (CSV or XLSX) into rows; nothing here touches the database.
+
+Files come from a student system's export or from Excel: a UTF-8 byte-order mark, `;` as the
+separator (Excel in most of Europe), headers in any case and order, student numbers that Excel
+turned into numbers and dates stored as date cells. Each is read the way a person would read it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from openpyxl import Workbook, load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+MAX_ROWS = 50_000
+MAX_BYTES = 20 * 1024 * 1024
+
+# Column -> the headers accepted for it (compared lower-case, with _ and - read as spaces).
+HEADERS: dict[str, tuple[str, ...]] = {
+    "student_number": ("student number", "student no", "student id", "number", "matriculation number"),
+    "name": ("name", "full name", "student name"),
+    "email": ("email", "e mail", "mail", "email address"),
+    "course_code": ("course code", "course", "code"),
+    "term": ("term", "semester"),
+    "role": ("role",),
+    "joined_on": ("joined on", "joined", "enrolled on", "start date"),
+}
+REQUIRED = ("student_number", "name", "email", "course_code", "term")
+TEMPLATE_HEADER = ["Student number", "Name", "Email", "Course code", "Term", "Role", "Joined on"]
+TEMPLATE_EXAMPLE = ["s1234567", "Ana María López", "ana.lopez@example.edu", "CS101", "2026-autumn", "student",
+                    "2026-09-01"]
+
+
+class RosterFileError(Exception):
+    """The file as a whole cannot be read; the message says why, for the person who uploaded it."""
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    line: int  # as a spreadsheet numbers it: the header is line 1
+    student_number: str
+    first_name: str
+    last_name: str
+    email: str
+    course_code: str
+    term: str
+    role: str
+    joined_on: str  # ISO date or what the cell held; checked where it is used
+    active: bool | None = None  # the provisioning API's account switch; None: leave it as it is
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+def split_name(full: str) -> tuple[str, str]:
+    """"López, Ana María" -> ("Ana María", "López"); "Ana María López" -> ("Ana María", "López")."""
+    full = " ".join(full.split())
+    if "," in full:
+        last, _, first = full.partition(",")
+        return first.strip(), last.strip()
+    first, _, last = full.rpartition(" ")
+    return (first, last) if first else ("", last)
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a student number Excel stored as a number
+    return str(value).strip()
+
+
+def _header_key(text: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", text.replace("\ufeff", "")).strip().lower()
+
+
+def _column_map(header: list[str]) -> dict[str, int]:
+    wanted = {alias: column for column, aliases in HEADERS.items() for alias in aliases}
+    found: dict[str, int] = {}
+    for i, cell in enumerate(header):
+        column = wanted.get(_header_key(cell))
+        if column and column not in found:
+            found[column] = i
+    missing = [c for c in REQUIRED if c not in found]
+    if missing:
+        names = ", ".join(TEMPLATE_HEADER[list(HEADERS).index(c)] for c in missing)
+        raise RosterFileError(
+            f"The first row must name the columns; missing: {names}. Download the template to see the layout."
+        )
+    return found
+
+
+def _rows_from_table(table: list[list[str]]) -> list[RosterRow]:
+    if not table:
+        raise RosterFileError("The file is empty.")
+    columns = _column_map(table[0])
+    rows = []
+    for line, cells in enumerate(table[1:], start=2):
+        if not any(cells):
+            continue  # blank lines at the end of an export
+
+        def get(column: str, cells: list[str] = cells) -> str:
+            i = columns.get(column)
+            return cells[i].strip() if i is not None and i < len(cells) else ""
+
+        first, last = split_name(get("name"))
+        rows.append(RosterRow(
+            line=line, student_number=get("student_number"), first_name=first, last_name=last,
+            email=get("email").lower(), course_code=get("course_code").upper(), term=get("term"),
+            role=get("role").lower() or "student", joined_on=get("joined_on"),
+        ))
+    if len(rows) > MAX_ROWS:
+        raise RosterFileError(f"The file has {len(rows)} rows; import at most {MAX_ROWS} at a time.")
+    if not rows:
+        raise RosterFileError("The file has a header row but no people in it.")
+    return rows
+
+
+def _read_csv(data: bytes) -> list[list[str]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise RosterFileError(
+            "The file is not UTF-8 text. In Excel, save it as “CSV UTF-8 (Comma delimited)” or upload the .xlsx."
+        ) from None
+    first_line = text.split("\n", 1)[0]
+    delimiter = max(";,\t", key=first_line.count)
+    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+
+
+def _read_xlsx(data: bytes) -> list[list[str]]:
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise RosterFileError("The file could not be read as an Excel workbook (.xlsx).") from None
+    try:
+        sheet = book.worksheets[0]
+        return [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    finally:
+        book.close()
+
+
+def read_roster(data: bytes, filename: str) -> list[RosterRow]:
+    """The rows of an uploaded roster, XLSX recognised by its content (a ZIP), anything else as CSV."""
+    if len(data) > MAX_BYTES:
+        raise RosterFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
+    if data[:4] == b"PK\x03\x04":
+        return _rows_from_table(_read_xlsx(data))
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        raise RosterFileError("The file is named .xlsx but is not an Excel workbook.")
+    return _rows_from_table(_read_csv(data))
+
+
+def template_csv() -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(TEMPLATE_HEADER)
+    writer.writerow(TEMPLATE_EXAMPLE)
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # the mark makes Excel read it as UTF-8
+
+
+def template_xlsx() -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "Roster"
+    sheet.append(TEMPLATE_HEADER)
+    sheet.append([*TEMPLATE_EXAMPLE[:-1], date.fromisoformat(TEMPLATE_EXAMPLE[-1])])
+    sheet["A2"].number_format = "@"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

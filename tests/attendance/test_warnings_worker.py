@@ -1,0 +1,141 @@
+"""Warnings end to end: the beat task in a real Celery worker (Redis broker, the test PostgreSQL)
+emails a real SMTP server on loopback; and two senders at once deliver each email once."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connection
+
+from attendance import tasks
+from attendance.models import AttendanceRecord, Course, CourseMembership, Session, WarningEmail
+from attendance.warnings import delivery, services
+from tests.attendance.smtp_server import Inbox, SmtpServer
+
+pytestmark = pytest.mark.slow
+
+
+def _student_below(make_user) -> Course:
+    course = Course.objects.create(code="NET1", title="Networks", term="2026-autumn")
+    sam = make_user("student", username="sam", first_name="Sam", last_name="Stone", email="sam@uni.example")
+    CourseMembership.objects.create(course=course, student=sam, joined_at=datetime(2026, 9, 1, tzinfo=UTC))
+    for day in range(3):
+        start = datetime(2026, 10, 1 + day, 9, tzinfo=UTC)
+        session = Session.objects.create(course=course, status=Session.Status.CLOSED, scheduled_start=start,
+                                         opened_at=start, closed_at=start + timedelta(hours=1))
+        AttendanceRecord.objects.create(session=session, student=sam, status="absent", method="auto")
+    return course
+
+
+@pytest.fixture
+def smtp_for_worker(monkeypatch):
+    server = SmtpServer()
+    server.start()
+    # Read by the worker subprocess's settings (it inherits this environment).
+    monkeypatch.setenv("ROLLCALL_TEST_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+    monkeypatch.setenv("EMAIL_HOST", "127.0.0.1")
+    monkeypatch.setenv("EMAIL_PORT", str(server.port))
+    monkeypatch.setenv("DEFAULT_FROM_EMAIL", "rollcall@uni.example")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def worker_with_smtp(smtp_for_worker, celery_worker_process):
+    return smtp_for_worker, celery_worker_process
+
+
+def test_the_beat_task_in_a_real_worker_emails_the_student_once(worker_with_smtp, make_user):
+    smtp, worker = worker_with_smtp
+    _student_below(make_user)
+    assert tasks.warnings_check.delay().get(timeout=60) == 1, worker.log()[-3000:]
+    assert tasks.warnings_check.delay().get(timeout=60) == 0  # the same crossing: nothing new
+    [message] = smtp.inbox.messages
+    assert message["To"] == "sam@uni.example" and message["Subject"] == "Your attendance in NET1 is below 75 %"
+    assert WarningEmail.objects.get().status == "sent"
+
+
+class _SlowInbox(Inbox):
+    """Holds each DATA for a moment, so that a second sender runs while the first is mid-send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.data_started = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):
+        self.data_started.set()
+        await asyncio.sleep(1.0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_two_senders_at_once_deliver_an_email_once(transactional_db, make_user, settings):
+    server = SmtpServer()
+    server.inbox = _SlowInbox()
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+    try:
+        _student_below(make_user)
+        services.warnings_check()
+        outcomes: list[delivery.Delivery] = []
+
+        def send() -> None:
+            try:
+                outcomes.append(delivery.warning_emails_send())
+            finally:
+                connection.close()
+
+        first = threading.Thread(target=send)
+        first.start()
+        assert server.inbox.data_started.wait(timeout=30)
+        second = threading.Thread(target=send)  # the row is locked by the first: skipped, not sent again
+        second.start()
+        first.join(timeout=60)
+        second.join(timeout=60)
+        assert sorted(o.sent for o in outcomes) == [0, 1]
+        assert len(server.inbox.messages) == 1
+        assert WarningEmail.objects.get().attempts == 1
+    finally:
+        server.stop()
+
+
+class _LateInbox(Inbox):
+    """Answers the first DATA only after the client has stopped waiting, then accepts it all the same."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slow_once = True
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.slow_once:
+            self.slow_once = False
+            await asyncio.sleep(3.0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_server_that_goes_silent_is_given_up_on_and_a_late_copy_carries_the_same_message_id(
+    db, make_user, settings
+):
+    # SMTP's one ambiguous case (RFC 5321 section 6.1): the server stores the message but its "250 OK"
+    # never arrives. The email stays waiting and is sent again; both copies carry one Message-ID, which
+    # mail systems use to drop the duplicate. What Rollcall records is the copy it knows was accepted.
+    server = SmtpServer()
+    server.inbox = _LateInbox()
+    server.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 1
+    try:
+        _student_below(make_user)
+        services.warnings_check()
+        assert delivery.warning_emails_send().sent == 0
+        email = WarningEmail.objects.get()
+        assert email.status == "pending" and "timed out" in email.last_error.lower()
+        assert delivery.warning_emails_send(now=email.next_attempt_at).sent == 1
+        ids = {m["Message-ID"] for m in server.inbox.messages}
+        assert ids == {delivery.message_id(email)}
+        assert WarningEmail.objects.get().attempts == 2
+    finally:
+        server.stop()
