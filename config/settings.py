@@ -24,7 +24,9 @@ from config.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("ROLLCALL_VAR_DIR", str(BASE_DIR / "var")))
+# A relative ROLLCALL_VAR_DIR (.env.example's ./var) is taken from the checkout, not from whatever
+# directory a process was started in; an absolute one is kept as it is.
+VAR_DIR = BASE_DIR / env_str("ROLLCALL_VAR_DIR", "var")
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -184,6 +186,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT 
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Periodic work for `celery beat` (run beside the worker by ./rollcall up and docker-compose.yml).
+# Its state file is an absolute path in VAR_DIR: a relative one is taken from beat's working
+# directory, and beat died at start when ROLLCALL_VAR_DIR was outside the checkout (issue 21).
+CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule"))
 CELERY_BEAT_SCHEDULE = {
     "delete-expired-checkin-snapshots": {
         "task": "attendance.snapshots_delete_expired",
@@ -342,6 +347,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Deep links put a link inside each operation's expand button (axe: nested-interactive, a
+    # screen reader announces one control inside another); without them the path is plain text.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": False},
     # Sessions and attendance records both have a "status"; name the two enums instead of hashing them.
     "ENUM_NAME_OVERRIDES": {
         "SessionStatusEnum": "attendance.models.Session.Status",

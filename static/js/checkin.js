@@ -225,9 +225,20 @@
   function report(data) {
     const count = data.faces.length;
     const known = data.faces.filter((f) => f.outcome !== "unknown").length;
-    cameraStatus.textContent = count
-      ? `${count} face${count === 1 ? "" : "s"} in view, ${known} recognised · ${data.processing_ms} ms`
-      : "No face in view.";
+    // The status line is aria-live: its words change only when what is seen changes, and the
+    // processing time (new every snapshot) is hidden from screen readers, which it would flood.
+    const words = count ? `${count} face${count === 1 ? "" : "s"} in view, ${known} recognised` : "No face in view.";
+    let text = cameraStatus.querySelector(".status-words");
+    if (!text) {
+      text = document.createElement("span");
+      text.className = "status-words";
+      const ms = document.createElement("span");
+      ms.className = "status-ms";
+      ms.setAttribute("aria-hidden", "true");
+      cameraStatus.replaceChildren(text, ms);
+    }
+    if (text.textContent !== words) text.textContent = words;
+    cameraStatus.querySelector(".status-ms").textContent = count ? ` · ${data.processing_ms} ms` : "";
     if (data.marked.length) {
       if (config.kiosk) welcome(data.faces.filter((f) => f.outcome === "marked"));
       else refreshState();
@@ -367,10 +378,11 @@
     return `${word} · ${distance.toFixed(2)}`;
   }
 
-  function button(text, onClick, className) {
+  function button(text, onClick, className, action) {
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = text;
+    if (action) b.dataset.action = action;
     b.className = "small-button " + (className || "");
     b.addEventListener("click", onClick);
     return b;
@@ -393,15 +405,49 @@
     renderRoster(data.students);
   }
 
+  // Screen readers hear who was just marked, once per change, in one polite message per update;
+  // the first load announces nothing (the table itself is the full list).
+  const announcer = document.getElementById("roster-announce");
+  const STATUS_WORDS = { present: "marked present", late: "marked late", absent: "marked absent", excused: "excused" };
+
+  function announce(lines) {
+    if (!announcer || !lines.length) return;
+    announcer.textContent = lines.length > 3 ? `${lines.length} students marked: ${lines.slice(0, 3).join("; ")}…`
+      : lines.join("; ");
+  }
+
+  // Where keyboard focus is in the list, so a rebuilt list can put it back on the same student.
+  function rosterFocus(tbody) {
+    const active = document.activeElement;
+    if (!active || !tbody.contains(active)) return null;
+    const row = active.closest("tr[data-student]");
+    return row ? { student: row.dataset.student, action: active.dataset.action || "" } : null;
+  }
+
+  function restoreRosterFocus(tbody, focus) {
+    if (!focus) return;
+    const row = tbody.querySelector(`tr[data-student="${focus.student}"]`);
+    if (!row) return;
+    // The same button when it is still there; else the row's first (the pressed one hides itself:
+    // "Present" is not offered to a student already present).
+    const target = row.querySelector(`button[data-action="${focus.action}"]`) || row.querySelector("button");
+    if (target) target.focus({ preventScroll: true });
+  }
+
   function renderRoster(students) {
     const tbody = document.querySelector("#roster tbody");
+    const focus = rosterFocus(tbody);
+    const changes = [];
     const rows = [];
     for (const s of students) {
       const row = document.createElement("tr");
       row.dataset.student = s.student_id;
       row.dataset.status = s.status || "";
       const previous = seen.get(s.student_id);
-      if (previous !== undefined && previous !== s.status && s.status) row.classList.add("flash");
+      if (previous !== undefined && previous !== s.status && s.status) {
+        row.classList.add("flash");
+        changes.push(`${s.name} ${STATUS_WORDS[s.status] || s.status}`);
+      }
       seen.set(s.student_id, s.status);
       const name = document.createElement("span");
       name.textContent = s.name;
@@ -424,10 +470,11 @@
       cell(row, confidence(s.confidence), "nowrap");
       const actions = cell(row, "", "row-actions");
       const here = s.status === "present" || s.status === "late";
-      if (s.status !== "present") actions.append(button("Present", () => mark(s, "present")));
-      if (s.status !== "late") actions.append(button("Late", () => mark(s, "late")));
+      if (s.status !== "present") actions.append(labelled(button("Present", () => mark(s, "present"), "", "present"), s));
+      if (s.status !== "late") actions.append(labelled(button("Late", () => mark(s, "late"), "", "late"), s));
       if (here) {
-        actions.append(button("Unmark", () => mark(s, "absent", "Unmarked on the check-in page"), "danger-outline"));
+        actions.append(labelled(button("Unmark", () => mark(s, "absent", "Unmarked on the check-in page"),
+          "danger-outline", "unmark"), s));
       }
       rows.push(row);
     }
@@ -437,6 +484,14 @@
       rows.push(row);
     }
     tbody.replaceChildren(...rows);
+    restoreRosterFocus(tbody, focus);
+    announce(changes);
+  }
+
+  // "Late" alone says nothing out of context: the accessible name says whom it marks.
+  function labelled(b, student) {
+    b.setAttribute("aria-label", `${b.textContent}: ${student.name}`);
+    return b;
   }
 
   function renderDoubtful(items) {

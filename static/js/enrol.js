@@ -56,11 +56,23 @@
     return (bytes / 1024 / 1024).toFixed(1) + " MB";
   }
 
-  function setBusy(value) {
+  // Focus goes to `target` when the focused control is about to disappear (hidden or disabled),
+  // so that a keyboard or screen-reader user is never dropped back to the top of the page.
+  function moveFocusIfLost(target, leaving) {
+    const active = document.activeElement;
+    const lost = !active || active === document.body || leaving.includes(active) || active.disabled ||
+      active.closest("[hidden]");
+    if (lost && target) target.focus({ preventScroll: false });
+  }
+
+  function setBusy(value, focusTarget) {
     busy = value;
-    for (const button of [recordStart, sendRecording, recordAgain, uploadSubmit, cameraStart]) {
+    const buttons = [recordStart, sendRecording, recordAgain, uploadSubmit, cameraStart];
+    const active = document.activeElement;
+    for (const button of buttons) {
       if (button) button.disabled = value || (button === recordStart && !stream);
     }
+    if (buttons.includes(active) && active.disabled) moveFocusIfLost(focusTarget || cameraStatus, [active]);
   }
 
   function requireConsent() {
@@ -104,15 +116,30 @@
   const panels = { record: $("record-panel"), upload: $("upload-panel") };
   const tabs = { record: $("mode-record"), upload: $("mode-upload") };
 
-  function showMode(mode) {
+  // ARIA tabs (the APG pattern): one tab in the Tab order, arrow keys, Home and End move between
+  // them and select the one they land on.
+  function showMode(mode, focus) {
     for (const name of Object.keys(panels)) {
-      panels[name].hidden = name !== mode;
-      tabs[name].setAttribute("aria-selected", String(name === mode));
-      tabs[name].classList.toggle("active", name === mode);
+      const selected = name === mode;
+      panels[name].hidden = !selected;
+      tabs[name].setAttribute("aria-selected", String(selected));
+      tabs[name].tabIndex = selected ? 0 : -1;
+      tabs[name].classList.toggle("active", selected);
     }
+    if (focus) tabs[mode].focus();
   }
-  tabs.record.addEventListener("click", () => showMode("record"));
-  tabs.upload.addEventListener("click", () => showMode("upload"));
+  const modeOrder = Object.keys(tabs);
+  for (const [name, tab] of Object.entries(tabs)) {
+    tab.addEventListener("click", () => showMode(name));
+    tab.addEventListener("keydown", (event) => {
+      const at = modeOrder.indexOf(name);
+      const next = { ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1,
+        Home: 0, End: modeOrder.length - 1 }[event.key];
+      if (next === undefined) return;
+      event.preventDefault();
+      showMode(modeOrder[(next + modeOrder.length) % modeOrder.length], true);
+    });
+  }
   showMode("record");
 
   // --- Camera and recording -------------------------------------------------------------------
@@ -139,8 +166,10 @@
     }
     preview.srcObject = stream;
     cameraStatus.textContent = "Camera on. Put your face inside the oval, then press Record.";
-    cameraStart.hidden = true;
     recordStart.disabled = busy;
+    const hadFocus = document.activeElement === cameraStart;
+    cameraStart.hidden = true;
+    if (hadFocus) recordStart.focus();  // the next step, in place of the button that hid itself
   }
 
   function stopCamera() {
@@ -148,7 +177,9 @@
     stream = null;
     preview.srcObject = null;
     cameraStart.hidden = false;
+    const hadFocus = document.activeElement === recordStart;
     recordStart.disabled = true;
+    if (hadFocus) cameraStart.focus();
   }
 
   function recorderType() {
@@ -162,18 +193,33 @@
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
 
-  function say(text) {
+  // Live regions hear each instruction once: the visible prompt and status line tick every
+  // second, but a screen reader is told only when the words change, not every number.
+  const promptLive = $("prompt-live");
+  const progressLive = $("progress-live");
+
+  function tell(region, text) {
+    if (region && text && region.dataset.said !== text) {
+      region.dataset.said = text;
+      region.textContent = text;
+    }
+  }
+
+  function say(text, spoken) {
     prompt.textContent = text;
     prompt.hidden = !text;
+    tell(promptLive, spoken === undefined ? text : spoken);
   }
 
   async function record() {
     if (!requireConsent() || !stream) return;
     hideBanner();
-    setBusy(true);
+    const leaving = [recordAgain, sendRecording];
+    setBusy(true, cameraStatus);
     recorded.hidden = true;
+    moveFocusIfLost(cameraStatus, leaving);
     for (let n = config.countdownSeconds; n > 0; n--) {
-      say(String(n));
+      say(String(n), n === config.countdownSeconds ? `Recording starts in ${n} seconds.` : "");
       await sleep(1000);
     }
     const type = recorderType();
@@ -192,13 +238,16 @@
     while (performance.now() - started < seconds * 1000) {
       const elapsed = (performance.now() - started) / 1000;
       const current = prompts.filter(([from]) => elapsed >= from).pop();
-      say(`${current[1]} · ${Math.ceil(seconds - elapsed)}`);
+      say(`${current[1]} · ${Math.ceil(seconds - elapsed)}`, current[1]);
+      // Not a live update each tick: the status line is aria-live (it says "Recording finished.").
+      cameraStatus.setAttribute("aria-live", "off");
       cameraStatus.textContent = `Recording… ${elapsed.toFixed(0)} of ${seconds} s`;
       await sleep(200);
     }
     recorder.stop();
     await stopped;
     say("");
+    cameraStatus.setAttribute("aria-live", "polite");
     const blob = new Blob(chunks, { type: recorder.mimeType || type || "video/webm" });
     const extension = blob.type.includes("mp4") ? "mp4" : "webm";
     recording = { blob, name: `recording.${extension}` };
@@ -208,6 +257,9 @@
     cameraStatus.textContent = "Recording finished.";
     setBusy(false);
     recorded.dataset.ready = "true";
+    // The next step: send it. Focus was on the status line (Record was disabled while recording).
+    moveFocusIfLost(sendRecording, []);
+    if (document.activeElement === cameraStatus) sendRecording.focus();
   }
 
   // --- Upload and progress --------------------------------------------------------------------
@@ -216,7 +268,8 @@
     if (!requireConsent() || !checkSize(blob.size)) return;
     hideBanner();
     result.hidden = true;
-    setBusy(true);
+    progressCard.hidden = false;
+    setBusy(true, progressCard);
     const data = new FormData();
     data.append("video", blob, name);
     data.append("consent", "true");
@@ -230,6 +283,7 @@
     progressCard.hidden = false;
     progressBar.removeAttribute("value");
     progressLabel.textContent = "Uploading…";
+    tell(progressLive, "Uploading…");
     progressCounters.textContent = "";
     request.upload.onprogress = (event) => {
       if (event.lengthComputable) {
@@ -247,11 +301,13 @@
       progressCard.hidden = true;
       setBusy(false);
       showBanner(body.message || body.detail || `The server answered ${request.status}. Try again in a moment.`);
+      banner.focus();
     };
     request.onerror = () => {
       progressCard.hidden = true;
       setBusy(false);
       showBanner("The upload did not reach the server (network error). Check your connection and send it again.");
+      banner.focus();
     };
     request.send(data);
   }
@@ -268,6 +324,7 @@
     progressCard.hidden = false;
     progressBar.value = status.percent;
     progressLabel.textContent = `${status.label} (${status.percent} %)`;
+    tell(progressLive, status.label);  // each stage once, not each percent
     const counters = status.counters || {};
     progressCounters.textContent = COUNTER_LABELS
       .filter(([key]) => key in counters)
@@ -276,6 +333,8 @@
   }
 
   function finish(status) {
+    const hadFocus = progressCard.contains(document.activeElement) || document.activeElement === document.body ||
+      [recordStart, sendRecording, recordAgain, uploadSubmit].includes(document.activeElement);
     progressCard.hidden = true;
     setBusy(false);
     result.hidden = false;
@@ -291,7 +350,12 @@
       recording = null;
       recorded.hidden = true;
       const current = $("current-status");
-      if (current) current.textContent = `Ready since just now: ${status.embeddings} face views stored.`;
+      if (current) {
+        const badge = document.createElement("span");
+        badge.className = "badge badge-ready";
+        badge.textContent = "Ready";
+        current.replaceChildren(badge, ` since just now: ${status.embeddings} face views stored.`);
+      }
     } else if (status.status === "failed") {
       result.className = "card result-bad";
       title.textContent = "The video was not accepted";
@@ -303,8 +367,12 @@
       title.textContent = "This enrolment ended";
       text.textContent = status.label;
     }
+    // Whatever the outcome, the earlier refusal is history now: the result card says what counts.
+    const lastFailure = $("last-failure");
+    if (lastFailure) lastFailure.remove();
     result.append(title, text);
     result.scrollIntoView({ block: "nearest" });
+    if (hadFocus || !document.activeElement || document.activeElement === document.body) result.focus();
   }
 
   async function poll(url, failures) {
@@ -315,6 +383,7 @@
       else if (response.status === 404 || response.status === 403) {
         showBanner("This enrolment can no longer be seen (it was withdrawn). Reload the page.");
         setBusy(false);
+        banner.focus();
         return;
       }
     } catch (error) {

@@ -1,0 +1,80 @@
+"""Every page of every role audited with axe-core's WCAG 2.0/2.1 A and AA rules in Chromium, at a
+desktop and at a phone viewport, with seeded data; on the phone, no page may be wider than the
+screen. A failure lists each page, rule id, impact and the elements. Screenshots of each page go
+to test-artifacts/screenshots/a11y-*.png.
+
+The page list is tests/e2e/accessibility.py's PAGES."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser import CHROMIUM, login, screenshot
+from tests.e2e.accessibility import (
+    DESKTOP,
+    PAGES,
+    PHONE,
+    ROLE_USERS,
+    axe_run,
+    axe_source,
+    horizontal_overflow,
+    seed_everything,
+    small_targets,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def axe() -> str:
+    return axe_source()
+
+
+@pytest.fixture
+def browser(playwright_instance):
+    # No camera at all: the live pages show their "no camera" state and never start recognition,
+    # which these tests are not about (the check-in tests are).
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu", "--no-first-run"]
+    )
+    yield browser
+    browser.close()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+@pytest.mark.parametrize("role", list(PAGES))
+def test_every_page_passes_axe_wcag_21_aa_and_fits_the_screen(live_server, browser, make_user, axe, role, viewport):
+    seed = seed_everything(make_user)
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    pick = ROLE_USERS[role]
+    if pick is not None:
+        login(page, live_server.url, pick(seed).username)
+    violations = []
+    too_wide = []
+    kind = "phone" if viewport is PHONE else "desktop"
+    for audited in PAGES[role]:
+        path = audited.url(seed)
+        response = page.goto(live_server.url + path)
+        assert (response is not None and response.status < 400) or "not-a-valid" in path, (
+            f"{role} {audited.name}: {path} answered {response and response.status}"
+        )
+        page.wait_for_load_state("networkidle")
+        if audited.before:
+            page.evaluate(audited.before)
+        name = f"{role} · {audited.name} ({kind})"
+        violations += axe_run(page, axe, name=name, exclude=audited.exclude)
+        if viewport is PHONE:
+            overflow = horizontal_overflow(page)
+            if overflow > 0:
+                too_wide.append(f"{name}: {overflow} px wider than the {viewport['width']} px screen")
+            too_wide += [f"{name}: tap target under 24 px: {target}" for target in small_targets(page)]
+        screenshot(page, f"a11y-{kind}-{_slug(role)}-{_slug(audited.name)}")
+    problems = [str(v) for v in violations] + too_wide
+    assert not problems, f"{len(problems)} accessibility problems:\n" + "\n".join(problems)
