@@ -391,3 +391,4 @@ class AccessEvent(models.Model):
 from attendance.models_grades import AttendanceWarning as AttendanceWarning  # noqa: E402
 from attendance.models_grades import CourseGrading as CourseGrading  # noqa: E402
 from attendance.models_grades import WarningEmail as WarningEmail  # noqa: E402
+from attendance.models_sso import SsoIdentity as SsoIdentity  # noqa: E402

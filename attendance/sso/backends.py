@@ -45,6 +45,15 @@ def _first(attrs: Any, name: str) -> str:
     return str(values[0]).strip() if values else ""
 
 
+def email_is_verified(claims: dict[str, Any]) -> bool:
+    """Whether the provider vouches for the email: its email_verified claim says so, or the provider
+    sends none (Microsoft Entra ID) and ROLLCALL_OIDC_TRUST_EMAIL says its addresses are its own."""
+    verified = claims.get("email_verified")
+    if verified in (True, "true"):
+        return True
+    return verified is None and settings.ROLLCALL_OIDC_TRUST_EMAIL
+
+
 class DirectoryBackend(LDAPBackend):
     """django-auth-ldap checks the password and finds the groups; the account is Rollcall's own match."""
 
@@ -90,7 +99,7 @@ class OpenIDConnectBackend(OIDCAuthenticationBackend):
         if not self.verify_claims(claims):
             raise SuspiciousOperation("the provider sent no subject (sub) claim")
         email = str(claims.get("email") or "").strip().lower()
-        if email and claims.get("email_verified") is False:
+        if email and not email_is_verified(claims):
             # A provider that lets people type any address must not let them claim someone's account.
             logger.warning("OpenID Connect email %s is not verified: not used to match an account", email)
             email = ""
@@ -111,6 +120,8 @@ class OpenIDConnectBackend(OIDCAuthenticationBackend):
                 first_name=str(claims.get("given_name") or "").strip(),
                 last_name=str(claims.get("family_name") or "").strip(),
                 role=roles.role_for(memberships),
+                issuer=str(payload.get("iss") or settings.OIDC_OP_TOKEN_ENDPOINT),
+                subject=str(claims["sub"]),
             )
             return account_sign_in(person=person)
         except SignInRefused as exc:
