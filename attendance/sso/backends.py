@@ -45,6 +45,11 @@ def _first(attrs: Any, name: str) -> str:
     return str(values[0]).strip() if values else ""
 
 
+def _active(user: Any) -> Any:
+    """A deactivated account is signed out on its next request, like ModelBackend does."""
+    return user if user is not None and user.is_active else None
+
+
 def email_is_verified(claims: dict[str, Any]) -> bool:
     """Whether the provider vouches for the email: its email_verified claim says so, or the provider
     sends none (Microsoft Entra ID) and ROLLCALL_OIDC_TRUST_EMAIL says its addresses are its own."""
@@ -56,6 +61,9 @@ def email_is_verified(claims: dict[str, Any]) -> bool:
 
 class DirectoryBackend(LDAPBackend):
     """django-auth-ldap checks the password and finds the groups; the account is Rollcall's own match."""
+
+    def get_user(self, user_id: Any) -> Any:
+        return _active(super().get_user(user_id))
 
     def get_or_build_user(self, username: str, ldap_user: _LDAPUser) -> tuple[User, bool]:
         roles = RoleMap.of(
@@ -90,6 +98,9 @@ class OpenIDConnectBackend(OIDCAuthenticationBackend):
         # Entra puts app roles in the ID token only, Keycloak may put groups in either: read both,
         # the verified ID token first and the userinfo endpoint's answer over it.
         return {**payload, **super().get_userinfo(access_token, id_token, payload)}
+
+    def get_user(self, user_id: Any) -> Any:
+        return _active(super().get_user(user_id))
 
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         return bool(claims.get("sub"))

@@ -47,3 +47,21 @@ def test_a_staff_or_superuser_account_is_never_matched_by_email_or_number(make_u
     with pytest.raises(SignInRefused, match=r"staff account|superuser"):
         account_sign_in(person=ldap)
     assert not SsoIdentity.objects.exists()
+
+
+def test_a_deactivated_account_is_signed_out_by_either_sso_backend(client, make_user, settings):
+    settings.OIDC_OP_TOKEN_ENDPOINT = f"{ISSUER}/token"
+    settings.OIDC_OP_USER_ENDPOINT = f"{ISSUER}/userinfo"
+    settings.OIDC_RP_CLIENT_ID, settings.OIDC_RP_CLIENT_SECRET = "rollcall", "secret"
+    settings.OIDC_RP_SIGN_ALGO = "HS256"
+    backends = ["attendance.sso.backends.DirectoryBackend", "attendance.sso.backends.OpenIDConnectBackend"]
+    settings.AUTHENTICATION_BACKENDS = [*backends, "attendance.sso.backends.LocalPasswordBackend"]
+    for backend in backends:
+        user = make_user("lecturer")
+        client.force_login(user, backend=backend)
+        assert client.get("/").status_code == 200
+        user.is_active = False
+        user.save()
+        response = client.get("/")
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+    assert DirectoryBackend().get_user(user.pk) is None and OpenIDConnectBackend().get_user(user.pk) is None
