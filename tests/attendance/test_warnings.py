@@ -355,3 +355,11 @@ def test_an_email_the_server_never_took_is_given_up_after_the_maximum_age(smtp, 
     delivery.warning_emails_send(now=email.created_at + timedelta(days=3, minutes=1))
     email.refresh_from_db()
     assert email.status == "failed" and "ConnectionRefusedError" in email.last_error
+
+
+def test_my_warnings_shows_the_rate_to_one_decimal_so_it_is_never_shown_at_the_threshold(term, client):
+    course, _, sam, _ = term
+    AttendanceWarning.objects.create(course=course, student=sam, rate=0.746, threshold=0.75, attended=0, counted=0)
+    client.force_login(sam)
+    page = client.get(reverse("my-warnings")).content.decode()
+    assert "74.6 %" in page and "75 %" in page and page.count("75 %") == 1
