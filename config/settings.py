@@ -267,7 +267,10 @@ ROLLCALL_LATE_AFTER_MINUTES = env_int("ROLLCALL_LATE_AFTER_MINUTES", 10, minimum
 ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
 ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)
 ROLLCALL_LOW_ATTENDANCE_RATE = env_float("ROLLCALL_LOW_ATTENDANCE_RATE", 0.75, minimum=0.0, maximum=1.0)
-# The app's address as its users reach it, for the links in emails (attendance warnings).
+# The app's address as its users reach it, for the links in emails (attendance warnings). Unset in
+# production, the admin's home page says so (not an error at start: builds, checks and tests run
+# production settings without it).
+ROLLCALL_SITE_URL_SET = env_optional_str("ROLLCALL_SITE_URL") is not None
 ROLLCALL_SITE_URL = env_str("ROLLCALL_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 if not ROLLCALL_SITE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"ROLLCALL_SITE_URL={ROLLCALL_SITE_URL!r} must start with http:// or https://")

@@ -23,6 +23,7 @@ class AdminOverview:
     open_sessions: int
     face_data_due: int  # students on no course whose face data is in its notice period or past it
     biometric_key_problem: str  # why face features are stopped, for the admin; '' when they are not
+    site_url_problem: str = ""  # ROLLCALL_SITE_URL left at its development default in production
 
 
 def admin_overview() -> AdminOverview:
@@ -40,6 +41,17 @@ def admin_overview() -> AdminOverview:
             days=settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS - settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS
         )).count(),
         biometric_key_problem=stored_key_problem(),
+        site_url_problem=site_url_problem(),
+    )
+
+
+def site_url_problem() -> str:
+    """Why the links in emails would not reach anyone, for the admin; '' when they would."""
+    if settings.DEBUG or settings.ROLLCALL_SITE_URL_SET:
+        return ""
+    return (
+        f"ROLLCALL_SITE_URL is not set: the links in attendance warning emails point to {settings.ROLLCALL_SITE_URL}, "
+        "which students cannot open. Set it to the address people reach Rollcall at (.env) and restart."
     )
 
 

@@ -115,3 +115,16 @@ def test_docker_compose_file_is_valid():
     result = subprocess.run([*command, "-f", str(REPO_ROOT / "docker-compose.yml"), "config", "--quiet"],
                             capture_output=True, text=True, env=env, cwd=REPO_ROOT)
     assert result.returncode != 0 and "SECRET_KEY" in result.stderr
+
+
+def test_the_admin_home_says_when_the_site_url_for_email_links_is_left_unset_in_production(
+    client, admin_user, settings
+):
+    settings.DEBUG, settings.ROLLCALL_SITE_URL_SET = False, False
+    client.force_login(admin_user)
+    page = client.get(reverse("home")).content.decode()
+    assert 'id="site-url-problem"' in page and "links in attendance warning emails point to" in page
+    settings.ROLLCALL_SITE_URL_SET = True
+    assert 'id="site-url-problem"' not in client.get(reverse("home")).content.decode()
+    settings.DEBUG, settings.ROLLCALL_SITE_URL_SET = True, False  # development: the default is right
+    assert 'id="site-url-problem"' not in client.get(reverse("home")).content.decode()
