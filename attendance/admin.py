@@ -18,6 +18,7 @@ from attendance.models import (
     FaceEnrolment,
     FaceRetention,
     Session,
+    SsoIdentity,
     User,
     WarningEmail,
 )
@@ -216,4 +217,17 @@ class WarningEmailAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(admin.ModelAdmin):
+    """Which provider subject signs in to which account. Deleting one lets the next sign-in of that
+    subject match by email or student number again (when a person's provider account was re-created)."""
+
+    list_display = ("user", "issuer", "subject", "created_at")
+    search_fields = ("user__username", "user__email", "subject")
+    readonly_fields = ("user", "issuer", "subject", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
