@@ -24,6 +24,7 @@ from attendance.models import (
     FaceEnrolment,
     FaceRetention,
     Session,
+    SsoIdentity,
     TimetableSeries,
     User,
     WarningEmail,
@@ -265,3 +266,16 @@ class CalendarFeedAdmin(admin.ModelAdmin):
     list_display = ("owner", "course", "created_at")
     exclude = ("token",)  # the token is the feed's whole credential
     readonly_fields = ("owner", "course", "created_at")
+
+
+@admin.register(SsoIdentity)
+class SsoIdentityAdmin(admin.ModelAdmin):
+    """Which provider subject signs in to which account. Deleting one lets the next sign-in of that
+    subject match by email or student number again (when a person's provider account was re-created)."""
+
+    list_display = ("user", "issuer", "subject", "created_at")
+    search_fields = ("user__username", "user__email", "subject")
+    readonly_fields = ("user", "issuer", "subject", "created_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

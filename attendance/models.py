@@ -411,10 +411,11 @@ class AccessEvent(models.Model):
 # schema and `from attendance.models import X` works for every model.
 from attendance.models_grades import AttendanceWarning, CourseGrading, WarningEmail  # noqa: E402
 from attendance.models_spaces import EmbeddingSpace  # noqa: E402
+from attendance.models_sso import SsoIdentity  # noqa: E402
 from attendance.models_term import CalendarFeed, Excuse, TimetableSeries  # noqa: E402
 
 __all__ = [
     "AccessEvent", "AttendanceChange", "AttendanceRecord", "AttendanceWarning", "CalendarFeed", "CheckinSnapshot",
     "Course", "CourseGrading", "CourseMembership", "EmbeddingSpace", "Excuse", "FaceEmbedding", "FaceEnrolment",
-    "FaceRetention", "Session", "TimetableSeries", "User", "WarningEmail",
+    "FaceRetention", "Session", "SsoIdentity", "TimetableSeries", "User", "WarningEmail",
 ]

@@ -290,12 +290,18 @@ ROLLCALL_SESSION_AUTO_CLOSE_HOURS = env_int("ROLLCALL_SESSION_AUTO_CLOSE_HOURS",
 ROLLCALL_STORE_SNAPSHOTS = env_bool("ROLLCALL_STORE_SNAPSHOTS", False)
 ROLLCALL_SNAPSHOT_RETENTION_DAYS = env_int("ROLLCALL_SNAPSHOT_RETENTION_DAYS", 7, minimum=0)
 ROLLCALL_LOW_ATTENDANCE_RATE = env_float("ROLLCALL_LOW_ATTENDANCE_RATE", 0.75, minimum=0.0, maximum=1.0)
-# The app's address as its users reach it, for the links in emails (attendance warnings).
+# The app's address as its users reach it, for the links in emails (attendance warnings). Unset in
+# production, the admin's home page says so (not an error at start: builds, checks and tests run
+# production settings without it).
+ROLLCALL_SITE_URL_SET = env_optional_str("ROLLCALL_SITE_URL") is not None
 ROLLCALL_SITE_URL = env_str("ROLLCALL_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 if not ROLLCALL_SITE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"ROLLCALL_SITE_URL={ROLLCALL_SITE_URL!r} must start with http:// or https://")
-# A warning email not accepted by the SMTP server is tried again with a growing pause, this many times.
+# A warning email the SMTP server refused for now (4xx) is tried again with a growing pause, this many times.
 ROLLCALL_WARNING_EMAIL_ATTEMPTS = env_int("ROLLCALL_WARNING_EMAIL_ATTEMPTS", 8, minimum=1, maximum=50)
+# An unreachable SMTP server (refused, timed out) does not count as a try: the email waits for it, but
+# no longer than this many days after it was written.
+ROLLCALL_WARNING_EMAIL_MAX_AGE_DAYS = env_int("ROLLCALL_WARNING_EMAIL_MAX_AGE_DAYS", 3, minimum=1, maximum=60)
 
 # --- Biometric data (PRIVACY.md) -----------------------------------------------------------------
 # AES-256-GCM keys for embeddings and index files: ROLLCALL_BIOMETRIC_KEY (base64, comma-separated,

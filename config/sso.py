@@ -94,6 +94,10 @@ ROLLCALL_OIDC_ADMIN_ROLES = env_list("ROLLCALL_OIDC_ADMIN_ROLES", [])
 ROLLCALL_OIDC_LECTURER_ROLES = env_list("ROLLCALL_OIDC_LECTURER_ROLES", [])
 ROLLCALL_OIDC_STUDENT_ROLES = env_list("ROLLCALL_OIDC_STUDENT_ROLES", [])
 ROLLCALL_OIDC_STUDENT_NUMBER_CLAIM = env_str("ROLLCALL_OIDC_STUDENT_NUMBER_CLAIM", "")
+# The email matches an existing account only when the provider says email_verified=true. A provider
+# that sends no email_verified claim but only gives out addresses it owns (Microsoft Entra ID with its
+# own tenant's addresses) may be trusted with this; an explicit email_verified=false never is.
+ROLLCALL_OIDC_TRUST_EMAIL = env_bool("ROLLCALL_OIDC_TRUST_EMAIL", False)
 # A failed or refused OIDC sign-in comes back to the sign-in page, which says so.
 LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
 

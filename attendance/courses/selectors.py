@@ -32,6 +32,7 @@ class AdminOverview:
     @property
     def degraded(self) -> bool:
         return bool(self.problems)
+    site_url_problem: str = ""  # ROLLCALL_SITE_URL left at its development default in production
 
 
 def admin_overview() -> AdminOverview:
@@ -56,6 +57,17 @@ def admin_overview() -> AdminOverview:
             for check in (check_recognition(operator=True), check_liveness(operator=True), check_worker(timeout=0.5))
             if not check.ok
         ),
+        site_url_problem=site_url_problem(),
+    )
+
+
+def site_url_problem() -> str:
+    """Why the links in emails would not reach anyone, for the admin; '' when they would."""
+    if settings.DEBUG or settings.ROLLCALL_SITE_URL_SET:
+        return ""
+    return (
+        f"ROLLCALL_SITE_URL is not set: the links in attendance warning emails point to {settings.ROLLCALL_SITE_URL}, "
+        "which students cannot open. Set it to the address people reach Rollcall at (.env) and restart."
     )
 
 

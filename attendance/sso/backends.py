@@ -45,8 +45,25 @@ def _first(attrs: Any, name: str) -> str:
     return str(values[0]).strip() if values else ""
 
 
+def _active(user: Any) -> Any:
+    """A deactivated account is signed out on its next request, like ModelBackend does."""
+    return user if user is not None and user.is_active else None
+
+
+def email_is_verified(claims: dict[str, Any]) -> bool:
+    """Whether the provider vouches for the email: its email_verified claim says so, or the provider
+    sends none (Microsoft Entra ID) and ROLLCALL_OIDC_TRUST_EMAIL says its addresses are its own."""
+    verified = claims.get("email_verified")
+    if verified in (True, "true"):
+        return True
+    return verified is None and settings.ROLLCALL_OIDC_TRUST_EMAIL
+
+
 class DirectoryBackend(LDAPBackend):
     """django-auth-ldap checks the password and finds the groups; the account is Rollcall's own match."""
+
+    def get_user(self, user_id: Any) -> Any:
+        return _active(super().get_user(user_id))
 
     def get_or_build_user(self, username: str, ldap_user: _LDAPUser) -> tuple[User, bool]:
         roles = RoleMap.of(
@@ -82,6 +99,9 @@ class OpenIDConnectBackend(OIDCAuthenticationBackend):
         # the verified ID token first and the userinfo endpoint's answer over it.
         return {**payload, **super().get_userinfo(access_token, id_token, payload)}
 
+    def get_user(self, user_id: Any) -> Any:
+        return _active(super().get_user(user_id))
+
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         return bool(claims.get("sub"))
 
@@ -90,7 +110,7 @@ class OpenIDConnectBackend(OIDCAuthenticationBackend):
         if not self.verify_claims(claims):
             raise SuspiciousOperation("the provider sent no subject (sub) claim")
         email = str(claims.get("email") or "").strip().lower()
-        if email and claims.get("email_verified") is False:
+        if email and not email_is_verified(claims):
             # A provider that lets people type any address must not let them claim someone's account.
             logger.warning("OpenID Connect email %s is not verified: not used to match an account", email)
             email = ""
@@ -111,6 +131,8 @@ class OpenIDConnectBackend(OIDCAuthenticationBackend):
                 first_name=str(claims.get("given_name") or "").strip(),
                 last_name=str(claims.get("family_name") or "").strip(),
                 role=roles.role_for(memberships),
+                issuer=str(payload.get("iss") or settings.OIDC_OP_TOKEN_ENDPOINT),
+                subject=str(claims["sub"]),
             )
             return account_sign_in(person=person)
         except SignInRefused as exc:

@@ -1,10 +1,12 @@
 """A person signed in by the directory or the identity provider becomes exactly one Rollcall account.
 
 Both LDAP and OpenID Connect describe the person as a `DirectoryPerson` and call
-`account_sign_in`: the account is found by username, student number or email (an imported student
-is matched, never duplicated), its names, email, student number and role are brought up to date,
-and an account is created only when none matches. Anything ambiguous is refused rather than guessed:
-two different accounts matching, or an email shared by several.
+`account_sign_in`: the account is found by the provider's subject once bound to one (OpenID Connect),
+else by username, student number or email (an imported student is matched, never duplicated), its
+names, email, student number and role are brought up to date, and an account is created only when
+none matches. Anything ambiguous or unsafe is refused rather than guessed: two different accounts
+matching, an email shared by several, an email or number match onto a staff or superuser account,
+or onto an account already bound to another subject of the same issuer.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from attendance.models import User
+from attendance.models import SsoIdentity, User
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +74,18 @@ class DirectoryPerson:
     first_name: str = ""
     last_name: str = ""
     role: str | None = None  # from RoleMap.role_for
+    issuer: str = ""  # OpenID Connect: the `iss` and `sub` that identify the person for good
+    subject: str = ""
 
 
 def _match(person: DirectoryPerson) -> User | None:
+    """The account of `person`: by bound subject, username, student number or email; raises SignInRefused."""
+    if person.subject:
+        identity = SsoIdentity.objects.select_related("user").filter(
+            issuer=person.issuer, subject=person.subject
+        ).first()
+        if identity is not None:
+            return identity.user
     by_username = list(User.objects.filter(username__iexact=person.username)) if person.username else []
     by_number = list(User.objects.filter(student_number=person.student_number)) if person.student_number else []
     by_email = list(User.objects.filter(email__iexact=person.email)) if person.email else []
@@ -87,7 +98,14 @@ def _match(person: DirectoryPerson) -> User | None:
             "the username, student number and email match different accounts: "
             + ", ".join(sorted(u.username for u in candidates.values()))
         )
-    return next(iter(candidates.values()), None)
+    user = next(iter(candidates.values()), None)
+    if user is None or by_username:
+        return user
+    if user.is_staff or user.is_superuser:
+        raise SignInRefused(f"{user.username} is a staff account, never matched by email or student number")
+    if person.subject and SsoIdentity.objects.filter(user=user, issuer=person.issuer).exists():
+        raise SignInRefused(f"{user.username} belongs to another {person.source} identity of the same provider")
+    return user
 
 
 @transaction.atomic
@@ -112,4 +130,6 @@ def account_sign_in(*, person: DirectoryPerson) -> User:
         if value:  # the directory's word, cut to the column (a directory allows longer names)
             setattr(user, field, value[:limit])
     user.save()
+    if person.subject:
+        SsoIdentity.objects.get_or_create(issuer=person.issuer, subject=person.subject, defaults={"user": user})
     return user

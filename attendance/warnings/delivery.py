@@ -1,11 +1,13 @@
 """Sending the warning emails: each is marked sent only once the SMTP server accepted it.
 
 A row is locked while it is sent (SELECT ... FOR UPDATE SKIP LOCKED), so two workers never send the
-same one. A refused connection, a timeout or a temporary refusal (4xx: a full mailbox, greylisting)
-leaves it waiting, tried again after a growing pause; a permanent refusal of the address or message
-(5xx) or too many tries ends it as "not sent", with the reason. Its Message-ID is derived from its
-key: were the worker to die between the server's "250 OK" and the commit, the one resend carries
-the same Message-ID, which mail systems use to drop duplicates.
+same one. A temporary refusal (4xx: a full mailbox, greylisting) leaves it waiting, tried again after
+a growing pause; a permanent refusal of the address or message (5xx), ROLLCALL_WARNING_EMAIL_ATTEMPTS
+such refusals, or a message that cannot be sent at all (a bad header) ends it as "not sent", with the
+reason. A refused connection, a timeout or a dropped connection says nothing about the message: it is
+not counted as a try, only waited out, until the email is ROLLCALL_WARNING_EMAIL_MAX_AGE_DAYS old.
+Its Message-ID is derived from its key: were the worker to die between the server's "250 OK" and the
+commit, the one resend carries the same Message-ID, which mail systems use to drop duplicates.
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def is_permanent(exc: BaseException) -> bool:
     return False
 
 
+def is_connection_failure(exc: BaseException) -> bool:
+    """The server could not be reached or went away (an outage), rather than answering about this message."""
+    if isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected):
+        return True
+    # smtplib's errors are OSErrors too; any other OSError is the network's (refused, timed out, reset).
+    return isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException)
+
+
+def outage_pause(age: timedelta) -> timedelta:
+    """While the server is unreachable: a pause as long as the email has waited, from 1 to 30 minutes."""
+    return min(max(age, timedelta(minutes=1)), timedelta(minutes=30))
+
+
 def pause(attempts: int) -> timedelta:
     """1, 2, 4, ... minutes after each failed try, at most six hours."""
     return min(timedelta(minutes=2 ** max(attempts - 1, 0)), MAX_PAUSE)
@@ -75,6 +90,29 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _failure(email: WarningEmail, exc: Exception, now: datetime) -> None:
+    """Record why `email` was not sent: waiting for another try, or given up ("not sent")."""
+    email.last_error = _describe(exc)[:500]
+    too_old = now - email.created_at >= timedelta(days=settings.ROLLCALL_WARNING_EMAIL_MAX_AGE_DAYS)
+    if is_connection_failure(exc):
+        give_up = too_old
+        email.next_attempt_at = now + outage_pause(now - email.created_at)
+    elif isinstance(exc, smtplib.SMTPException):
+        email.attempts += 1
+        give_up = too_old or is_permanent(exc) or email.attempts >= settings.ROLLCALL_WARNING_EMAIL_ATTEMPTS
+        email.next_attempt_at = now + pause(email.attempts)
+    else:  # the message itself cannot be sent (e.g. BadHeaderError): trying again would fail again
+        email.attempts += 1
+        give_up = True
+        logger.exception("warning email %s cannot be sent", email.key)
+    if give_up:
+        email.status = WarningEmail.Status.FAILED
+        logger.warning("warning email %s not sent, giving up: %s", email.key, email.last_error)
+    else:
+        logger.info("warning email %s not sent yet (try %s): %s", email.key, email.attempts, email.last_error)
+    email.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+
+
 def _send_one(pk: int, now: datetime) -> str | None:
     """"sent", "waiting" or "failed"; None when another worker holds the row or it is done."""
     with transaction.atomic():
@@ -84,19 +122,12 @@ def _send_one(pk: int, now: datetime) -> str | None:
         )
         if email is None:
             return None
-        email.attempts += 1
         try:
             _message(email).send(fail_silently=False)
-        except (smtplib.SMTPException, OSError) as exc:
-            email.last_error = _describe(exc)[:500]
-            if is_permanent(exc) or email.attempts >= settings.ROLLCALL_WARNING_EMAIL_ATTEMPTS:
-                email.status = WarningEmail.Status.FAILED
-                logger.warning("warning email %s not sent, giving up: %s", email.key, email.last_error)
-            else:
-                email.next_attempt_at = now + pause(email.attempts)
-                logger.info("warning email %s not sent yet (try %s): %s", email.key, email.attempts, email.last_error)
-            email.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+        except Exception as exc:  # whatever it is, this row must not block the others
+            _failure(email, exc, now)
             return "failed" if email.status == WarningEmail.Status.FAILED else "waiting"
+        email.attempts += 1
         email.status = WarningEmail.Status.SENT
         email.sent_at = timezone.now()
         email.last_error = ""

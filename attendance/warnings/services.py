@@ -68,7 +68,7 @@ def _email(*, key: str, kind: str, course: Course, recipient: User, text: emails
            warning: AttendanceWarning | None = None) -> WarningEmail:
     return WarningEmail.objects.create(
         key=key, kind=kind, course=course, warning=warning, recipient=recipient, to_address=recipient.email,
-        subject=text.subject[:200], body=text.body,
+        subject=" ".join(text.subject.split())[:200], body=text.body,
     )
 
 

@@ -128,3 +128,16 @@ def test_every_page_has_an_icon_and_favicon_ico_is_answered(client, student):
 
     found = finders.find("img/favicon.svg")  # what collectstatic serves under that address
     assert found and "<svg" in open(found).read()
+
+
+def test_the_admin_home_says_when_the_site_url_for_email_links_is_left_unset_in_production(
+    client, admin_user, settings
+):
+    settings.DEBUG, settings.ROLLCALL_SITE_URL_SET = False, False
+    client.force_login(admin_user)
+    page = client.get(reverse("home")).content.decode()
+    assert 'id="site-url-problem"' in page and "links in attendance warning emails point to" in page
+    settings.ROLLCALL_SITE_URL_SET = True
+    assert 'id="site-url-problem"' not in client.get(reverse("home")).content.decode()
+    settings.DEBUG, settings.ROLLCALL_SITE_URL_SET = True, False  # development: the default is right
+    assert 'id="site-url-problem"' not in client.get(reverse("home")).content.decode()

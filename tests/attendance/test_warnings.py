@@ -293,3 +293,73 @@ def test_the_beat_schedule_runs_both_warning_tasks():
 
     app.loader.import_default_modules()
     assert {"attendance.warnings_check", "attendance.warning_digests"} <= set(app.tasks)
+
+
+def test_an_email_that_cannot_be_sent_is_marked_not_sent_and_does_not_block_the_others(smtp, term):
+    course, _, sam, kim = term
+    # Written before subjects were cleaned (or by hand): a newline in a header makes Django refuse it.
+    broken = WarningEmail.objects.create(key="broken", kind="student", course=course, recipient=sam,
+                                         to_address=sam.email, subject="Sam\nBcc: x@evil.example", body="b")
+    WarningEmail.objects.create(key="fine", kind="student", course=course, recipient=kim,
+                                to_address=kim.email, subject="Fine", body="b")
+    result = delivery.warning_emails_send()
+    assert (result.sent, result.failed) == (1, 1)
+    broken.refresh_from_db()
+    assert broken.status == "failed" and "BadHeaderError" in broken.last_error
+    assert [m["To"] for m in smtp.inbox.messages] == ["kim@uni.example"]
+    assert delivery.warning_emails_send(now=broken.created_at + timedelta(days=1)).failed == 0
+
+
+def test_a_line_break_in_a_student_name_does_not_reach_the_subject(smtp, term):
+    course, _lecturer, sam, _ = term
+    CourseGrading.objects.create(course=course, warn_lecturers=True)
+    sam.first_name = "Sam\r\nBcc: x@evil.example"
+    sam.save()
+    _below(course, sam)
+    run_beat_task()
+    subjects = sorted(m["Subject"] for m in smtp.inbox.messages)
+    assert len(subjects) == 2 and all("\n" not in s and "\r" not in s for s in subjects)
+    assert any("Sam Bcc: x@evil.example" in s for s in subjects)
+    assert all(m["Bcc"] is None for m in smtp.inbox.messages)
+
+
+def test_an_smtp_outage_of_hours_uses_up_no_tries_and_the_email_goes_once_it_is_back(smtp, term, settings):
+    settings.ROLLCALL_WARNING_EMAIL_ATTEMPTS = 2
+    course, _, sam, _ = term
+    _below(course, sam)
+    smtp.stop()
+    run_beat_task()
+    email = WarningEmail.objects.get()
+    now = email.next_attempt_at
+    for _ in range(12):  # three hours of retries against a refused connection
+        delivery.warning_emails_send(now=now)
+        email.refresh_from_db()
+        assert email.status == "pending" and email.attempts == 0
+        assert email.next_attempt_at - now <= timedelta(minutes=30)
+        now = email.next_attempt_at
+    assert now - email.created_at >= timedelta(hours=3)
+    smtp.start()
+    assert delivery.warning_emails_send(now=now).sent == 1
+    assert len(smtp.inbox.messages) == 1
+
+
+def test_an_email_the_server_never_took_is_given_up_after_the_maximum_age(smtp, term, settings):
+    settings.ROLLCALL_WARNING_EMAIL_MAX_AGE_DAYS = 3
+    course, _, sam, _ = term
+    _below(course, sam)
+    smtp.stop()
+    run_beat_task()
+    email = WarningEmail.objects.get()
+    delivery.warning_emails_send(now=email.created_at + timedelta(days=2))
+    assert WarningEmail.objects.get().status == "pending"
+    delivery.warning_emails_send(now=email.created_at + timedelta(days=3, minutes=1))
+    email.refresh_from_db()
+    assert email.status == "failed" and "ConnectionRefusedError" in email.last_error
+
+
+def test_my_warnings_shows_the_rate_to_one_decimal_so_it_is_never_shown_at_the_threshold(term, client):
+    course, _, sam, _ = term
+    AttendanceWarning.objects.create(course=course, student=sam, rate=0.746, threshold=0.75, attended=0, counted=0)
+    client.force_login(sam)
+    page = client.get(reverse("my-warnings")).content.decode()
+    assert "74.6 %" in page and "75 %" in page and page.count("75 %") == 1

@@ -58,62 +58,67 @@ def test_the_beat_task_in_a_real_worker_emails_the_student_once(worker_with_smtp
     assert WarningEmail.objects.get().status == "sent"
 
 
-class _SlowInbox(Inbox):
-    """Holds each DATA for a moment, so that a second sender runs while the first is mid-send."""
+class _HeldInbox(Inbox):
+    """Stores the first message, then holds its answer until the test releases it (or the client gives up:
+    aiosmtpd drops a handler whose connection is gone, so what is stored must be stored first)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.data_started = threading.Event()
+        self.release = threading.Event()
+        self.hold_once = True
 
     async def handle_DATA(self, server, session, envelope):
-        self.data_started.set()
-        await asyncio.sleep(1.0)
-        return await super().handle_DATA(server, session, envelope)
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.hold_once:
+            self.hold_once = False
+            self.data_started.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 120)
+        return reply
 
 
-def test_two_senders_at_once_deliver_an_email_once(transactional_db, make_user, settings):
+def _held_server(settings) -> SmtpServer:
     server = SmtpServer()
-    server.inbox = _SlowInbox()
+    server.inbox = _HeldInbox()
     server.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
+    return server
+
+
+def test_two_senders_at_once_deliver_an_email_once(transactional_db, make_user, settings):
+    server = _held_server(settings)
+    inbox = server.inbox
+    assert isinstance(inbox, _HeldInbox)
+    settings.EMAIL_TIMEOUT = 120
     try:
         _student_below(make_user)
         services.warnings_check()
-        outcomes: list[delivery.Delivery] = []
+        outcomes: dict[str, delivery.Delivery] = {}
 
-        def send() -> None:
+        def send(name: str) -> None:
             try:
-                outcomes.append(delivery.warning_emails_send())
+                outcomes[name] = delivery.warning_emails_send()
             finally:
                 connection.close()
 
-        first = threading.Thread(target=send)
+        first = threading.Thread(target=send, args=("first",))
         first.start()
-        assert server.inbox.data_started.wait(timeout=30)
-        second = threading.Thread(target=send)  # the row is locked by the first: skipped, not sent again
+        assert inbox.data_started.wait(timeout=60)
+        # The first sender is inside DATA, holding the row, until released: the second runs to its end
+        # meanwhile, so it certainly met the lock and skipped the row rather than sending it again.
+        second = threading.Thread(target=send, args=("second",))
         second.start()
-        first.join(timeout=60)
         second.join(timeout=60)
-        assert sorted(o.sent for o in outcomes) == [0, 1]
-        assert len(server.inbox.messages) == 1
+        assert outcomes["second"] == delivery.Delivery(sent=0, waiting=0, failed=0) and first.is_alive()
+        inbox.release.set()
+        first.join(timeout=60)
+        assert outcomes["first"].sent == 1
+        assert len(inbox.messages) == 1
         assert WarningEmail.objects.get().attempts == 1
     finally:
+        inbox.release.set()
         server.stop()
-
-
-class _LateInbox(Inbox):
-    """Answers the first DATA only after the client has stopped waiting, then accepts it all the same."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.slow_once = True
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.slow_once:
-            self.slow_once = False
-            await asyncio.sleep(3.0)
-        return await super().handle_DATA(server, session, envelope)
 
 
 def test_a_server_that_goes_silent_is_given_up_on_and_a_late_copy_carries_the_same_message_id(
@@ -122,20 +127,23 @@ def test_a_server_that_goes_silent_is_given_up_on_and_a_late_copy_carries_the_sa
     # SMTP's one ambiguous case (RFC 5321 section 6.1): the server stores the message but its "250 OK"
     # never arrives. The email stays waiting and is sent again; both copies carry one Message-ID, which
     # mail systems use to drop the duplicate. What Rollcall records is the copy it knows was accepted.
-    server = SmtpServer()
-    server.inbox = _LateInbox()
-    server.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", server.port, 1
+    server = _held_server(settings)
+    inbox = server.inbox
+    assert isinstance(inbox, _HeldInbox)
+    settings.EMAIL_TIMEOUT = 3  # the server stays silent until released, however long the client waits
     try:
         _student_below(make_user)
         services.warnings_check()
         assert delivery.warning_emails_send().sent == 0
         email = WarningEmail.objects.get()
         assert email.status == "pending" and "timed out" in email.last_error.lower()
+        assert email.attempts == 0  # a silent server is an outage, not a try used up
+        assert len(inbox.messages) == 1  # stored, though the client never heard so
+        inbox.release.set()
         assert delivery.warning_emails_send(now=email.next_attempt_at).sent == 1
-        ids = {m["Message-ID"] for m in server.inbox.messages}
-        assert ids == {delivery.message_id(email)}
-        assert WarningEmail.objects.get().attempts == 2
+        assert len(inbox.messages) == 2
+        assert {m["Message-ID"] for m in inbox.messages} == {delivery.message_id(email)}
+        assert WarningEmail.objects.get().attempts == 1
     finally:
+        inbox.release.set()
         server.stop()

@@ -176,6 +176,9 @@ PROVIDER_PEOPLE = [
     ("lena.oidc", "Lena", "Lehrerin", "lena.oidc@uni.test", ["lecturers"], {}),
     ("ines", "Inés", "Nogroup", "ines@uni.test", [], {}),
     ("tomas", "Tomás", "Numbered", "tomas.private@mail.test", ["students"], {"student_number": "S3003"}),
+    # Someone else's address typed into a provider that does not check it: no claim, or the string "false".
+    ("mallory", "Mal", "Lory", "victim@uni.test", [], {"email_verified": None}),
+    ("eve", "Eve", "Dropper", "victim@uni.test", [], {"email_verified": "false"}),
 ]
 
 

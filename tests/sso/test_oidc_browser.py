@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from attendance.models import User
+from attendance.models import SsoIdentity, User
 from tests.browser import screenshot
 from tests.sso.conftest import PROVIDER_PASSWORD
 
@@ -74,3 +74,34 @@ def test_an_imported_student_is_matched_by_the_student_number_claim(
     imported.refresh_from_db()
     assert (imported.role, imported.email) == ("student", "tomas.private@mail.test")
     assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize("username", ["mallory", "eve"])  # no email_verified claim; email_verified "false"
+def test_an_unverified_email_never_signs_in_to_the_account_that_has_it(
+    live_server, browser_with_camera, oidc_settings, make_user, username
+):
+    victim = make_user("student", username="victim", email="victim@uni.test", student_number="S7")
+    page = _sign_in_at_the_provider(browser_with_camera(), live_server.url, username)
+
+    page.wait_for_url(f"{live_server.url}/")
+    assert "Signed in as victim" not in page.content()
+    created = User.objects.exclude(pk=victim.pk).get()
+    assert created.username.startswith("oidc-") and created.email == ""  # the unchecked address is not kept
+    assert SsoIdentity.objects.get().user == created
+    victim.refresh_from_db()
+    assert (victim.first_name, victim.email) == ("Student", "victim@uni.test") and not victim.sso_identities.exists()
+
+
+def test_a_provider_trusted_with_its_emails_matches_without_the_claim_but_never_against_false(
+    live_server, browser_with_camera, oidc_settings, make_user, settings
+):
+    settings.ROLLCALL_OIDC_TRUST_EMAIL = True  # as for Entra ID, which sends no email_verified
+    victim = make_user("student", username="victim", email="victim@uni.test")
+    browser = browser_with_camera()
+    page = _sign_in_at_the_provider(browser, live_server.url, "mallory")
+    page.wait_for_url(f"{live_server.url}/")
+    assert SsoIdentity.objects.get().user == victim
+
+    page.context.clear_cookies()
+    _sign_in_at_the_provider(browser, live_server.url, "eve").wait_for_url(f"{live_server.url}/")
+    assert User.objects.count() == 2 and SsoIdentity.objects.get(user__username__startswith="oidc-")

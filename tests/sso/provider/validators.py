@@ -15,7 +15,7 @@ class ClaimsValidator(OAuth2Validator):
 
     def get_additional_claims(self, request: Any) -> dict[str, Any]:
         user = request.user
-        return {
+        claims = {
             "email": user.email,
             "email_verified": True,
             "given_name": user.first_name,
@@ -25,3 +25,5 @@ class ClaimsValidator(OAuth2Validator):
             # Claims a real provider maps from its directory (a student number), per username.
             **json.loads(Path(os.environ["PROVIDER_EXTRA_CLAIMS"]).read_text()).get(user.username, {}),
         }
+        # An extra claim of null leaves the claim out (as Entra sends no email_verified).
+        return {name: value for name, value in claims.items() if value is not None}
