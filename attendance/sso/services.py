@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from attendance.courses.services import user_role_problem
 from attendance.models import SsoIdentity, User
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,10 @@ def account_sign_in(*, person: DirectoryPerson) -> User:
     elif not user.is_active:
         raise SignInRefused(f"the account {user.username} is deactivated")
     elif person.role is not None and user.role != person.role:
+        # Only students are on rosters and only lecturers teach (the database refuses anything else):
+        # a directory role that would break a roster is refused in words, not as a database error.
+        if problem := user_role_problem(user=user, role=person.role):
+            raise SignInRefused(f"the directory gives {user.username} the role {person.role}, but {problem}")
         logger.info("%s sign-in changed %s's role from %s to %s", person.source, user.username, user.role, person.role)
         user.role = person.role
     for field, limit in (("first_name", 150), ("last_name", 150), ("email", 254), ("student_number", 32)):

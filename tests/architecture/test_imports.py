@@ -120,7 +120,7 @@ FEATURES = (
 # every feature uses; `courses` (memberships, indexes) sits under the features that need faces.
 ALLOWED = {
     "platform": set(),
-    "sso": {"platform"},
+    "sso": {"platform", "courses"},  # the role rules of memberships
     "courses": {"platform"},
     "sessions": {"platform", "courses"},
     "privacy": {"platform", "courses"},

@@ -183,3 +183,20 @@ def test_config_builds_the_directory_settings_from_the_environment(ldap_settings
     env.pop("AUTH_LDAP_GROUP_SEARCH_BASE")
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True)
     assert out.returncode != 0 and "AUTH_LDAP_GROUP_SEARCH_BASE must be set" in out.stderr
+
+
+def test_a_directory_role_that_would_break_a_roster_refuses_the_sign_in_in_words(client, ldap_settings, make_user):
+    """lena is in the lecturers' group, but her local account is a student on a course: PostgreSQL
+    refuses a lecturer on a roster (migration 0008_campus), so the sign-in says why, not a 500."""
+    from attendance.models import Course, CourseMembership
+
+    local = make_user("student", username="lena", email="lena@uni.test")
+    course = Course.objects.create(code="RC101", title="Roster", term="2026")
+    CourseMembership.objects.create(course=course, student=local)
+
+    response = _sign_in(client, "lena")
+
+    assert response.status_code == 200 and "cannot sign in to Rollcall" in response.content.decode()
+    assert not get_user(client).is_authenticated
+    local.refresh_from_db()
+    assert local.role == "student" and CourseMembership.objects.filter(student=local).exists()
