@@ -57,10 +57,14 @@ def gallery(db, course, lecturer, make_user) -> Gallery:
 
 
 class OneFaceCamera:
-    """Stands in for the detector and embedder: every snapshot shows one face with this embedding."""
+    """Stands in for the recognizer's detector and embedding: every snapshot shows one face with this
+    embedding, in the served space (``embedder``, the real one: its name and size pick the index)."""
 
     def __init__(self) -> None:
+        from attendance import ml
+
         self.vector = np.zeros(DIM, np.float32)
+        self.embedder = ml.embedder()
 
     def embed_faces(self, rgb: np.ndarray, *, pad: float = 0.0) -> list[tuple[Face, np.ndarray]]:
         return [(Face(box=(4.0, 4.0, 20.0, 20.0), landmarks=np.zeros((5, 2), np.float32), score=0.99), self.vector)]
