@@ -224,8 +224,27 @@ class AuditedPage:
     name: str
     url: Callable[[Seed], str]
     before: str = ""
+    navigates: bool = False  # `before` submits a form: the audit runs on the page it leads to
     exclude: tuple[str, ...] = ()
     why: str = ""
+
+
+# A roster whose preview shows created rows (new students of the seeded course) and refused ones (a
+# malformed email, an unknown course), chosen in the file input and submitted.
+UPLOAD_A_ROSTER = """() => {
+  const rows = [
+    "Student number,Name,Email,Course code,Term",
+    "S7001,Ana Novak,ana.novak@uni.test,CV101,2026-autumn",
+    "S7002,Ivo Horvat,ivo.horvat@uni.test,CV101,2026-autumn",
+    "S7003,Mia Kovac,not-an-email,CV101,2026-autumn",
+    "S7004,Luka Babic,luka.babic@uni.test,NOPE1,2026-autumn",
+  ];
+  const input = document.querySelector("input[type=file]");
+  const files = new DataTransfer();
+  files.items.add(new File([rows.join("\\n") + "\\n"], "roster.csv", { type: "text/csv" }));
+  input.files = files.files;
+  input.form.requestSubmit();
+}"""
 
 
 def _r(name: str, *args: Callable[[Seed], Any]) -> Callable[[Seed], str]:
@@ -299,6 +318,7 @@ PAGES: dict[str, list[AuditedPage]] = {
         AuditedPage("manage lecturers", _r("campus-lecturers")),
         AuditedPage("manage memberships", _r("campus-memberships")),
         AuditedPage("manage: roster import", _r("campus-import")),
+        AuditedPage("manage: roster import preview", _r("campus-import"), before=UPLOAD_A_ROSTER, navigates=True),
         AuditedPage("timetable", _r("course-timetable", COURSE)),
         AuditedPage("excuses", _r("excuse-inbox")),
         AuditedPage("points and warnings", _r("course-grading", COURSE)),

@@ -66,7 +66,11 @@ def test_every_page_passes_axe_wcag_21_aa_and_fits_the_screen(live_server, brows
             f"{role} {audited.name}: {path} answered {response and response.status}"
         )
         page.wait_for_load_state("networkidle")
-        if audited.before:
+        if audited.before and audited.navigates:
+            with page.expect_navigation():
+                page.evaluate(audited.before)
+            page.wait_for_load_state("networkidle")
+        elif audited.before:
             page.evaluate(audited.before)
         name = f"{role} · {audited.name} ({kind})"
         violations += axe_run(page, axe, name=name, exclude=audited.exclude)
