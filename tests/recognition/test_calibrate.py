@@ -85,6 +85,31 @@ def test_the_threshold_falls_as_the_gallery_grows_and_meets_the_target_where_it_
     assert fit.threshold_for(0.01) > fit.threshold_for(0.001)  # a looser target, a looser threshold
 
 
+def test_a_large_gallery_is_calibrated_from_a_stable_sample_of_its_people_at_its_full_size():
+    vectors, labels = clustered_gallery(30, 4, spread=0.4, seed=5)
+    sampled = calibrate_threshold(vectors, labels, backbone="dlib", sample_people=12)
+    assert (sampled.n_people, sampled.n_impostor_pairs) == (30, 12 * 11 // 2)  # 30 chances, 12 people's pairs
+    # The same as calibrating the sampled people's distances for a gallery of 30 ...
+    def by_hash(label: object) -> bytes:
+        return calibration.hashlib.blake2b(str(label).encode()).digest()
+
+    chosen = sorted(set(labels.tolist()), key=by_hash)
+    keep = np.isin(labels, chosen[:12])
+    by_hand = calibration.calibrate_distances(gallery_distances(vectors[keep], labels[keep]), backbone="dlib",
+                                              gallery_people=30)
+    assert sampled.fitted_threshold == by_hand.fitted_threshold and sampled.estimated_far == by_hand.estimated_far
+    # ... which is stricter than those 12 people's own gallery would be (more people, more chances).
+    alone = calibrate_threshold(vectors[keep], labels[keep], backbone="dlib")
+    assert sampled.fitted_threshold < alone.fitted_threshold
+    # One more enrolled person changes the sample by at most that person.
+    _, more_labels = clustered_gallery(31, 4, spread=0.4, seed=5)
+    after = sorted(set(more_labels.tolist()), key=by_hash)
+    assert len(set(after[:12]) - set(chosen[:12])) <= 1
+    # Below the sample size nothing is left out.
+    whole = calibrate_threshold(vectors, labels, backbone="dlib")
+    assert (whole.n_people, whole.n_impostor_pairs) == (30, 30 * 29 // 2)
+
+
 def test_a_gallery_below_the_minimum_uses_the_backbone_default():
     vectors, labels = clustered_gallery(4, 6, spread=0.4)
     result = calibrate_threshold(vectors, labels, backbone="dlib")
