@@ -16,9 +16,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from django.conf import settings
 
 from attendance import jobs
 from attendance.campus import uploads
@@ -46,6 +49,8 @@ _SPANS = {
 }
 NOT_STARTED = ("The import could not be started: the background worker cannot be reached. Try again in a "
                "minute; if it keeps failing, tell your administrator.")
+STALLED = ("The background worker stopped before it finished, and nothing was changed. Try again; if it "
+           "happens again, tell your administrator.")
 APPLY_FAILED = ("The import stopped on an error and nothing was changed: every person and course is as it was "
                 "before. Try again; if it fails again, tell your administrator.")
 
@@ -65,11 +70,21 @@ def _write_json(path: Path, value: object) -> None:
 
 
 def job_load(token: str) -> dict[str, Any] | None:
+    """The upload's job, or None for a small file's (no job). A job queued or running that has not
+    reported for longer than a task may run (the worker was killed, or its message was lost) is
+    failed here, so the page does not wait for ever: an import that died was rolled back whole, and
+    a late delivery of it finds the job failed and does nothing."""
+    path = _path(token, ".job.json")
     try:
-        job = json.loads(_path(token, ".job.json").read_text())
+        job = json.loads(path.read_text())
+        age = time.time() - path.stat().st_mtime
     except (FileNotFoundError, ValueError):
         return None
-    return job if isinstance(job, dict) else None
+    if not isinstance(job, dict):
+        return None
+    if job.get("state") in (QUEUED, RUNNING) and age > settings.CELERY_TASK_TIME_LIMIT + 60:
+        _finish(token, job, FAILED, error=STALLED)
+    return job
 
 
 def _job_write(token: str, job: dict[str, Any]) -> None:
@@ -94,7 +109,8 @@ def job_start(*, token: str, kind: str, by: User, remove_absent: bool = False) -
 
 
 def _finish(token: str, job: dict[str, Any], state: str, **fields: Any) -> None:
-    _job_write(token, {**job, "state": state, "stage": state, **fields})
+    job.update(state=state, stage=state, **fields)
+    _job_write(token, job)
     if state == FAILED:
         _path(token, ".apply").unlink(missing_ok=True)  # the import may be tried again
 

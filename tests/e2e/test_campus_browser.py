@@ -104,10 +104,12 @@ def test_a_ten_thousand_row_file_shows_its_progress_and_then_the_preview_and_the
         page.click("text=Upload and preview")
         page.wait_for_selector("#import-bar")
         page.evaluate("""() => {
+            window.changes = {status: [], counters: 0};
             const status = document.getElementById("import-status");
-            window.statusChanges = [];
-            new MutationObserver(() => window.statusChanges.push(status.textContent))
-                .observe(status, {childList: true, characterData: true, subtree: true});
+            const watch = {childList: true, characterData: true, subtree: true};
+            new MutationObserver(() => window.changes.status.push(status.textContent)).observe(status, watch);
+            new MutationObserver(() => { window.changes.counters += 1; })
+                .observe(document.getElementById("import-counters"), watch);
         }""")
         page.wait_for_function("document.getElementById('import-counters').textContent.includes('checked: 0')")
         assert page.get_attribute("#import-status", "aria-live") == "polite"
@@ -115,9 +117,12 @@ def test_a_ten_thousand_row_file_shows_its_progress_and_then_the_preview_and_the
         assert "Rows read: 10,000 of 10,000" in page.inner_text("#import-counters")
         assert 0 < int(page.get_attribute("#import-bar", "value") or "0") < 100
         screenshot(page, "campus-import-progress")
-        page.wait_for_timeout(1500)  # several polls while the worker waits: the status line stays as it is
-        changes = page.evaluate("window.statusChanges")
-        assert len(changes) <= 1, changes
+        told = page.evaluate("window.changes")
+        # Three more answers while the worker waits: the counters follow each, the status line is not told again.
+        page.wait_for_function(f"window.changes.counters >= {told['counters'] + 3}")
+        changes = page.evaluate("window.changes.status")
+        assert changes == told["status"] and len(changes) == len(set(changes)), changes
+        assert set(changes) <= {"Reading the file", "Checking every row"}, changes
         lock.rollback()
     finally:
         lock.close()
