@@ -10,6 +10,7 @@ from celery import current_app
 
 ENROLMENT_PROCESS = "attendance.enrolment_process"
 COURSE_INDEX_REBUILD = "attendance.course_index_rebuild"
+ROSTER_IMPORT_JOB = "attendance.roster_import_job"
 
 
 def send(task_name: str, *args: object) -> None:

@@ -29,6 +29,16 @@ def roster_uploads_prune() -> int:
     return upload_prune()
 
 
+@shared_task(name="attendance.roster_import_job", acks_late=True, reject_on_worker_lost=True)
+def roster_import_job(token: str, user_id: int, kind: str, remove_absent: bool = False) -> str:
+    """A large roster file's preview or import (campus.import_jobs), its progress beside the upload.
+    Safe to deliver twice: a finished job is not run again, and the import plans again inside its
+    one transaction, so a second run after a crash writes what the first did not."""
+    from attendance.campus.import_jobs import job_run
+
+    return job_run(token=token, user_id=user_id, kind=kind, remove_absent=remove_absent)
+
+
 @shared_task(name="attendance.face_data_retention", acks_late=True)
 def face_data_retention() -> int:
     """Celery beat runs this hourly: notices before, and deletion after, the face data retention period."""

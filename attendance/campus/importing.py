@@ -13,14 +13,15 @@ unknown course, a student number twice for one course, a malformed email or date
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 
 from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
@@ -32,6 +33,11 @@ CREATED, UPDATED, UNCHANGED, REFUSED = "created", "updated", "unchanged", "refus
 OUTCOMES = (CREATED, UPDATED, UNCHANGED, REFUSED)
 STUDENT_ROLES = {"student", "students", ""}
 LECTURER_ROLES = {"lecturer", "lecturers", "teacher", "instructor"}
+PROGRESS_EVERY = 500  # rows planned between two calls of the progress callback
+WRITE_BATCH = 2000
+
+# Progress callbacks of a background import (campus.import_jobs): (done so far, out of).
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -269,11 +275,15 @@ class _Planner:
         ]
 
 
-def import_plan(rows: Sequence[RosterRow], *, sync: bool = False, require_course: bool = True) -> ImportPlan:
-    """What importing `rows` would do, row by row; with `sync`, the memberships it would remove."""
+def import_plan(rows: Sequence[RosterRow], *, sync: bool = False, require_course: bool = True,
+                progress: Progress | None = None) -> ImportPlan:
+    """What importing `rows` would do, row by row; with `sync`, the memberships it would remove.
+    `progress`, if given, hears every few hundred rows how many are planned."""
     planner = _Planner(rows, require_course=require_course)
-    for row in rows:
+    for i, row in enumerate(rows, start=1):
         planner.row(row)
+        if progress is not None and (i % PROGRESS_EVERY == 0 or i == len(rows)):
+            progress(i, len(rows))
     if sync:
         planner.plan.removals = planner.removals()
     return planner.plan
@@ -288,25 +298,47 @@ def indexes_follow_rosters(course_students: dict[int, set[int]]) -> None:
         course_index_rebuild(course=course)
 
 
+def write_count(plan: ImportPlan) -> int:
+    """How many rows applying `plan` writes (accounts, changed accounts, memberships, lecturers)."""
+    return len(plan.new_users) + len(plan.changed_users) + len(plan.new_memberships) + len(plan.new_lecturers)
+
+
 def import_apply(
-    rows: Sequence[RosterRow], *, sync: bool = False, remove_absent: bool = False, require_course: bool = True
+    rows: Sequence[RosterRow], *, sync: bool = False, remove_absent: bool = False, require_course: bool = True,
+    planned: Progress | None = None, written: Progress | None = None,
 ) -> ImportPlan:
     """Import the rows that are not refused, all in one transaction; with `sync` and `remove_absent`,
-    also take the students no row names off the file's courses."""
+    also take the students no row names off the file's courses. `planned` and `written`, if given,
+    hear how far the planning and the writing are (batch by batch: the transaction is still one)."""
     with transaction.atomic():
-        plan = import_plan(rows, sync=sync, require_course=require_course)
-        User.objects.bulk_create(plan.new_users, batch_size=2000)
-        User.objects.bulk_update(list(plan.changed_users.values()), ["first_name", "last_name", "email", "is_active"],
-                                 batch_size=2000)
+        plan = import_plan(rows, sync=sync, require_course=require_course, progress=planned)
+        total, done = write_count(plan), 0
+
+        def batches(model: type[models.Model], objects: list[Any], *, ignore_conflicts: bool = False) -> None:
+            nonlocal done
+            for start in range(0, len(objects), WRITE_BATCH):
+                batch = objects[start:start + WRITE_BATCH]
+                model._default_manager.bulk_create(batch, ignore_conflicts=ignore_conflicts)
+                done += len(batch)
+                if written is not None:
+                    written(done, total)
+
+        if written is not None:
+            written(0, total)
+        batches(User, plan.new_users)
+        changed = list(plan.changed_users.values())
+        for start in range(0, len(changed), WRITE_BATCH):
+            User.objects.bulk_update(changed[start:start + WRITE_BATCH], ["first_name", "last_name", "email",
+                                                                         "is_active"])
+            done += len(changed[start:start + WRITE_BATCH])
+            if written is not None:
+                written(done, total)
         now = timezone.now()
-        CourseMembership.objects.bulk_create(
-            [CourseMembership(course_id=course_id, student=user, joined_at=joined or now)
-             for user, course_id, joined in plan.new_memberships],
-            batch_size=2000, ignore_conflicts=True,
-        )
+        batches(CourseMembership, [CourseMembership(course_id=course_id, student=user, joined_at=joined or now)
+                                   for user, course_id, joined in plan.new_memberships], ignore_conflicts=True)
         through = Course.lecturers.through
-        through.objects.bulk_create([through(course_id=course_id, user=user) for user, course_id in plan.new_lecturers],
-                                    ignore_conflicts=True)
+        batches(through, [through(course_id=course_id, user=user) for user, course_id in plan.new_lecturers],
+                ignore_conflicts=True)
         touched: dict[int, set[int]] = {}
         for user, course_id, _ in plan.new_memberships:
             touched.setdefault(course_id, set()).add(user.pk)

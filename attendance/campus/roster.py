@@ -11,6 +11,7 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -19,6 +20,10 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 MAX_ROWS = 50_000
 MAX_BYTES = 20 * 1024 * 1024
+PROGRESS_EVERY = 500  # rows between two calls of a reader's progress callback
+
+# Called with (rows read so far, rows the file holds as far as its size tells): the import's progress.
+ReadProgress = Callable[[int, int], None]
 
 # Column -> the headers accepted for it (compared lower-case, with _ and - read as spaces).
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -126,7 +131,7 @@ def _rows_from_table(table: list[list[str]]) -> list[RosterRow]:
     return rows
 
 
-def _read_csv(data: bytes) -> list[list[str]]:
+def _read_csv(data: bytes, progress: ReadProgress | None = None) -> list[list[str]]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -135,30 +140,47 @@ def _read_csv(data: bytes) -> list[list[str]]:
         ) from None
     first_line = text.split("\n", 1)[0]
     delimiter = max(";,\t", key=first_line.count)
-    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    if progress is None:
+        return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)]
+    expected = max(0, text.count("\n") - 1)
+    table = []
+    for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+        table.append([c.strip() for c in row])
+        if len(table) % PROGRESS_EVERY == 1 and len(table) > 1:
+            progress(len(table) - 1, expected)
+    return table
 
 
-def _read_xlsx(data: bytes) -> list[list[str]]:
+def _read_xlsx(data: bytes, progress: ReadProgress | None = None) -> list[list[str]]:
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
         raise RosterFileError("The file could not be read as an Excel workbook (.xlsx).") from None
     try:
         sheet = book.worksheets[0]
-        return [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        if progress is None:
+            return [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+        expected = max(0, (sheet.max_row or 0) - 1)  # the sheet's stated size; None when it does not say
+        table = []
+        for values in sheet.iter_rows(values_only=True):
+            table.append([_cell_text(v) for v in values])
+            if len(table) % PROGRESS_EVERY == 1 and len(table) > 1:
+                progress(len(table) - 1, expected)
+        return table
     finally:
         book.close()
 
 
-def read_roster(data: bytes, filename: str) -> list[RosterRow]:
-    """The rows of an uploaded roster, XLSX recognised by its content (a ZIP), anything else as CSV."""
+def read_roster(data: bytes, filename: str, progress: ReadProgress | None = None) -> list[RosterRow]:
+    """The rows of an uploaded roster, XLSX recognised by its content (a ZIP), anything else as CSV;
+    `progress`, if given, is told every few hundred rows how many have been read."""
     if len(data) > MAX_BYTES:
         raise RosterFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
     if data[:4] == b"PK\x03\x04":
-        return _rows_from_table(_read_xlsx(data))
+        return _rows_from_table(_read_xlsx(data, progress))
     if filename.lower().endswith((".xlsx", ".xlsm")):
         raise RosterFileError("The file is named .xlsx but is not an Excel workbook.")
-    return _rows_from_table(_read_csv(data))
+    return _rows_from_table(_read_csv(data, progress))
 
 
 def template_csv() -> bytes:

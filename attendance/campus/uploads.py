@@ -34,16 +34,16 @@ class StoredUpload:
     sha256: str
 
 
-def _folder() -> Path:
-    folder = Path(settings.MEDIA_ROOT) / "imports"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def folder() -> Path:
+    path = Path(settings.MEDIA_ROOT) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def upload_prune() -> int:
     """Delete the uploads older than a day (a roster holds personal data); returns how many files went."""
     cutoff, removed = time.time() - MAX_AGE_S, 0
-    for path in _folder().iterdir():
+    for path in folder().iterdir():
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()
@@ -55,11 +55,11 @@ def upload_prune() -> int:
 
 def upload_store(*, data: bytes, filename: str, sync: bool, by: User) -> str:
     upload_prune()
-    folder = _folder()
+    where = folder()
     token = secrets.token_urlsafe(32)
-    (folder / f"{token}.bin").write_bytes(data)
+    (where / f"{token}.bin").write_bytes(data)
     meta = {"by": by.pk, "filename": filename[:200], "sync": sync, "sha256": hashlib.sha256(data).hexdigest()}
-    (folder / f"{token}.json").write_text(json.dumps(meta))
+    (where / f"{token}.json").write_text(json.dumps(meta))
     return token
 
 
@@ -67,10 +67,10 @@ def upload_load(*, token: str, by: User) -> StoredUpload | None:
     """The upload behind `token` if `by` made it and its bytes are the ones uploaded; else None."""
     if not _TOKEN.match(token):
         return None
-    folder = _folder()
+    where = folder()
     try:
-        meta = json.loads((folder / f"{token}.json").read_text())
-        data = (folder / f"{token}.bin").read_bytes()
+        meta = json.loads((where / f"{token}.json").read_text())
+        data = (where / f"{token}.bin").read_bytes()
     except (FileNotFoundError, ValueError):
         return None
     if meta.get("by") != by.pk or hashlib.sha256(data).hexdigest() != meta.get("sha256"):
@@ -79,6 +79,7 @@ def upload_load(*, token: str, by: User) -> StoredUpload | None:
 
 
 def upload_discard(*, token: str) -> None:
+    """The upload and what its background job kept beside it (campus.import_jobs)."""
     if _TOKEN.match(token):
-        for suffix in (".bin", ".json"):
-            (_folder() / f"{token}{suffix}").unlink(missing_ok=True)
+        for suffix in (".bin", ".json", ".job.json", ".plan.json", ".apply"):
+            (folder() / f"{token}{suffix}").unlink(missing_ok=True)

@@ -18,6 +18,7 @@ urlpatterns = [
     path("manage/import/", import_views.roster_import, name="campus-import"),
     path("manage/import/template.<str:fmt>", import_views.roster_template, name="campus-import-template"),
     path("manage/import/<str:token>/", import_views.roster_import_preview, name="campus-import-preview"),
+    path("manage/import/<str:token>/progress/", import_views.roster_import_progress, name="campus-import-progress"),
     path("api/provisioning/courses/", api.CourseProvisionApi.as_view(), name="api-provision-courses"),
     path("api/provisioning/people/", api.PersonProvisionApi.as_view(), name="api-provision-people"),
     path("api/provisioning/memberships/", api.MembershipProvisionApi.as_view(), name="api-provision-memberships"),

@@ -1,5 +1,6 @@
 // The management area's lists: a "tick all on this page" box, the bulk buttons saying how many
-// rows they act on, and a long import saying it is working instead of looking stuck.
+// rows they act on, a long import saying it is working instead of looking stuck, and a large
+// file's background preview or import showing its progress until its page is ready.
 (() => {
   "use strict";
 
@@ -37,5 +38,48 @@
         button.textContent = form.dataset.busy;
       }, 0);
     });
+  }
+
+  // A background job (files over 100 kB): poll its progress; the bar and the counters follow each
+  // answer, the status line (aria-live polite) changes only when the stage does, so a screen reader
+  // hears "Reading the file", "Checking every row", ... once each and not every count. When the job
+  // ends, the same address shows the preview, the import's outcome or the reason it stopped.
+  const job = document.getElementById("import-job");
+  const bar = document.getElementById("import-bar");
+  if (job && bar) {
+    const status = document.getElementById("import-status");
+    const counters = document.getElementById("import-counters");
+    let stage = job.dataset.stage;
+    let failures = 0;
+    const poll = async () => {
+      try {
+        const response = await fetch(job.dataset.progressUrl, { headers: { Accept: "application/json" } });
+        if (response.status === 404) {
+          window.location.reload();  // the upload is gone (imported elsewhere, or a day old): the page says so
+          return;
+        }
+        if (!response.ok) throw new Error(String(response.status));
+        const body = await response.json();
+        failures = 0;
+        bar.value = body.percent;
+        bar.textContent = `${body.percent} %`;
+        counters.textContent = body.counts;
+        if (body.stage !== stage) {
+          stage = body.stage;
+          status.textContent = body.label;
+        }
+        if (body.state === "done" || body.state === "failed") {
+          window.location.replace(window.location.pathname);
+          return;
+        }
+        setTimeout(poll, 700);
+      } catch (error) {
+        failures += 1;
+        const wait = Math.min(15000, 700 * 2 ** failures);
+        counters.textContent = `The server is not answering; trying again in ${Math.round(wait / 1000)} s…`;
+        setTimeout(poll, wait);
+      }
+    };
+    setTimeout(poll, 700);
   }
 })();

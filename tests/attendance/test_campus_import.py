@@ -252,3 +252,69 @@ def test_an_upload_never_imported_is_deleted_after_a_day(admin_user, settings, t
     assert roster_uploads_prune() == 2
     assert uploads.upload_load(token=old, by=admin_user) is None
     assert uploads.upload_load(token=new, by=admin_user) is not None
+
+
+# --- Files over the background threshold: the worker's half (import_jobs.job_run) run here, in the
+# test's process, to cover the sync removal and the stalled job; tests/attendance/test_campus_import_worker.py
+# runs it in a real Celery worker.
+
+def _big_sync_csv(extra: int) -> bytes:
+    from attendance.campus import import_jobs
+
+    rows = [["s1", "Ann Lee", "ann@uni.example", "CS101", "2026-autumn", "student"]]
+    rows += [[f"x{i}", f"Pad Number{i}", f"x{i}@uni.example", "MA200", "2026-autumn", "student"] for i in range(extra)]
+    data = csv_bytes(rows)
+    assert import_jobs.in_background(len(data))
+    return data
+
+
+def _token(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[1]
+
+
+def test_a_large_sync_file_lists_and_removes_the_absent_through_the_job(client, admin_user, courses, make_user,
+                                                                        settings, tmp_path):
+    from attendance.campus import import_jobs
+
+    settings.MEDIA_ROOT = tmp_path
+    gone = make_user("student", student_number="s-gone", first_name="Gus", last_name="Gone")
+    CourseMembership.objects.create(course=courses[0], student=gone)
+    client.force_login(admin_user)
+    response = client.post(reverse("campus-import"), {"file": _upload(_big_sync_csv(3000), "r.csv"), "sync": "on"})
+    url = response["Location"]
+    assert 'id="import-bar"' in client.get(url).content.decode()  # queued: the progress page
+    assert import_jobs.job_run(token=_token(url), user_id=admin_user.pk, kind="preview") == "done"
+    page = client.get(url).content.decode()
+    assert "1 student would be taken off" in page and "Gus Gone" in page and not User.objects.filter(
+        student_number="s1").exists()
+    assert client.post(url, {"remove_absent": "on"})["Location"] == url
+    assert client.post(url, {"remove_absent": "on"})["Location"] == url  # a second click queues nothing more
+    job = import_jobs.job_load(_token(url))
+    assert job is not None and (job["kind"], job["state"], job["remove_absent"]) == ("apply", "queued", True)
+    assert import_jobs.job_run(token=_token(url), user_id=admin_user.pk, kind="apply", remove_absent=True) == "done"
+    assert import_jobs.job_run(token=_token(url), user_id=admin_user.pk, kind="apply", remove_absent=True) == "done"
+    response = client.get(url, follow=True)
+    assert "3001 created, 0 updated, 0 unchanged, 0 refused, 1 removed from their course" in response.content.decode()
+    assert not CourseMembership.objects.filter(student=gone).exists() and CourseMembership.objects.count() == 3001
+
+
+def test_a_job_whose_worker_went_silent_is_reported_as_stopped_and_changes_nothing(client, admin_user, courses,
+                                                                                  settings, tmp_path):
+    import os
+    import time
+
+    from attendance.campus import import_jobs
+
+    settings.MEDIA_ROOT = tmp_path
+    client.force_login(admin_user)
+    url = client.post(reverse("campus-import"), {"file": _upload(_big_sync_csv(3000), "r.csv")})["Location"]
+    token = _token(url)
+    assert client.get(reverse("campus-import-progress", args=[token])).json()["state"] == "queued"
+    long_ago = time.time() - settings.CELERY_TASK_TIME_LIMIT - 120
+    os.utime(tmp_path / "imports" / f"{token}.job.json", (long_ago, long_ago))
+    status = client.get(reverse("campus-import-progress", args=[token])).json()
+    assert (status["state"], status["error"]) == ("failed", import_jobs.STALLED)
+    assert "stopped before it finished, and nothing was changed" in client.get(url).content.decode()
+    # Its message delivered late: the job stays failed and nothing is written.
+    assert import_jobs.job_run(token=token, user_id=admin_user.pk, kind="preview") == "failed"
+    assert not User.objects.filter(student_number="s1").exists()

@@ -155,6 +155,29 @@ def test_posting_a_withdrawal_for_someone_else_is_refused(client, world, role):
     assert FaceEnrolment.objects.get().status == "ready"  # the student's own goes through their page
 
 
+# The roster import's preview and progress: an upload token in the path, not a row id. Admins only,
+# and only the admin who uploaded it (another admin gets 404, as for a row outside their reach).
+@pytest.mark.parametrize("role", [*ROLES, "another_admin"])
+@pytest.mark.parametrize("name", ["campus-import-preview", "campus-import-progress"])
+def test_a_background_import_is_seen_only_by_the_admin_who_uploaded_it(client, world, make_user, settings,
+                                                                         tmp_path, name, role):
+    from attendance.campus import import_jobs, uploads
+
+    settings.MEDIA_ROOT = tmp_path
+    token = uploads.upload_store(data=b"x" * (import_jobs.BACKGROUND_FROM_BYTES + 1), filename="big.csv",
+                                 sync=False, by=world.users["admin"])
+    import_jobs.job_start(token=token, kind=import_jobs.PREVIEW, by=world.users["admin"])
+    if role == "another_admin":
+        client.force_login(make_user("admin", is_superuser=True, is_staff=True))
+    elif role != "anonymous":
+        client.force_login(world.users[role])
+    response = client.get(reverse(name, args=[token]))
+    expected = {"admin": 200, "another_admin": 404, "anonymous": 302}.get(role, 403)
+    assert response.status_code == expected, f"{role} GET {name}: {response.status_code}"
+    if role == "admin" and name == "campus-import-progress":
+        assert response.json()["stage"] in ("queued", "failed")  # no worker here: it waits (or the queue is down)
+
+
 # --- What each list contains, not only whether it answers -------------------------------------
 
 def _ids(response) -> set[int]:

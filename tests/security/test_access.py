@@ -179,6 +179,8 @@ NOT_IDS = {
     "kiosk": "a kiosk token, not an id: test_kiosk_* below",
     "campus-import-preview": "an upload token, not an id: tests/attendance/test_campus_import.py "
                              "(another admin's token, a changed file: 404)",
+    "campus-import-progress": "an upload token, not an id: tests/attendance/test_permissions.py "
+                              "(test_a_background_import_is_seen_only_by_the_admin_who_uploaded_it)",
     "campus-import-template": "a file format (csv, xlsx), the same template for every admin",
     "feed-ics": "a calendar feed token, not an id: tests/attendance/test_feeds.py",
 }
