@@ -282,6 +282,24 @@ ROLE_USERS: dict[str, Callable[[Seed], Any] | None] = {
     "failed_student": lambda seed: seed.failed_student,
 }
 
+def _seed_a_running_import(seed: Seed) -> None:
+    """A large roster import part-way through its preview, as the worker leaves it between two
+    progress reports: its page is the progress bar (the worker is not running in this test)."""
+    from attendance.campus import import_jobs
+    from attendance.campus.uploads import upload_store
+
+    data = b"Student number,Name,Email,Course code,Term\nS8000,Ana Novak,ana@uni.test,CV101,2026-autumn\n"
+    token = upload_store(data=data, filename="roster-10000.csv", sync=False, by=seed.admin)
+    import_jobs._job_write(token, {
+        "kind": import_jobs.PREVIEW, "state": import_jobs.RUNNING, "stage": "reading", "read": 4000, "planned": 0,
+        "written": 0, "total": 10000, "write_total": 0, "remove_absent": False,
+    })
+    seed.extra["running_import"] = token
+
+
+SEEDERS.append(_seed_a_running_import)
+
+
 # Every page of the app, per role. A new page: add an AuditedPage under each role that can open it
 # (and a seeder to SEEDERS when it needs rows the seed does not have yet).
 PAGES: dict[str, list[AuditedPage]] = {
@@ -319,6 +337,8 @@ PAGES: dict[str, list[AuditedPage]] = {
         AuditedPage("manage memberships", _r("campus-memberships")),
         AuditedPage("manage: roster import", _r("campus-import")),
         AuditedPage("manage: roster import preview", _r("campus-import"), before=UPLOAD_A_ROSTER, navigates=True),
+        AuditedPage("manage: roster import in progress",
+                    _r("campus-import-preview", lambda seed: seed.extra["running_import"])),
         AuditedPage("timetable", _r("course-timetable", COURSE)),
         AuditedPage("excuses", _r("excuse-inbox")),
         AuditedPage("points and warnings", _r("course-grading", COURSE)),
