@@ -74,7 +74,8 @@ def check_beat() -> Check:
     Late: no heartbeat for three intervals (three minutes by default). Never seen: a fresh start,
     or beat died at start (issue 21). The first check that finds none notes the time in Redis, and
     beat counts as missing only once it is that late after it: a site (or a test) that has just
-    started, with beat's first heartbeat still to come, is not degraded for it. That note lives in
+    started, with beat's first heartbeat still to come (Celery sends it one interval after beat
+    starts), is not degraded for it. That note lives in
     the same Redis as the heartbeat, so every web host waits from the same moment, and an emptied
     Redis starts the wait again.
     """
