@@ -90,7 +90,8 @@ ROSTER_GEOMETRY = """() => {
             student: tr.textContent.trim().slice(0, 30), nameRight: name.right, nameBottom: name.bottom,
             statusLeft: status.left, statusTop: status.top, statusRight: status.right, statusBottom: status.bottom,
             buttons: buttons.length, buttonsTop: Math.min(...buttons.map((b) => b.top)),
-            buttonsLeft: Math.min(...buttons.map((b) => b.left)), buttonsRight: Math.max(...buttons.map((b) => b.right)),
+            buttonsLeft: Math.min(...buttons.map((b) => b.left)),
+            buttonsRight: Math.max(...buttons.map((b) => b.right)),
         };
     });
     return {scrollWidth: box.scrollWidth, clientWidth: box.clientWidth, innerWidth: window.innerWidth, rows};
