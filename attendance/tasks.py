@@ -13,6 +13,12 @@ def ping(value: int) -> int:
     return value + 1
 
 
+@shared_task(name="attendance.beat_heartbeat", ignore_result=True)
+def beat_heartbeat() -> None:
+    """Celery beat sends this every ROLLCALL_BEAT_HEARTBEAT_SECONDS. Its work is done as beat sends
+    it (attendance/platform/health.py: beat_heartbeat_record); the worker has nothing left to do."""
+
+
 @shared_task(name="attendance.snapshots_delete_expired", acks_late=True)
 def snapshots_delete_expired() -> int:
     """Celery beat runs this hourly: check-in snapshots older than the retention period are deleted."""

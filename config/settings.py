@@ -189,6 +189,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Its state file is an absolute path in VAR_DIR: a relative one is taken from beat's working
 # directory, and beat died at start when ROLLCALL_VAR_DIR was outside the checkout (issue 21).
 CELERY_BEAT_SCHEDULE_FILENAME = env_str("CELERY_BEAT_SCHEDULE_FILENAME", str(VAR_DIR / "celerybeat-schedule"))
+ROLLCALL_BEAT_HEARTBEAT_SECONDS = env_int("ROLLCALL_BEAT_HEARTBEAT_SECONDS", 60, minimum=1, maximum=3600)
 CELERY_BEAT_SCHEDULE = {
     "delete-expired-checkin-snapshots": {
         "task": "attendance.snapshots_delete_expired",
@@ -214,6 +215,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "attendance.sessions_close_due",
         # A session closes within this many seconds of its end (60: a minute).
         "schedule": float(env_int("ROLLCALL_SESSION_AUTO_CLOSE_CHECK_SECONDS", 60, minimum=1, maximum=3600)),
+    },
+    "beat-heartbeat": {
+        # Beat's own sign of life for /healthz and the admin overview (attendance/platform/health.py):
+        # missing after three intervals. Expires unrun after one, so no heap of them waits for a worker.
+        "task": "attendance.beat_heartbeat",
+        "schedule": float(ROLLCALL_BEAT_HEARTBEAT_SECONDS),
+        "options": {"expires": float(ROLLCALL_BEAT_HEARTBEAT_SECONDS)},
     },
     "requeue-stale-enrolments": {
         "task": "attendance.enrolment_requeue_stale",

@@ -13,7 +13,7 @@ from django.utils import timezone
 from attendance import ml
 from attendance.models import Course, EmbeddingSpace, FaceEmbedding, FaceEnrolment, FaceRetention, Session, User
 from attendance.platform.biometric_health import stored_key_problem
-from attendance.platform.health import Check, check_liveness, check_recognition, check_worker
+from attendance.platform.health import Check, check_beat, check_liveness, check_recognition, check_worker
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class AdminOverview:
     biometric_key_problem: str  # why face features are stopped, for the admin; '' when they are not
     space: str = ""  # the embedding space the site serves
     space_mismatch: str = ""  # the settings ask for another space: what to do
-    problems: tuple[Check, ...] = ()  # failing checks (models, worker), with the operator's detail
+    problems: tuple[Check, ...] = ()  # failing checks (models, worker, beat), with the operator's detail
 
     @property
     def degraded(self) -> bool:
@@ -54,7 +54,8 @@ def admin_overview() -> AdminOverview:
         space_mismatch=ml.space_mismatch() or "",
         problems=tuple(
             check
-            for check in (check_recognition(operator=True), check_liveness(operator=True), check_worker(timeout=0.5))
+            for check in (check_recognition(operator=True), check_liveness(operator=True), check_worker(timeout=0.5),
+                          check_beat())
             if not check.ok
         ),
         site_url_problem=site_url_problem(),

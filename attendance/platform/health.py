@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis
 from django.conf import settings
 from django.db import connection
+
+from attendance.platform.redis import key, redis_client
+
+BEAT_LAST_KEY = key("beat", "last")
+BEAT_AWAITED_KEY = key("beat", "awaited_since")
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,53 @@ def check_worker(*, timeout: float = 1.0) -> Check:
     return Check("worker", True, f"{len(replies)} worker(s) answered")
 
 
+def beat_heartbeat_record() -> None:
+    """Beat has just sent its heartbeat (config/celery.py, on `after_task_publish`): it is alive and
+    reaches Redis now. Noted where beat sends it, not where a worker runs it: a worker busy with an
+    enrolment runs nothing else for minutes, and that is the worker check's business, not beat's."""
+    try:
+        redis_client().set(BEAT_LAST_KEY, repr(time.time()))
+    except redis.RedisError:
+        pass  # Redis down: the broker is too, and /healthz says so under "redis"
+
+
+def _at(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def check_beat() -> Check:
+    """Whether `celery beat` sent its heartbeat (every ROLLCALL_BEAT_HEARTBEAT_SECONDS) lately.
+
+    Late: no heartbeat for three intervals (three minutes by default). Never seen: a fresh start,
+    or beat died at start (issue 21). The first check that finds none notes the time in Redis, and
+    beat counts as missing only once it is that late after it: a site (or a test) that has just
+    started, with beat's first heartbeat still to come (Celery sends it one interval after beat
+    starts), is not degraded for it. That note lives in
+    the same Redis as the heartbeat, so every web host waits from the same moment, and an emptied
+    Redis starts the wait again.
+    """
+    late_after = 3 * settings.ROLLCALL_BEAT_HEARTBEAT_SECONDS
+    now = time.time()
+    try:
+        client = redis_client()
+        last = client.get(BEAT_LAST_KEY)
+        if last is None:
+            client.set(BEAT_AWAITED_KEY, repr(now), nx=True)
+            awaited = float(client.get(BEAT_AWAITED_KEY) or now)
+    except redis.RedisError as exc:
+        return Check("beat", False, f"cannot read beat's heartbeat: {type(exc).__name__}: {exc}")
+    if last is not None:
+        age = now - float(last)
+        if age > late_after:
+            return Check("beat", False, f"no heartbeat from Celery beat since {_at(float(last))} "
+                         f"({age:.0f} s ago): is `celery beat` running?")
+        return Check("beat", True, f"last heartbeat {max(age, 0):.0f} s ago")
+    if now - awaited > late_after:
+        return Check("beat", False, f"no heartbeat from Celery beat since this site started checking at "
+                     f"{_at(awaited)}: is `celery beat` running?")
+    return Check("beat", True, "waiting for the first heartbeat from Celery beat")
+
+
 RECOGNITION_DOWN = "Face recognition is not available on this server right now; the administrators can see why."
 LIVENESS_DOWN = "Liveness checks are not available on this server right now: check-ins go on without them."
 
@@ -82,5 +136,5 @@ def run_checks(*, worker: bool = True, operator: bool = False) -> list[Check]:
     for a load balancer). ``operator``: an admin asks, and gets the models' detail."""
     if not worker:
         return [check_database(), check_redis()]
-    return [check_database(), check_redis(), check_worker(), check_recognition(operator=operator),
+    return [check_database(), check_redis(), check_worker(), check_beat(), check_recognition(operator=operator),
             check_liveness(operator=operator)]

@@ -311,6 +311,23 @@ def test_an_admin_may_post(course, admin_user, lecturer, blank_jpeg):
     assert response.status_code == 200 and response.json()["faces"] == []
 
 
+@pytest.mark.parametrize("superuser", [True, False], ids=["superuser", "admin-role-only"])
+def test_an_admin_reads_the_live_list_and_marks_by_hand(course, lecturer, make_user, superuser):
+    """The check-in page's roster (its state poll and its buttons) for an admin who teaches nothing:
+    a Django superuser, and an admin by role alone (as Manage > Add a person makes one)."""
+    session = session_open(course=course, by=lecturer)
+    student = make_user("student")
+    CourseMembership.objects.create(course=course, student=student)
+    client = APIClient()
+    client.force_authenticate(make_user("admin", is_superuser=superuser, is_staff=superuser))
+    state = client.get(reverse("api-session-state", args=[session.pk]))
+    assert state.status_code == 200, state.content
+    assert [s["student_id"] for s in state.json()["students"]] == [student.pk]
+    marked = client.post(reverse("api-session-marks", args=[session.pk]), {"student": student.pk, "status": "late"},
+                         format="json")
+    assert marked.status_code == 200 and marked.json()["status"] == "late", marked.content
+
+
 def test_a_kiosk_token_posts_for_its_own_open_session_only(course, lecturer, blank_jpeg):
     session = session_open(course=course, by=lecturer)
     other = session_open(course=course, by=lecturer)

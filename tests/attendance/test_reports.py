@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from datetime import date
 
@@ -197,6 +198,18 @@ def test_student_csv_has_exact_rows(client, known):
 
 
 # --- Pages ------------------------------------------------------------------------------------
+
+def test_session_report_puts_each_students_status_first_as_my_attendance_does(client, known):
+    """On a phone only the first columns are in view before the table scrolls: the status leads."""
+    client.force_login(known.lecturer)
+    html = client.get(reverse("session-report", args=[known.third.pk])).content.decode()
+    students = html[html.index("<h2>Students</h2>"):html.index('id="changes"')]
+    headers = re.findall(r"<th(?:\s[^>]*)?>([^<]*)", students)
+    assert headers[:3] == ["Status", "Student", "Number"], headers
+    rows = re.findall(r"<tr>\s*<td[^>]*>(.*?)</td>", students, flags=re.S)
+    assert rows and all('class="badge badge-' in row or "not checked in yet" in row for row in rows), rows
+    assert any("not checked in yet" in row for row in rows)  # the open session: nobody's absent yet
+
 
 def test_course_report_page_shows_the_matrix_the_rates_the_definition_and_two_charts(client, known):
     client.force_login(known.lecturer)

@@ -72,6 +72,9 @@ def _env(clone: Path, port: int) -> dict[str, str]:
         "PORT": str(port),
         "WEB_WORKERS": "1",
         "ROLLCALL_ADMIN_PASSWORD": PASSWORD,
+        # Beat's first heartbeat comes one interval after it starts: 5 s, not a minute, so the
+        # health read at the end shows the worker's -B beat sending it.
+        "ROLLCALL_BEAT_HEARTBEAT_SECONDS": "5",
         "HTTPS_PROXY": "http://127.0.0.1:9",  # no model hub, no OpenCV Zoo, no GitHub
         "https_proxy": "http://127.0.0.1:9",
         "NO_PROXY": "127.0.0.1,localhost",
@@ -152,6 +155,8 @@ def test_rollcall_up_on_a_fresh_clone_with_no_model_hub_enrols_and_checks_in(tmp
         health = requests.get(f"{base}/healthz", headers=auth, timeout=30).json()
         assert health["checks"]["recognition"]["detail"] == "serving dlib:resnet_v1:mirror"
         assert health["checks"]["liveness"]["ok"] is False
+        assert health["checks"]["beat"]["ok"] is True, health
+        assert health["checks"]["beat"]["detail"].startswith("last heartbeat"), health  # the worker's -B beat
         assert requests.get(f"{base}/favicon.ico", timeout=30).status_code == 200  # followed to the icon
     finally:
         if process.poll() is None:

@@ -82,3 +82,49 @@ def test_every_page_passes_axe_wcag_21_aa_and_fits_the_screen(live_server, brows
         screenshot(page, f"a11y-{kind}-{_slug(role)}-{_slug(audited.name)}")
     problems = [str(v) for v in violations] + too_wide
     assert not problems, f"{len(problems)} accessibility problems:\n" + "\n".join(problems)
+
+
+ROSTER_GEOMETRY = """() => {
+    const box = document.querySelector('#roster').closest('.table-wrap');
+    const rect = (el) => el.getBoundingClientRect();
+    const rows = [...document.querySelectorAll('#roster tbody tr[data-student]')].map((tr) => {
+        const [name, status] = [...tr.querySelectorAll('td')].map(rect);
+        const buttons = [...tr.querySelectorAll('button')].map(rect);
+        return {
+            student: tr.textContent.trim().slice(0, 30), nameRight: name.right, nameBottom: name.bottom,
+            statusLeft: status.left, statusTop: status.top, statusRight: status.right, statusBottom: status.bottom,
+            buttons: buttons.length, buttonsTop: Math.min(...buttons.map((b) => b.top)),
+            buttonsLeft: Math.min(...buttons.map((b) => b.left)),
+            buttonsRight: Math.max(...buttons.map((b) => b.right)),
+        };
+    });
+    return {scrollWidth: box.scrollWidth, clientWidth: box.clientWidth, innerWidth: window.innerWidth, rows};
+}"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_check_in_roster_stacks_on_a_phone_and_keeps_one_line_per_student_on_a_desktop(
+    live_server, browser, make_user, viewport
+):
+    """On a 390 px phone each student's name and status share a line and the row's buttons come
+    below them, so the list never scrolls sideways; at 1280 px the buttons stay beside the status."""
+    from django.urls import reverse
+
+    seed = seed_everything(make_user)
+    page = browser.new_context(viewport=viewport).new_page()
+    login(page, live_server.url, seed.lecturer.username)
+    page.goto(live_server.url + reverse("session-checkin", args=[seed.open_session.pk]))
+    page.wait_for_selector("#roster button[data-action]")
+    kind = "phone" if viewport is PHONE else "desktop"
+    screenshot(page, f"checkin-roster-{kind}")
+    shape = page.evaluate(ROSTER_GEOMETRY)
+    assert shape["scrollWidth"] <= shape["clientWidth"] + 1, f"the roster scrolls sideways: {shape}"
+    assert len(shape["rows"]) == 5 and all(row["buttons"] >= 2 for row in shape["rows"]), shape
+    for row in shape["rows"]:
+        assert row["statusLeft"] >= row["nameRight"] - 1, row  # the status beside the name, not under it
+        assert row["buttonsRight"] <= shape["innerWidth"], row
+        if viewport is PHONE:
+            assert row["statusTop"] < row["nameBottom"], row  # one line
+            assert row["buttonsTop"] >= max(row["nameBottom"], row["statusBottom"]) - 1, row  # buttons below
+        else:
+            assert row["buttonsLeft"] >= row["statusRight"] - 1 and row["buttonsTop"] < row["nameBottom"], row
