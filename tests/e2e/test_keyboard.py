@@ -1,4 +1,4 @@
-"""Keyboard-only walks in Chromium: the skip link, the user menu, the check-in list, the enrol page's
+"""Keyboard-only walks in Chromium: the skip link, the user menu, the check-in list, the kiosk, the enrol
 tabs and its steps. Keys only (Tab, Shift+Tab, Enter, Space, arrows, Escape): no clicks, no
 element.focus() from the test. Focus must never fall back to the page body, and must be visible."""
 
@@ -251,3 +251,32 @@ def test_enrolling_from_the_keyboard_moves_focus_to_each_next_step_and_to_the_re
     assert page.locator("#last-failure").count() == 0
     screenshot(page, "enrol-keyboard-result")
     assert focus_lost(page) == []
+
+
+def test_the_kiosk_page_walks_from_the_keyboard_with_focus_always_visible(live_server, browser, make_user):
+    """The kiosk is watched, not operated: its controls are few (the skip link, the brand link, and
+    whatever the camera's state offers). Tab reaches each in turn with a visible ring; past the last
+    one focus leaves the document for the browser's own controls (as on every page) and the next
+    Tab comes back to the skip link, whose Enter takes focus to the page's content."""
+    seed = seed_everything(make_user)
+    page = browser.new_context(viewport=DESKTOP).new_page()
+    page.goto(live_server.url + f"/kiosk/{seed.kiosk_token}/", wait_until="networkidle")
+
+    page.keyboard.press("Tab")
+    assert focused(page, "el.className") == "skip-link"
+    assert ring(page) != "none 0px"
+    stops = [focused(page, "el.outerHTML.slice(0, 80)")]
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        if focused(page, "el === document.body"):  # out of the page, to the browser's controls
+            break
+        stops.append(focused(page, "el.outerHTML.slice(0, 80)"))
+        assert ring(page) != "none 0px", f"no visible focus on {stops[-1]}"
+    else:
+        raise AssertionError(f"Tab never left the page: {stops}")
+    assert len(stops) >= 2, stops  # the skip link and at least the brand link
+    page.keyboard.press("Tab")
+    assert focused(page, "el.className") == "skip-link", "Tab comes round to the skip link again"
+    screenshot(page, "keyboard-kiosk")
+    page.keyboard.press("Enter")
+    assert focused(page) == "main"
