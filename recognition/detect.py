@@ -104,18 +104,10 @@ class FaceDetector:
         before detecting: a photo cropped tight to one face, like a passport chip, otherwise
         leaves YuNet too little context. Boxes and landmarks are in the unpadded image's pixels.
         """
-        image = _as_rgb(rgb)
-        height, width = image.shape[:2]
-        if min(height, width) < 2:
+        prepared = detector_input(rgb, pad=pad, max_side=self.max_side)
+        if prepared is None:
             return []
-        border = round(max(0.0, pad) * max(height, width))
-        if border:
-            image = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REPLICATE)
-        padded_h, padded_w = image.shape[:2]
-        scale = min(1.0, self.max_side / max(padded_h, padded_w))
-        if scale < 1.0:
-            size = (max(1, round(padded_w * scale)), max(1, round(padded_h * scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image, border, padded_w, padded_h = prepared
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         with self._lock:
             net = self._load()
@@ -140,6 +132,25 @@ class FaceDetector:
             )
         faces.sort(key=lambda face: face.score, reverse=True)
         return faces
+
+
+def detector_input(rgb: np.ndarray, *, pad: float, max_side: int) -> tuple[np.ndarray, int, int, int] | None:
+    """What a detector runs on: the RGB image with ``pad`` (a fraction of the longer side) of
+    repeated edge pixels around it, shrunk to at most ``max_side``; with the border in pixels and
+    the padded width and height, to map boxes back. None for an image too small to hold a face."""
+    image = _as_rgb(rgb)
+    height, width = image.shape[:2]
+    if min(height, width) < 2:
+        return None
+    border = round(max(0.0, pad) * max(height, width))
+    if border:
+        image = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REPLICATE)
+    padded_h, padded_w = image.shape[:2]
+    scale = min(1.0, max_side / max(padded_h, padded_w))
+    if scale < 1.0:
+        size = (max(1, round(padded_w * scale)), max(1, round(padded_h * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return image, border, padded_w, padded_h
 
 
 def _as_rgb(image: np.ndarray) -> np.ndarray:

@@ -16,11 +16,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .align import ARCFACE_TEMPLATE, similarity_transform
-from .detect import _as_rgb
+from .detect import detector_input
 from .embed_dlib import _face_recognition_models_dir
 from .errors import ModelUnavailableError
 from .types import Face
@@ -127,18 +126,10 @@ class DlibFaceDetector:
 
     def detect(self, rgb: np.ndarray, *, pad: float = 0.0) -> list[Face]:
         """Every face in an RGB (or grey) uint8 image, best score first (see FaceDetector.detect)."""
-        image = _as_rgb(rgb)
-        height, width = image.shape[:2]
-        if min(height, width) < 2:
+        prepared = detector_input(rgb, pad=pad, max_side=self.max_side)
+        if prepared is None:
             return []
-        border = round(max(0.0, pad) * max(height, width))
-        if border:
-            image = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_REPLICATE)
-        padded_h, padded_w = image.shape[:2]
-        scale = min(1.0, self.max_side / max(padded_h, padded_w))
-        if scale < 1.0:
-            size = (max(1, round(padded_w * scale)), max(1, round(padded_h * scale)))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        image, border, padded_w, padded_h = prepared
         image = np.ascontiguousarray(image)
         with self._lock:
             hog, predictor = self._load()
