@@ -26,6 +26,9 @@ class User(AbstractUser):
 
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
     student_number = models.CharField(max_length=32, blank=True, help_text="The university's ID for a student.")
+    # The language chosen in the app's language menu; blank follows the browser. Pages, messages and the
+    # warning emails (attendance/warnings/emails.py) are in it.
+    language = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["last_name", "first_name", "username"]

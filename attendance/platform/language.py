@@ -1,0 +1,68 @@
+"""The language a page is in, and the menu that changes it.
+
+Django's LocaleMiddleware picks the language from the chooser's cookie, else the browser's
+Accept-Language, else LANGUAGE_CODE. A signed-in person's saved choice (User.language) comes first:
+the language they picked on the lecture-hall PC is the one on their phone, and the one their
+warning emails are written in. Choosing a language signed in saves it; choosing "the browser's"
+clears it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+BROWSER = ""  # the menu's value for "follow the browser"
+
+
+def supported(code: str) -> str | None:
+    """`code` as one of settings.LANGUAGES, or None when the app has no such language."""
+    try:
+        return translation.get_supported_language_variant(code) if code else None
+    except LookupError:
+        return None
+
+
+class UserLanguageMiddleware:
+    """After AuthenticationMiddleware: a signed-in person's saved language overrides the browser's."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        chosen = supported(getattr(user, "language", "") or "") if user is not None and user.is_authenticated else None
+        if chosen and chosen != translation.get_language():
+            translation.activate(chosen)
+            request.LANGUAGE_CODE = chosen
+        return self.get_response(request)
+
+
+@require_POST
+def choose_language(request: HttpRequest) -> HttpResponse:
+    """The language menu's form: save the choice (cookie; and the account when signed in), then go back."""
+    nxt = request.POST.get("next") or request.headers.get("referer") or "/"
+    if not url_has_allowed_host_and_scheme(nxt, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        nxt = "/"
+    response = HttpResponseRedirect(nxt)
+    wanted = request.POST.get("language", BROWSER)
+    code = supported(wanted)
+    user = request.user
+    if wanted == BROWSER:
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite=settings.LANGUAGE_COOKIE_SAMESITE)
+    elif code is None:
+        return response  # a language the app does not have: nothing changes
+    else:
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME, code, max_age=settings.LANGUAGE_COOKIE_AGE,
+            secure=settings.LANGUAGE_COOKIE_SECURE, httponly=True, samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        )
+    if user.is_authenticated and getattr(user, "language", None) != (code or ""):
+        user.language = code or ""
+        user.save(update_fields=["language"])
+    return response
