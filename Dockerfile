@@ -7,8 +7,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     ROLLCALL_VAR_DIR=/var/lib/rollcall
 
 # gcc and the LDAP/SASL headers: python-ldap (LDAP sign-in) has no wheel and is built by pip.
+# gettext: msgfmt compiles the translations (locale/) at build time.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 curl gcc libldap2-dev libsasl2-dev \
+    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 curl gcc gettext libldap2-dev libsasl2-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -22,6 +23,7 @@ COPY . .
 RUN useradd --system --home /var/lib/rollcall --uid 1000 rollcall \
     && mkdir -p /var/lib/rollcall/media /var/lib/rollcall/indexes /var/lib/rollcall/models \
     && SECRET_KEY=collectstatic-only-key-not-used-at-runtime-000000 python manage.py collectstatic --noinput \
+    && SECRET_KEY=collectstatic-only-key-not-used-at-runtime-000000 python manage.py compilemessages -v 0 \
     && chown -R rollcall /var/lib/rollcall
 
 USER rollcall

@@ -137,7 +137,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en-gb"
 # Every page, message, email and API error is in both (locale/hr holds the Croatian catalogue).
 LANGUAGES = [("en-gb", "English"), ("hr", "Hrvatski")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# Ours first; then Croatian for Django REST framework's own messages (it ships none).
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "config" / "locale_rest_framework"]
 # Dates in templates use the named formats (DATE_FORMAT, SHORT_DATETIME_FORMAT...), set per language in
 # config/formats/<language>/formats.py, never a literal "j M Y" that would put English order in Croatian.
 FORMAT_MODULE_PATH = ["config.formats"]

@@ -35,6 +35,21 @@ pytest_plugins = ["tests.browser"]
 _counter = itertools.count(1)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the translations the way ./rollcall does, when a catalogue is newer than its .mo.
+
+    The tests read Croatian pages: a bare `pytest` after editing a .po must not test the old words.
+    """
+    catalogues = [*(REPO_ROOT / "locale").rglob("*.po"), *(REPO_ROOT / "config").rglob("locale_*/**/*.po")]
+    stale = [po for po in catalogues if not po.with_suffix(".mo").exists()
+             or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime]
+    for po in stale:
+        try:
+            subprocess.run(["msgfmt", "--check", "-o", str(po.with_suffix(".mo")), str(po)], check=True)
+        except FileNotFoundError:
+            pytest.exit("msgfmt (GNU gettext) is missing: ./rollcall test installs it, or apt-get install gettext", 4)
+
+
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     if not (FACES_DIR / "people").is_dir():
