@@ -100,3 +100,96 @@ def test_the_javascript_catalogue_is_served_in_the_page_language(client):
     assert "const v = n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2;" in body
     english = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "n%10==1" not in english
+
+
+# --- The whole app in Croatian ------------------------------------------------------------------
+
+# English words that are not Croatian words: any of them on a Croatian page is text nobody translated.
+ENGLISH = {
+    "the", "and", "your", "you", "of", "with", "this", "these", "are", "for", "from", "has", "have", "been",
+    "will", "which", "was", "were", "an", "be", "by", "or", "at", "is", "it", "not", "can", "there", "what",
+    "when", "who", "yet", "here", "please", "students", "student's", "sessions", "session", "courses", "course",
+    "attendance", "present", "absent", "late", "excused", "unknown", "open", "closed", "save", "cancel",
+    "delete", "edit", "sign", "search", "report", "reports", "enrol", "enrolled", "consent", "face", "faces",
+    "lecturer", "lecturers", "people", "import", "export", "back", "next", "previous", "page", "week",
+    "yes", "none", "never", "today", "rate", "total", "name", "email", "warning", "warnings", "excuse",
+    "excuses", "calendar", "timetable", "points", "grade", "manage", "roster", "video", "record", "upload",
+}
+WORD = __import__("re").compile(r"[^\W\d_][\w'’-]*")
+READ_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt")
+
+
+def _visible_text(body: str) -> list[str]:
+    """The text a person reads on the page: text nodes outside script/style and the read attributes."""
+    from html.parser import HTMLParser
+
+    pieces: list[str] = []
+
+    class Reader(HTMLParser):
+        raw = 0
+
+        def handle_starttag(self, tag, attrs):
+            self.raw += tag in ("script", "style")
+            pieces.extend(v for k, v in attrs if k in READ_ATTRIBUTES and v)
+            if tag == "input" and dict(attrs).get("type") in ("submit", "button"):
+                pieces.append(dict(attrs).get("value") or "")
+
+        def handle_endtag(self, tag):
+            self.raw -= tag in ("script", "style")
+
+        def handle_data(self, data):
+            if not self.raw and data.strip():
+                pieces.append(data.strip())
+
+    Reader().feed(body)
+    return pieces
+
+
+def _data_of(seed) -> list[str]:
+    """What the seed itself wrote (names, titles, codes): user data, never translated."""
+    from attendance.models import Course, Session, User
+
+    values = [*Course.objects.values_list("title", flat=True), *Course.objects.values_list("code", flat=True),
+              *Session.objects.values_list("title", flat=True)]
+    for user in User.objects.all():
+        values += [user.first_name, user.last_name, user.username, user.email, user.display_name]
+    return sorted((v for v in values if v), key=len, reverse=True)
+
+
+def _english_on(body: str, data: list[str]) -> list[str]:
+    found = []
+    for piece in _visible_text(body):
+        for value in data:
+            piece = piece.replace(value, " ")
+        english = [w for w in WORD.findall(piece) if w.lower() in ENGLISH]
+        if english:
+            found.append(f"{piece[:90]!r} ({', '.join(english[:4])})")
+    return found
+
+
+@pytest.mark.parametrize("role", ["anonymous", "kiosk", "admin", "lecturer", "student", "failed_student"])
+def test_every_page_is_in_croatian_for_a_croatian_reader(client, make_user, role):
+    """The accessibility walk's pages, each role's, fetched in Croatian: no English word left on any."""
+    from tests.e2e.accessibility import PAGES, ROLE_USERS, seed_everything
+
+    seed = seed_everything(make_user)
+    data = _data_of(seed)
+    who = ROLE_USERS[role]
+    if who is not None:
+        user = who(seed)
+        user.language = "hr"
+        user.save(update_fields=["language"])
+        client.force_login(user)
+    else:
+        client.cookies["rollcall_language"] = "hr"
+    problems = []
+    for page in PAGES[role]:
+        if page.before or page.url(seed).startswith("/api/docs/"):
+            continue  # a page reached by script, or the API's reference (English: see test_translations)
+        url = page.url(seed)
+        response = client.get(url, follow=True)
+        # 404: the kiosk's page for a link that is no longer valid (a page of its own, in Croatian too).
+        assert response.status_code in (200, 404), (page.name, url, response.status_code)
+        assert 'lang="hr"' in response.content.decode()[:200], page.name
+        problems += [f"{page.name} ({url}): {text}" for text in _english_on(response.content.decode(), data)]
+    assert not problems, "English on Croatian pages:\n" + "\n".join(problems)
