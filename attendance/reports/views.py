@@ -88,6 +88,13 @@ def _session_day_time(value: datetime) -> str:
     return f'{formats.date_format(local, "MONTH_DAY_FORMAT")} {formats.time_format(local, "H:i")}'
 
 
+def _session_name(session: Session) -> str:
+    """A session for a person to read: its date and time in their language's format, then its title."""
+    held_at = timezone.localtime(getattr(session, "held_at", None) or session.starts_at)
+    when = formats.date_format(held_at, "SHORT_DATETIME_FORMAT")
+    return f"{when} {session.title}" if session.title else when
+
+
 def _course_report_input(request: HttpRequest) -> ReportFilterForm:
     return ReportFilterForm(request.GET, default_threshold=rates.low_rate_threshold())
 
@@ -109,7 +116,7 @@ def course_report(request: HttpRequest, pk: int) -> HttpResponse:
             label=_session_day_time(s.held_at),  # type: ignore[attr-defined]
             value=s.turnout,  # type: ignore[attr-defined]
             title=_("%(session)s: %(attended)s of %(expected)s attended") % {
-                "session": report_csv.session_label(s),
+                "session": _session_name(s),
                 "attended": s.attended, "expected": s.expected,  # type: ignore[attr-defined]
             },
         )
