@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class CourseGrading(models.Model):
@@ -26,7 +28,7 @@ class CourseGrading(models.Model):
     points_absent = models.PositiveSmallIntegerField(default=0)
     warnings_enabled = models.BooleanField(default=True)
     # Empty: the site's ROLLCALL_LOW_ATTENDANCE_RATE, the rate the reports highlight.
-    warning_rate = models.FloatField(null=True, blank=True, help_text="From 0 to 1; empty: the site default.")
+    warning_rate = models.FloatField(null=True, blank=True, help_text=_("From 0 to 1; empty: the site default."))
     # One absence from the first session is a rate of 0 %: no warning before this many counted sessions.
     warning_min_sessions = models.PositiveSmallIntegerField(default=3)
     warn_lecturers = models.BooleanField(default=False)
@@ -66,7 +68,7 @@ class AttendanceWarning(models.Model):
 
     course = models.ForeignKey("attendance.Course", on_delete=models.CASCADE, related_name="attendance_warnings")
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendance_warnings")
-    rate = models.FloatField(help_text="The student's rate when it fell below.")
+    rate = models.FloatField(help_text=_("The student's rate when it fell below."))
     threshold = models.FloatField()
     attended = models.PositiveIntegerField()
     counted = models.PositiveIntegerField()
@@ -91,14 +93,14 @@ class WarningEmail(models.Model):
     of one course and week), so a retry or a second sweep never writes or sends it twice."""
 
     class Kind(models.TextChoices):
-        STUDENT = "student", "To the student"
-        LECTURER = "lecturer", "To a lecturer"
-        DIGEST = "digest", "Weekly digest"
+        STUDENT = "student", _("To the student")
+        LECTURER = "lecturer", _("To a lecturer")
+        DIGEST = "digest", _("Weekly digest")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting to be sent"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Not sent"
+        PENDING = "pending", _("Waiting to be sent")
+        SENT = "sent", pgettext_lazy("email", "Sent")
+        FAILED = "failed", _("Not sent")
 
     key = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)

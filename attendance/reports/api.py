@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
@@ -40,7 +41,9 @@ def _int_param(request: Request, name: str) -> int | None:
     try:
         return int(raw)
     except ValueError:
-        raise ValidationError({name: f"{name} must be a whole number (an id), not {raw!r}."}) from None
+        raise ValidationError(
+            {name: _("%(name)s must be a whole number (an id), not %(raw)s.") % {"name": name, "raw": repr(raw)}}
+        ) from None
 
 
 class ReadApi(APIView):
@@ -118,7 +121,9 @@ class SessionListApi(generics.ListAPIView):
         wanted = self.request.query_params.get("status")
         if wanted:
             if wanted not in Session.Status.values:
-                raise ValidationError({"status": f"status must be one of {', '.join(Session.Status.values)}."})
+                raise ValidationError(
+                    {"status": _("status must be one of %(values)s.") % {"values": ", ".join(Session.Status.values)}}
+                )
             sessions = sessions.filter(status=wanted)
         return sessions.order_by("-opened_at", "-scheduled_start", "-pk")
 
@@ -152,7 +157,7 @@ class RecordListApi(generics.ListAPIView):
 def _require_staff(request: Request) -> User:
     user = _user(request)
     if not permissions.is_staff_role(user):
-        raise PermissionDenied("Reports are for lecturers and admins; a student's own records are at /api/records/.")
+        raise PermissionDenied(_("Reports are for lecturers and admins; a student's own records are at /api/records/."))
     return user
 
 
@@ -163,7 +168,7 @@ def _rate(value: float | None) -> float | None:
 @extend_schema(
     parameters=[
         OpenApiParameter("from", OpenApiTypes.DATE), OpenApiParameter("to", OpenApiTypes.DATE),
-        OpenApiParameter("sort", str, enum=[key for key, _ in ReportFilterForm.SORTS]),
+        OpenApiParameter("sort", str, enum=[key for key, _label in ReportFilterForm.SORTS]),
         OpenApiParameter("threshold", int, description="Highlight rates below this percentage"),
         OpenApiParameter("low", bool, description="Only students below the threshold"),
     ],

@@ -10,8 +10,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.utils.formats import number_format
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 INK = "#1d2330"
 MUTED = "#5f6b7a"
@@ -29,7 +32,14 @@ class Bar:
 
 
 def _fmt(x: float) -> str:
+    """A coordinate in the SVG (always a dot)."""
     return f"{x:.1f}".rstrip("0").rstrip(".")
+
+
+def _num(x: float) -> str:
+    """A number a person reads, in their locale (one decimal at most): "66.7" in English, "66,7" in Croatian."""
+    x = round(x, 1)
+    return number_format(x, 0 if x == int(x) else 1)
 
 
 def _svg(width: int, height: int, title: str, desc: str, body: list[str], css_class: str) -> SafeString:
@@ -45,7 +55,7 @@ def _svg(width: int, height: int, title: str, desc: str, body: list[str], css_cl
 
 def _bars(
     bars: Sequence[Bar], *, y_max: float, y_ticks: Sequence[float], y_label: str, colour_of: list[str],
-    width: int, height: int, reference: tuple[float, str] | None = None, tick_format: str = "{:.0f}",
+    width: int, height: int, reference: tuple[float, str] | None = None, tick_suffix: str = "",
 ) -> list[str]:
     left, right, top, bottom = 56, 12, 14, 44
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -59,7 +69,7 @@ def _bars(
         body.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{ty}" y2="{ty}" stroke="{LINE}"/>')
         body.append(
             f'<text x="{left - 6}" y="{_fmt(y(tick) + 4)}" text-anchor="end" fill="{MUTED}">'
-            f"{escape(tick_format.format(tick))}</text>"
+            f"{escape(number_format(round(tick), 0) + tick_suffix)}</text>"
         )
     body.append(
         f'<text x="12" y="{_fmt(top + plot_h / 2)}" transform="rotate(-90 12 {_fmt(top + plot_h / 2)})" '
@@ -103,17 +113,21 @@ def turnout_chart(bars: Sequence[Bar], *, threshold: float, width: int = 480, he
     """Turnout per session over the term, as percentages, with the low-attendance threshold drawn."""
     values = [b.value for b in bars if b.value is not None]
     desc = (
-        f"{len(bars)} sessions; turnout from {_fmt(min(values) * 100)} % to {_fmt(max(values) * 100)} %."
-        if values else "No sessions held in this period."
+        ngettext(
+            "%(n)s session; turnout from %(low)s %% to %(high)s %%.",
+            "%(n)s sessions; turnout from %(low)s %% to %(high)s %%.",
+            len(bars),
+        ) % {"n": len(bars), "low": _num(min(values) * 100), "high": _num(max(values) * 100)}
+        if values else _("No sessions held in this period.")
     )
     colours = [BAD if b.value is not None and b.value < threshold else ACCENT for b in bars]
     scaled = [Bar(b.label, None if b.value is None else b.value * 100, b.title) for b in bars]
     body = _bars(
-        scaled, y_max=100, y_ticks=[0, 25, 50, 75, 100], y_label="turnout %", colour_of=colours,
-        width=width, height=height, reference=(threshold * 100, f"{_fmt(threshold * 100)} %"),
-        tick_format="{:.0f}%",
+        scaled, y_max=100, y_ticks=[0, 25, 50, 75, 100], y_label=_("turnout %"), colour_of=colours,
+        width=width, height=height, reference=(threshold * 100, f"{_num(threshold * 100)} %"),
+        tick_suffix="%",
     )
-    return _svg(width, height, "Turnout per session", desc, body, "chart-turnout")
+    return _svg(width, height, _("Turnout per session"), desc, body, "chart-turnout")
 
 
 def rate_histogram(rates: Sequence[float], *, threshold: float, width: int = 480, height: int = 240) -> SafeString:
@@ -124,16 +138,21 @@ def rate_histogram(rates: Sequence[float], *, threshold: float, width: int = 480
     bars = []
     for i, count in enumerate(counts):
         upper = 100 if i == 9 else (i + 1) * 10
-        span = f"{i * 10} to {upper} %" if i == 9 else f"{i * 10} to {upper - 1} %"
-        bars.append(Bar(label=f"{i * 10}%", value=float(count), title=f"{span}: {count} student{'s' * (count != 1)}"))
+        span = _("%(low)s to %(high)s %%") % {"low": i * 10, "high": upper if i == 9 else upper - 1}
+        students = ngettext("%(n)s student", "%(n)s students", count) % {"n": count}
+        bars.append(Bar(label=f"{i * 10}%", value=float(count), title=f"{span}: {students}"))
     top = max(counts) if rates else 0
     step = max(1, math.ceil(top / 4)) if top else 1
     y_max = float(step * 4)
     colours = [BAD if (i + 1) * 10 <= threshold * 100 else ACCENT for i in range(10)]
-    desc = f"{len(rates)} students with a rate; most common range {bars[counts.index(top)].title}." if rates \
-        else "No student has an attendance rate yet."
+    desc = ngettext(
+        "%(n)s student with a rate; most common range %(range)s.",
+        "%(n)s students with a rate; most common range %(range)s.",
+        len(rates),
+    ) % {"n": len(rates), "range": bars[counts.index(top)].title} if rates \
+        else _("No student has an attendance rate yet.")
     body = _bars(
-        bars, y_max=y_max, y_ticks=[step * k for k in range(5)], y_label="students", colour_of=colours,
+        bars, y_max=y_max, y_ticks=[step * k for k in range(5)], y_label=_("students"), colour_of=colours,
         width=width, height=height,
     )
-    return _svg(width, height, "Distribution of attendance rates", desc, body, "chart-rates")
+    return _svg(width, height, _("Distribution of attendance rates"), desc, body, "chart-rates")

@@ -16,7 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from attendance.models import AttendanceRecord, Course, Session, User
 from attendance.reports.selectors import Cell, SessionRow, StudentRow, StudentSessionRow
@@ -82,7 +83,7 @@ def _cell(cell: Cell) -> str:
     if cell.code == "none":
         return ""
     if cell.code == "before":
-        return "n/a"
+        return _("n/a")
     return str(AttendanceRecord.Status(cell.code).label)
 
 
@@ -90,13 +91,14 @@ def _student_columns(student: User) -> list[Value]:
     return [student.student_number, student.last_name, student.first_name, student.username]
 
 
-STUDENT_HEADER: list[Value] = ["Student number", "Last name", "First name", "Username"]
+def _student_header() -> list[Value]:
+    return [_("Student number"), _("Last name"), _("First name"), _("Username")]
 
 
 def course_rows(sessions: Sequence[Session], rows: Iterable[StudentRow]) -> Iterator[list[Value]]:
     yield [
-        *STUDENT_HEADER, *(session_label(s) for s in sessions), "Attended", "Counted sessions", "Rate (%)",
-        "Points", "Possible points", "Points (%)",
+        *_student_header(), *(session_label(s) for s in sessions), _("Attended"), _("Counted sessions"),
+        _("Rate (%)"), _("Points"), _("Possible points"), _("Points (%)"),
     ]
     for row in rows:
         yield [
@@ -104,13 +106,13 @@ def course_rows(sessions: Sequence[Session], rows: Iterable[StudentRow]) -> Iter
             row.attended, row.counted, Percent(row.rate),
             row.points.earned, row.points.possible, Percent(row.points.share),
         ]
-    yield ["Turnout (%)", None, None, None, *(Percent(s.turnout) for s in sessions),  # type: ignore[attr-defined]
+    yield [_("Turnout (%)"), None, None, None, *(Percent(s.turnout) for s in sessions),  # type: ignore[attr-defined]
            None, None, None, None, None, None]
 
 
 def session_rows(rows: Iterable[SessionRow]) -> Iterator[list[Value]]:
-    yield [*STUDENT_HEADER, "Status", "Marked at", "Method", "Confidence (distance)", "Liveness score",
-           "Liveness checks", "Marked by", "Manual changes", "On the course"]
+    yield [*_student_header(), _("Status"), _("Marked at"), _("Method"), _("Confidence (distance)"),
+           _("Liveness score"), _("Liveness checks"), _("Marked by"), _("Manual changes"), _("On the course")]
     for row in rows:
         record = row.record
         yield [
@@ -123,12 +125,13 @@ def session_rows(rows: Iterable[SessionRow]) -> Iterator[list[Value]]:
             " ".join(record.liveness_checks) if record else None,
             record.marked_by.display_name if record and record.marked_by else None,
             row.change_count,
-            "yes" if row.on_course else "no",
+            _("yes") if row.on_course else _("no"),
         ]
 
 
 def student_rows(rows: Iterable[StudentSessionRow]) -> Iterator[list[Value]]:
-    yield ["Course", "Course title", "Term", "Session", "Held at", "Status", "Method", "Marked at"]
+    yield [_("Course"), _("Course title"), _("Term"), _("Session"), _("Held at"), _("Status"), _("Method"),
+           _("Marked at")]
     for row in rows:
         session, record = row.session, row.record
         yield [
@@ -146,11 +149,25 @@ class _Echo:
 
 
 def encode(rows: Iterable[Row]) -> Iterator[str]:
-    """CSV text, line by line, starting with the BOM: feed it to a StreamingHttpResponse."""
+    """CSV text, line by line, starting with the BOM: feed it to a StreamingHttpResponse.
+
+    The response is read after the view has returned, perhaps on another thread: each row is made in
+    the language that was active when encode() was called (the requester's), for its headers and
+    status words."""
+    return _encode(rows, translation.get_language())
+
+
+def _encode(rows: Iterable[Row], language: str | None) -> Iterator[str]:
     writer = csv.writer(_Echo(), dialect="excel")  # CRLF line ends and minimal quoting, as Excel writes
     yield BOM
-    for row in rows:
-        yield writer.writerow([csv_value(v) for v in row])
+    values = iter(rows)
+    while True:
+        with translation.override(language):
+            row = next(values, None)
+            if row is None:
+                return
+            line = writer.writerow([csv_value(v) for v in row])
+        yield line
 
 
 def basename(*parts: str) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from attendance.reports.rates import Period
 
@@ -13,31 +15,31 @@ class ReportFilterForm(forms.Form):
     """?from=2026-09-01&to=2026-12-20&sort=-rate&low=1&threshold=75 on a course report."""
 
     SORTS = [
-        ("name", "Name (A-Z)"),
-        ("-name", "Name (Z-A)"),
-        ("number", "Student number"),
-        ("rate", "Rate, lowest first"),
-        ("-rate", "Rate, highest first"),
+        ("name", gettext_lazy("Name (A-Z)")),
+        ("-name", gettext_lazy("Name (Z-A)")),
+        ("number", gettext_lazy("Student number")),
+        ("rate", gettext_lazy("Rate, lowest first")),
+        ("-rate", gettext_lazy("Rate, highest first")),
     ]
 
     start = forms.DateField(
-        required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter the start date as YYYY-MM-DD, for example 2026-09-28."},
+        required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": gettext_lazy("Enter the start date as YYYY-MM-DD, for example 2026-09-28.")},
     )
     end = forms.DateField(
-        required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter the end date as YYYY-MM-DD, for example 2026-12-18."},
+        required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": gettext_lazy("Enter the end date as YYYY-MM-DD, for example 2026-12-18.")},
     )
-    sort = forms.ChoiceField(required=False, choices=SORTS, label="Sort by")
+    sort = forms.ChoiceField(required=False, choices=SORTS, label=gettext_lazy("Sort by"))
     threshold = forms.IntegerField(
-        required=False, min_value=0, max_value=100, label="Highlight below (%)",
+        required=False, min_value=0, max_value=100, label=gettext_lazy("Highlight below (%)"),
         error_messages={
-            "invalid": "The highlight threshold is a whole percentage, for example 75.",
-            "min_value": "The highlight threshold is a percentage between 0 and 100.",
-            "max_value": "The highlight threshold is a percentage between 0 and 100.",
+            "invalid": gettext_lazy("The highlight threshold is a whole percentage, for example 75."),
+            "min_value": gettext_lazy("The highlight threshold is a percentage between 0 and 100."),
+            "max_value": gettext_lazy("The highlight threshold is a percentage between 0 and 100."),
         },
     )
-    low = forms.BooleanField(required=False, label="Only students below the threshold")
+    low = forms.BooleanField(required=False, label=gettext_lazy("Only students below the threshold"))
 
     def __init__(self, data: Any = None, *, default_threshold: float = 0.75) -> None:
         # The query string uses from/to; Django form fields cannot be named `from`.
@@ -55,7 +57,8 @@ class ReportFilterForm(forms.Form):
         start, end = cleaned.get("start"), cleaned.get("end")
         if start and end and start > end:
             raise forms.ValidationError(
-                f"The start date {start:%Y-%m-%d} is after the end date {end:%Y-%m-%d}: swap them or clear one."
+                _("The start date %(start)s is after the end date %(end)s: swap them or clear one.")
+                % {"start": f"{start:%Y-%m-%d}", "end": f"{end:%Y-%m-%d}"}
             )
         return cleaned
 

@@ -24,10 +24,11 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from attendance.models import AttendanceRecord, Course, CourseMembership, Session, User
 
-RATE_DEFINITION = (
+RATE_DEFINITION = _(
     "Attendance rate = sessions attended (present or late) ÷ sessions held (closed) since the "
     "student joined the course; a session still open is in progress and not counted yet. "
     "Sessions where the student was excused are left out of both."

@@ -15,6 +15,7 @@ from django.db.models import (
     Q,
     QuerySet,
 )
+from django.utils.translation import gettext as _
 
 from attendance.models import AttendanceChange, AttendanceRecord, Course, CourseMembership, Session, User
 from attendance.reports.points import NO_POINTS, Points, points_for
@@ -51,9 +52,9 @@ class Cell:
     @property
     def label(self) -> str:
         if self.code == "before":
-            return "not on the course yet"
+            return _("not on the course yet")
         if self.code == "none":
-            return "no record"
+            return _("no record")
         return str(AttendanceRecord.Status(self.code).label)
 
 

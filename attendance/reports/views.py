@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import cast
 
 from django.contrib.auth.decorators import login_required
@@ -10,7 +11,8 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from attendance import permissions
@@ -29,14 +31,14 @@ def _user(request: HttpRequest) -> User:
 def _require_staff(request: HttpRequest) -> User:
     user = _user(request)
     if not permissions.is_staff_role(user):
-        raise PermissionDenied("Reports are for lecturers and admins. Your own attendance is under My attendance.")
+        raise PermissionDenied(_("Reports are for lecturers and admins. Your own attendance is under My attendance."))
     return user
 
 
 def _require_student(request: HttpRequest) -> User:
     user = _user(request)
     if not user.is_student:
-        raise PermissionDenied("This page is for students: it shows the signed-in student's own attendance.")
+        raise PermissionDenied(_("This page is for students: it shows the signed-in student's own attendance."))
     return user
 
 
@@ -80,6 +82,19 @@ def report_index(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/index.html", context)
 
 
+def _session_day_time(value: datetime) -> str:
+    """"1 Oct 09:00" in English, "1. listopada 09:00" in Croatian: the day and the time of a session."""
+    local = timezone.localtime(value)
+    return f'{formats.date_format(local, "MONTH_DAY_FORMAT")} {formats.time_format(local, "H:i")}'
+
+
+def _session_name(session: Session) -> str:
+    """A session for a person to read: its date and time in their language's format, then its title."""
+    held_at = timezone.localtime(getattr(session, "held_at", None) or session.starts_at)
+    when = formats.date_format(held_at, "SHORT_DATETIME_FORMAT")
+    return f"{when} {session.title}" if session.title else when
+
+
 def _course_report_input(request: HttpRequest) -> ReportFilterForm:
     return ReportFilterForm(request.GET, default_threshold=rates.low_rate_threshold())
 
@@ -98,9 +113,12 @@ def course_report(request: HttpRequest, pk: int) -> HttpResponse:
     turnout_bars = [
         charts.Bar(
             # Two sessions on one day must be told apart (issue 16): the time too, the title in the tooltip.
-            label=timezone.localtime(s.held_at).strftime("%d %b %H:%M"),  # type: ignore[attr-defined]
+            label=_session_day_time(s.held_at),  # type: ignore[attr-defined]
             value=s.turnout,  # type: ignore[attr-defined]
-            title=f"{report_csv.session_label(s)}: {s.attended} of {s.expected} attended",  # type: ignore[attr-defined]
+            title=_("%(session)s: %(attended)s of %(expected)s attended") % {
+                "session": _session_name(s),
+                "attended": s.attended, "expected": s.expected,  # type: ignore[attr-defined]
+            },
         )
         for s in report.sessions
     ]

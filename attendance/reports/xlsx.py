@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -65,11 +66,13 @@ def _cell(sheet: object, value: Value, *, bold: bool = False) -> WriteOnlyCell:
     return cell
 
 
-def workbook(rows: Iterable[Row], *, title: str = "Attendance") -> bytes:
-    """An .xlsx file of one sheet: the first row is the header."""
+def workbook(rows: Iterable[Row], *, title: str | None = None) -> bytes:
+    """An .xlsx file of one sheet: the first row is the header. The sheet is named `title`, by
+    default "Attendance" in the active language."""
+    title = _("Attendance") if title is None else str(title)
     table = [list(row) for row in rows]
     book = Workbook(write_only=True)
-    sheet = book.create_sheet(title=ILLEGAL_CHARACTERS_RE.sub("", title)[:31] or "Sheet")
+    sheet = book.create_sheet(title=ILLEGAL_CHARACTERS_RE.sub("", title)[:31] or _("Sheet"))
     sheet.freeze_panes = "A2"
     columns = max((len(row) for row in table), default=0)
     for index in range(columns):

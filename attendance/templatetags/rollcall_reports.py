@@ -4,21 +4,42 @@ from __future__ import annotations
 
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils.formats import number_format
+
+from attendance.models import AttendanceRecord
 
 register = template.Library()
 
 
 @register.filter
 def percent(rate: float | None, digits: int = 0) -> str:
-    """0.8333 -> "83 %"; None (nothing to count yet) -> an en dash."""
+    """0.8333 -> "83 %"; None (nothing to count yet) -> an en dash. In the reader's locale: "83,3 %" in Croatian."""
     if rate is None:
         return "\u2013"
-    return f"{rate * 100:.{int(digits)}f} %"
+    return f"{number_format(round(rate * 100, int(digits)), int(digits))} %"  # round: number_format cuts
 
 
 @register.filter
 def distance(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
+    return "" if value is None else number_format(round(value, 3), 3)
+
+
+@register.filter
+def record_status(code: str) -> str:
+    """An attendance status code ("present") as the reader's word for it ("Present", "Prisutan")."""
+    try:
+        return str(AttendanceRecord.Status(code).label)
+    except ValueError:
+        return code.capitalize()
+
+
+@register.filter
+def record_method(code: str) -> str:
+    """A marking method code ("face") as the reader's word for it."""
+    try:
+        return str(AttendanceRecord.Method(code).label)
+    except ValueError:
+        return code
 
 
 @register.simple_tag
