@@ -50,6 +50,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pytest.exit("msgfmt (GNU gettext) is missing: ./rollcall test installs it, or apt-get install gettext", 4)
 
 
+@pytest.fixture(autouse=True)
+def _english_after_each_test() -> Iterator[None]:
+    """LocaleMiddleware leaves the thread in the last request's language: a test that fetched a
+    Croatian page must not make the next test's English assertions read Croatian."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:
     if not (FACES_DIR / "people").is_dir():
