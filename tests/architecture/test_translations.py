@@ -88,9 +88,26 @@ def _untranslated_source(source: str) -> str:
             out.append(PLACEHOLDER)
         elif token.token_type == TokenType.TEXT:
             out.append("\n" * content.count("\n") if skipping else content)
+        elif token.token_type == TokenType.VAR and not skipping and (shown := _shown_filter_text(content)):
+            out.append(shown)  # {{ x|default:"Session" }}: the literal is read when x is empty
         else:  # a variable or a {# comment #}
             out.append(PLACEHOLDER)
     return "".join(out)
+
+
+# Filters whose literal argument is shown as it is (the argument of date, floatformat... is a format).
+SHOWN_FILTER_ARGUMENT = re.compile(r"""\|\s*(?:default|default_if_none|yesno)\s*:\s*(["'])(.*?)\1""")
+# A literal shown as it is: {{ "Session" }}, {{ "Session"|upper }}.
+SHOWN_LITERAL = re.compile(r"""^\s*(["'])(.*?)\1""")
+
+
+def _shown_filter_text(content: str) -> str:
+    if content.startswith(("_(", " _(")):
+        return ""
+    texts = [m.group(2) for m in SHOWN_FILTER_ARGUMENT.finditer(content)]
+    if (literal := SHOWN_LITERAL.match(content)) and not content.lstrip().startswith("_("):
+        texts.append(literal.group(2))
+    return " ".join(text.replace(",", " ") for text in texts if words(text))
 
 
 class _TextFinder(HTMLParser):
@@ -214,6 +231,9 @@ def _unmarked_in_python(tree: ast.AST) -> Iterator[tuple[int, str]]:
         for keyword in node.keywords:
             if keyword.arg in LABEL_KEYWORDS and _is_words(keyword.value):
                 yield node.lineno, f"{keyword.arg}={ast.unparse(keyword.value)[:80]}"
+        if name == "strftime" and node.args and isinstance(node.args[0], ast.Constant) \
+                and re.search(r"%[aAbBp]", str(node.args[0].value)):
+            yield node.lineno, f"strftime({node.args[0].value!r}): English day or month names (use formats.date_format)"
         if name in {"Response", "JsonResponse"}:
             data = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "data"), None)
             if isinstance(data, ast.Dict):
@@ -285,10 +305,11 @@ def test_template_reader_finds_unmarked_text_and_passes_marked_text() -> None:
 {% blocktranslate %}Hello {{ name }}{% endblocktranslate %}
 {% comment %}Never shown{% endcomment %}
 <script>const x = "not read here";</script>
-<p>CSV · Rollcall</p>"""
+<p>CSV · Rollcall</p>
+<td>{{ session.title|default:"Session" }}</td><td>{{ x|default:_("Session") }}</td><td>{{ x|date:"DATE_FORMAT" }}</td>"""
     found = untranslated_template_text(source)
-    assert [text for _, text in found] == ["students", 'value="Save"', f'title="Open {PLACEHOLDER}"']
-    assert [line for line, _ in found] == [2, 3, 5]
+    assert [text for _, text in found] == ["students", 'value="Save"', f'title="Open {PLACEHOLDER}"', "Session"]
+    assert [line for line, _ in found] == [2, 3, 5, 10]
     assert untranslated_template_text("{% load i18n %}{% translate 'Dear' %} {{ name }},\nYour rate\n",
                                       plain_text=True) == [(2, "Your rate")]
 
@@ -308,9 +329,11 @@ def view(request):
     raise ValidationError(problem)
     forms.CharField(label="Title", help_text=_("Shown on the page."))
     return Response({"detail": "No such course.", "code": "not_found"}, status=404)
+    label = day.strftime("%a %d %b")
+    stamp = day.strftime("%Y-%m-%d %H:%M")
 '''
     found = [line for line, _ in _unmarked_in_python(ast.parse(source))]
-    assert sorted(found) == [4, 7, 9, 10, 13, 14]
+    assert sorted(found) == [4, 7, 9, 10, 13, 14, 15]
 
 
 def test_javascript_reader_finds_unmarked_text_and_passes_marked_text() -> None:
