@@ -15,6 +15,8 @@ from typing import Any, cast
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -38,10 +40,10 @@ MULTIPART_SLACK_BYTES = 64 * 1024
 
 def too_large_message() -> str:
     limit = settings.ROLLCALL_ENROLMENT_MAX_UPLOAD_MB
-    return (
-        f"The video is over the {limit} MB limit. Record a shorter clip (about 10 seconds is enough) "
+    return _(
+        "The video is over the %(limit)s MB limit. Record a shorter clip (about 10 seconds is enough) "
         "or at a lower resolution."
-    )
+    ) % {"limit": limit}
 
 
 def upload_too_large(content_length: str | None) -> bool:
@@ -67,43 +69,58 @@ class EnrolmentApiError(exceptions.APIException):
 
 
 class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="For programs: consent_required, not_a_video, empty_file, truncated, "
-                                 "too_large, too_long, forbidden, in_progress, not_a_student, no_video, ...")
-    message = serializers.CharField(help_text="A sentence for the student: what went wrong and what to do.")
+    code = serializers.CharField(help_text=gettext_lazy(
+        "For programs: consent_required, not_a_video, empty_file, truncated, "
+        "too_large, too_long, forbidden, in_progress, not_a_student, no_video, ..."
+    ))
+    message = serializers.CharField(
+        help_text=gettext_lazy("A sentence for the student: what went wrong and what to do."),
+    )
 
 
 class EnrolmentStatusSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    student = serializers.IntegerField(help_text="The student's user id.")
+    student = serializers.IntegerField(help_text=gettext_lazy("The student's user id."))
     status = serializers.ChoiceField(choices=FaceEnrolment.Status.choices)
-    finished = serializers.BooleanField(help_text="True once ready, failed, superseded or withdrawn: stop polling.")
-    stage = serializers.CharField(help_text="queued, reading, detecting, embedding, indexing, done, failed, retrying.")
-    label = serializers.CharField(help_text='The stage in words, e.g. "Embedding face 8 of 20".')  # type: ignore[assignment]
+    finished = serializers.BooleanField(
+        help_text=gettext_lazy("True once ready, failed, superseded or withdrawn: stop polling."),
+    )
+    stage = serializers.CharField(
+        help_text=gettext_lazy("queued, reading, detecting, embedding, indexing, done, failed, retrying.")
+    )
+    label = serializers.CharField(
+        help_text=gettext_lazy('The stage in words, e.g. "Embedding face 8 of 20".'),
+    )  # type: ignore[assignment]
     percent = serializers.IntegerField(min_value=0, max_value=100)
     counters = serializers.DictField(
         child=serializers.IntegerField(),
-        help_text="frames_total, frames_read, faces_found, usable_faces, to_embed, embedded, embeddings: "
-        "those reached so far.",
+        help_text=gettext_lazy("frames_total, frames_read, faces_found, usable_faces, to_embed, embedded, embeddings: "
+        "those reached so far."),
     )
     error_code = serializers.CharField(allow_blank=True)
-    error_message = serializers.CharField(allow_blank=True, help_text="Why it failed and what to do.")
-    embeddings = serializers.IntegerField(help_text="Face embeddings stored (ready enrolments only).")
-    backbone = serializers.CharField(allow_blank=True, help_text="The embedding space they were made in.")
+    error_message = serializers.CharField(allow_blank=True, help_text=gettext_lazy("Why it failed and what to do."))
+    embeddings = serializers.IntegerField(help_text=gettext_lazy("Face embeddings stored (ready enrolments only)."))
+    backbone = serializers.CharField(allow_blank=True, help_text=gettext_lazy("The embedding space they were made in."))
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
     attempts = serializers.IntegerField()
-    status_url = serializers.CharField(help_text="Poll this URL for progress.")
+    status_url = serializers.CharField(help_text=gettext_lazy("Poll this URL for progress."))
 
 
 class EnrolmentUploadSerializer(serializers.Serializer):
-    video = serializers.FileField(help_text="MP4 or WebM, at most ROLLCALL_ENROLMENT_MAX_UPLOAD_MB and "
-                                  "ROLLCALL_ENROLMENT_MAX_SECONDS long.")
-    consent = serializers.BooleanField(help_text="The student consents to their face being processed and stored.")
-    consent_version = serializers.CharField(
-        required=False, help_text="The version of the consent text shown (refused with consent_outdated when older)."
+    video = serializers.FileField(help_text=gettext_lazy("MP4 or WebM, at most ROLLCALL_ENROLMENT_MAX_UPLOAD_MB and "
+                                  "ROLLCALL_ENROLMENT_MAX_SECONDS long."))
+    consent = serializers.BooleanField(
+        help_text=gettext_lazy("The student consents to their face being processed and stored."),
     )
-    student = serializers.IntegerField(required=False, help_text="Admins only: the student enrolled on their behalf.")
+    consent_version = serializers.CharField(
+        required=False,
+        help_text=gettext_lazy("The version of the consent text shown (refused with consent_outdated when older)."),
+    )
+    student = serializers.IntegerField(
+        required=False, help_text=gettext_lazy("Admins only: the student enrolled on their behalf.")
+    )
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -124,7 +141,11 @@ class CodeMessageErrorsMixin:
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, Http404):
-            exc = EnrolmentApiError("not_found", "No such enrolment, or not one you may see.", 404)
+            exc = EnrolmentApiError(
+                code="not_found",
+                message=_("No such enrolment, or not one you may see."),
+                status_code=404,
+            )
         response = cast(Response, super().handle_exception(exc))  # type: ignore[misc]
         if isinstance(exc, exceptions.APIException) and isinstance(response.data, dict):
             code = getattr(exc, "error_code", None) or exc.default_code
@@ -142,15 +163,24 @@ def _target_student(request: Request, user: User) -> User:
     try:
         student_id = int(str(raw))
     except ValueError:
-        raise EnrolmentApiError("bad_student", "student must be a user id (a whole number).", 400) from None
+        raise EnrolmentApiError(
+            code="bad_student",
+            message=_("student must be a user id (a whole number)."),
+            status_code=400,
+        ) from None
     student = User.objects.filter(pk=student_id).first()
     if student is None:
         if user.is_admin:
-            raise EnrolmentApiError("unknown_student", f"There is no user with id {student_id}.", 400)
+            raise EnrolmentApiError(
+                code="unknown_student",
+                message=_("There is no user with id %(id)s.") % {"id": student_id},
+                status_code=400
+            )
         # Whether an id exists is nobody else's business: the same answer as for a real one.
         raise EnrolmentApiError(
-            "forbidden", "You can only enrol your own face. An administrator can enrol a student on their behalf.",
-            403,
+            code="forbidden",
+            message=_("You can only enrol your own face. An administrator can enrol a student on their behalf."),
+            status_code=403,
         )
     return student  # who may enrol whom is the service's decision (403 there)
 
@@ -174,7 +204,7 @@ class EnrolmentUploadApi(CodeMessageErrorsMixin, APIView):
         # Before authentication: SessionAuthentication's CSRF check reads request.POST, which would
         # parse the whole multipart body (spooling the video to a temporary file) first.
         if request.method == "POST" and upload_too_large(request.META.get("CONTENT_LENGTH")):
-            raise EnrolmentApiError("too_large", too_large_message(), 413)
+            raise EnrolmentApiError(code="too_large", message=too_large_message(), status_code=413)
         super().initial(request, *args, **kwargs)
 
     @extend_schema(
@@ -202,21 +232,25 @@ class EnrolmentUploadApi(CodeMessageErrorsMixin, APIView):
     def post(self, request: Request) -> Response:
         if not request.content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
             raise EnrolmentApiError(
-                "not_multipart",
-                "Send the video as multipart/form-data: a file field named 'video' and consent=true.", 400,
+                code="not_multipart",
+                message=_("Send the video as multipart/form-data: a file field named 'video' and consent=true."),
+                status_code=400,
             )
         user = cast(User, request.user)
         student = _target_student(request, user)
         if student.pk != user.pk and not permissions.can_enrol_face_of(user, student):
             # Refused before the upload is looked at: what is wrong with it is none of the caller's business.
             raise EnrolmentApiError(
-                "forbidden", "You can only enrol your own face. An administrator can enrol a student on their behalf.",
-                403,
+                code="forbidden",
+                message=_("You can only enrol your own face. An administrator can enrol a student on their behalf."),
+                status_code=403,
             )
         video = request.FILES.get("video")
         if video is None:
             raise EnrolmentApiError(
-                "no_video", "No video in the upload: send the file as a multipart field named 'video'.", 400
+                code="no_video",
+                message=_("No video in the upload: send the file as a multipart field named 'video'."),
+                status_code=400
             )
         try:
             enrolment = enrolment_create(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import PurePosixPath
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from recognition import (
     EmptyVideoError,
@@ -44,39 +49,39 @@ class EnrolmentRejected(EnrolmentError):
 
 
 MESSAGES = {
-    "no_face": (
+    "no_face": _(
         "No face was visible in most of the video. Record again facing the camera, with your whole "
         "face inside the oval, in good light."
     ),
-    "several_people": (
+    "several_people": _(
         "More than one person appears in the video. Record again with only you in view: nobody "
         "beside or behind you."
     ),
-    "too_dark": (
+    "too_dark": _(
         "The video is too dark to see your face clearly. Record again with a light in front of you "
         "(not behind you)."
     ),
-    "too_blurred": (
+    "too_blurred": _(
         "Your face is blurred in most of the video. Hold the camera still, wipe the lens and record "
         "again in good light."
     ),
-    "face_too_small": (
+    "face_too_small": _(
         "Your face is too small in most of the video. Move closer, so that your face fills the oval, "
         "and record again."
     ),
-    "face_turned": (
+    "face_turned": _(
         "Your face is turned away from the camera in most of the video. Look at the camera, turning "
         "your head only slightly left and right, and record again."
     ),
-    "too_still": (
+    "too_still": _(
         "The video shows almost the same picture all the way through. Record again and turn your "
         "head slightly left and right when the page asks."
     ),
-    "processing_error": (
+    "processing_error": _(
         "The server could not process this video after several tries. Upload it again; if that "
         "fails too, ask an administrator."
     ),
-    "video_missing": "The uploaded video is no longer on the server. Upload or record it again.",
+    "video_missing": _("The uploaded video is no longer on the server. Upload or record it again."),
 }
 
 
@@ -98,11 +103,81 @@ def video_error_code(exc: VideoError) -> str:
     return "bad_video"
 
 
-def student_video_message(exc: VideoError) -> str:
+def _english_video_message(message: str) -> str:
     # recognition's messages name the stored file (a random name); say "the video" instead.
-    message = str(exc)
     for prefix in ("The file", "It"):
         if message.startswith(prefix):
             return message
-    first, _, rest = message.partition(" ")
+    first, _sep, rest = message.partition(" ")
     return f"The video{(' ' + rest) if rest else ''}" if PurePosixPath(first).suffix else message
+
+
+# recognition/ is pure Python and writes its messages in English; these are the same sentences in the
+# reader's language, matched on the English (as raised, or as stored on a failed enrolment).
+_VIDEO_MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r" is empty \(0 bytes\): upload or record the video again\.$"),
+     lambda m: gettext("The video is empty (0 bytes): upload or record the video again.")),
+    (re.compile(r" is an? (\w+) image, not a video: "),
+     lambda m: gettext("The video is a %(format)s image, not a video: upload a video (MP4 or WebM), "
+                       "or add the picture as a photo instead.") % {"format": m[1]}),
+    (re.compile(r" looks like a video but cannot be opened: "),
+     lambda m: gettext("The video looks like a video but cannot be opened: it is probably incomplete "
+                       "(an interrupted upload) or damaged. Upload or record it again.")),
+    (re.compile(r" is not a video this server reads: "),
+     lambda m: gettext("The video is not a video this server reads: send an MP4 or WebM.")),
+    (re.compile(r" can no longer be opened: "),
+     lambda m: gettext("The video can no longer be opened: upload or record it again.")),
+    (re.compile(r" has no picture \(an audio file\?\): "),
+     lambda m: gettext("The video has no picture (an audio file?): upload a video.")),
+    (re.compile(r" claims (\d+)x(\d+) pixels, "),
+     lambda m: gettext("The video claims %(width)sx%(height)s pixels, more than this server decodes (8K): "
+                       "record at a lower resolution.") % {"width": m[1], "height": m[2]}),
+    (re.compile(r" claims (\d+) frames, more than this server decodes \((\d+)\)"),
+     lambda m: gettext("The video claims %(claimed)s frames, more than this server decodes (%(limit)s): "
+                       "upload a shorter clip.") % {"claimed": m[1], "limit": m[2]}),
+    (re.compile(r" contains no video frames: "),
+     lambda m: gettext("The video contains no video frames: record the video again.")),
+    (re.compile(r" is longer than (\d+) seconds: "),
+     lambda m: gettext("The video is longer than %(limit)s seconds: record a shorter clip.") % {"limit": m[1]}),
+    (re.compile(r" has more than (\d+) frames: "),
+     lambda m: gettext("The video has more than %(limit)s frames: upload a shorter clip.") % {"limit": m[1]}),
+    (re.compile(r"^The video is (\d+) seconds long; the limit is (\d+) seconds\."),
+     lambda m: too_long_message(int(m[1]), int(m[2]))),
+    (re.compile(r"^The video is (\d+) MB, over the (\d+) MB limit\."),
+     lambda m: too_large_message(int(m[1]), int(m[2]))),
+]
+
+
+def too_long_message(duration_s: float, limit: int) -> str:
+    return gettext(
+        "The video is %(duration)s seconds long; the limit is %(limit)s seconds. Record a shorter clip: "
+        "about 8 seconds, turning your head slightly left and right, is enough."
+    ) % {"duration": f"{duration_s:.0f}", "limit": limit}
+
+
+def too_large_message(size_mb: float, limit_mb: int) -> str:
+    return gettext(
+        "The video is %(size)s MB, over the %(limit)s MB limit. Record a shorter clip (about 10 seconds is "
+        "enough) or at a lower resolution."
+    ) % {"size": f"{size_mb:.0f}", "limit": limit_mb}
+
+
+def _localized_video_message(english: str) -> str | None:
+    for pattern, message in _VIDEO_MESSAGES:
+        match = pattern.search(english)
+        if match:
+            return message(match)
+    return None
+
+
+def student_video_message(exc: VideoError) -> str:
+    """recognition's refusal of a video, for the student, in the active language."""
+    english = _english_video_message(str(exc))
+    return _localized_video_message(english) or english
+
+
+def failure_message(code: str, stored: str) -> str:
+    """A failed enrolment's reason in the reader's language: the row stores the code and the English."""
+    if code in MESSAGES:
+        return str(MESSAGES[code])
+    return _localized_video_message(stored) or stored

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from attendance import ml
 from attendance.courses.indexes import student_courses_index_rebuild
@@ -21,6 +21,7 @@ from attendance.enrolment.errors import (
     EnrolmentRejected,
     rejected,
     student_video_message,
+    too_long_message,
     video_error_code,
 )
 from attendance.enrolment.progress import UNSENT, ClaimLost, Progress, progress_payload
@@ -51,11 +52,7 @@ RULES = EnrolmentRules()
 def check_duration(duration_s: float) -> None:
     limit = settings.ROLLCALL_ENROLMENT_MAX_SECONDS
     if duration_s > limit + DURATION_SLACK_S:
-        raise EnrolmentError(
-            "too_long",
-            f"The video is {duration_s:.0f} seconds long; the limit is {limit} seconds. Record a shorter "
-            f"clip: about 8 seconds, turning your head slightly left and right, is enough.",
-        )
+        raise EnrolmentError(code="too_long", message=too_long_message(duration_s, limit))
 
 
 # Half a second of slack: a browser's "10 s" recording often comes out at 10.2 s.
@@ -82,6 +79,7 @@ def _claim(enrolment_id: int) -> FaceEnrolment | None:
     return FaceEnrolment.objects.select_related("student").get(pk=enrolment_id)
 
 
+@translation.override("en-gb")  # what it stores (reason, progress) is English, shown translated
 def enrolment_video_process(*, enrolment_id: int, rebuild_indexes: bool = True) -> FaceEnrolment | None:
     """Process a queued enrolment video; returns the enrolment, or None when there was nothing to
     do (already done, taken by another worker, withdrawn).

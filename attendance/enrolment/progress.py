@@ -5,18 +5,21 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
 from attendance.models import FaceEnrolment
 
 STAGE_LABELS = {
-    "queued": "Queued: waiting for a worker",
-    "reading": "Reading frames",
-    "detecting": "Finding faces",
-    "embedding": "Embedding faces",
-    "indexing": "Updating the course index",
-    "done": "Done",
-    "failed": "Failed",
-    "retrying": "Waiting to try again after a server error",
-    "waiting_models": (
+    "queued": _("Queued: waiting for a worker"),
+    "reading": _("Reading frames"),
+    "detecting": _("Finding faces"),
+    "embedding": _("Embedding faces"),
+    "indexing": _("Updating the course index"),
+    "done": _("Done"),
+    "failed": _("Failed"),
+    "retrying": _("Waiting to try again after a server error"),
+    "waiting_models": _(
         "Face recognition is not available on this server right now; your administrator has been told. "
         "Your video is kept and will be processed when it is back."
     ),
@@ -33,18 +36,24 @@ _STAGE_END = {"reading": 10, "detecting": 50, "embedding": 92, "indexing": 99}
 
 def progress_payload(stage: str, *, done: int = 0, total: int = 0, **counters: int) -> dict[str, Any]:
     """What FaceEnrolment.progress holds: the stage, a sentence for the page, a percentage and counters."""
-    label = STAGE_LABELS[stage]
-    if total:
-        if stage == "detecting":
-            label = f"Finding faces: frame {done} of {total}"
-        elif stage == "embedding":
-            label = f"Embedding face {done} of {total}"
-        elif stage == "indexing":
-            label = f"Updating the index of {total} course{'s' if total != 1 else ''}"
+    label = progress_label(stage, done=done, total=total)
     start = _STAGE_START.get(stage, 100)
     end = _STAGE_END.get(stage, start)
     percent = start + (end - start) * (min(done, total) / total if total else 0)
     return {"stage": stage, "label": label, "percent": round(percent), "done": done, "total": total, **counters}
+
+
+def progress_label(stage: str, *, done: int = 0, total: int = 0) -> str:
+    """The stage in words, in the active language (the stored label is the worker's English)."""
+    if total:
+        if stage == "detecting":
+            return gettext("Finding faces: frame %(done)s of %(total)s") % {"done": done, "total": total}
+        if stage == "embedding":
+            return gettext("Embedding face %(done)s of %(total)s") % {"done": done, "total": total}
+        if stage == "indexing":
+            return ngettext("Updating the index of %(n)s course", "Updating the index of %(n)s courses",
+                            total) % {"n": total}
+    return str(STAGE_LABELS[stage])
 
 
 class ClaimLost(Exception):

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.urls import reverse
 
+from attendance.enrolment.errors import failure_message
+from attendance.enrolment.progress import STAGE_LABELS, progress_label
 from attendance.models import FaceEmbedding, FaceEnrolment, User
 
 # Keys of FaceEnrolment.progress that are not counters.
@@ -51,9 +53,15 @@ def enrolment_status(*, enrolment: FaceEnrolment) -> EnrolmentStatus:
     if enrolment.status == FaceEnrolment.Status.READY:
         embeddings = FaceEmbedding.objects.filter(enrolment=enrolment).count()
     status = str(enrolment.status)
-    label = str(progress.get("label") or enrolment.get_status_display())
+    stage = str(progress.get("stage") or "")
     if status == FaceEnrolment.Status.FAILED:
-        label = "Failed"
+        label = progress_label("failed")
+    elif stage in STAGE_LABELS:
+        done, total = progress.get("done"), progress.get("total")
+        label = progress_label(stage, done=done if isinstance(done, int) else 0,
+                               total=total if isinstance(total, int) else 0)
+    else:
+        label = str(progress.get("label") or enrolment.get_status_display())
     return EnrolmentStatus(
         id=enrolment.pk,
         student=enrolment.student_id,
@@ -64,7 +72,7 @@ def enrolment_status(*, enrolment: FaceEnrolment) -> EnrolmentStatus:
         percent=100 if status in FINISHED_STATUSES else int(progress.get("percent") or 0),
         counters=counters,
         error_code=enrolment.error_code,
-        error_message=enrolment.error_message,
+        error_message=failure_message(enrolment.error_code, enrolment.error_message) if enrolment.error_message else "",
         embeddings=embeddings,
         backbone=enrolment.backbone,
         created_at=enrolment.created_at,

@@ -17,6 +17,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from attendance import jobs, ml
 from attendance.courses.indexes import student_courses_index_rebuild
@@ -28,6 +30,7 @@ from attendance.enrolment.errors import (
     EnrolmentRejected,
     EnrolmentUnavailableError,
     student_video_message,
+    too_large_message,
     video_error_code,
 )
 from attendance.enrolment.processing import DURATION_SLACK_S, RULES, check_duration, embedding_rows, supersede_ready
@@ -42,25 +45,28 @@ logger = logging.getLogger(__name__)
 
 def _check_who(*, student: User, by: User) -> None:
     if not by.is_active:
-        raise EnrolmentPermissionError("forbidden", "Your account is inactive.")
+        raise EnrolmentPermissionError(code="forbidden", message=_("Your account is inactive."))
     if by.pk != student.pk and not by.is_admin:
         raise EnrolmentPermissionError(
-            "forbidden",
-            "You can only enrol your own face. An administrator can enrol a student on their behalf.",
+            code="forbidden",
+            message=_("You can only enrol your own face. An administrator can enrol a student on their behalf."),
         )
     if not student.is_student:
-        raise EnrolmentError("not_a_student", f"{student.display_name} is not a student: only students enrol a face.")
+        raise EnrolmentError(
+            code="not_a_student",
+            message=_("%(name)s is not a student: only students enrol a face.") % {"name": student.display_name},
+        )
 
 
 def _check_consent(*, consent: bool, version: str | None, what: str) -> str:
     """The version of the text consented to; refuses no consent, or consent to an older text."""
     if not consent:
-        raise EnrolmentError("consent_required", what)
+        raise EnrolmentError(code="consent_required", message=what)
     if consent_text.consent_outdated(version):
         raise EnrolmentError(
-            "consent_outdated",
-            "The consent text has changed since this page was opened. Read it again (reload the page) and "
-            "tick the box to consent to the new text.",
+            code="consent_outdated",
+            message=_("The consent text has changed since this page was opened. Read it again (reload the page) and "
+              "tick the box to consent to the new text."),
         )
     return consent_text.consent_version()
 
@@ -69,7 +75,11 @@ def _check_key() -> None:
     try:
         biometric.keyring()
     except biometric.BiometricKeyError as exc:
-        raise EnrolmentUnavailableError("face_data_locked", str(exc)) from exc
+        logger.error("enrolment refused, the biometric key is not usable: %s", exc)
+        raise EnrolmentUnavailableError(code="face_data_locked", message=_(
+            "Face enrolment is stopped on this server right now: the key that protects face data is not "
+            "available, so nothing was stored. An administrator needs to restore it; try again later."
+        )) from exc
 
 
 def _record_on_behalf(*, enrolment: FaceEnrolment, student: User, by: User, how: str) -> None:
@@ -98,19 +108,18 @@ def enrolment_create(
     _check_who(student=student, by=by)
     agreed = _check_consent(
         consent=consent, version=consent_version,
-        what="Tick the consent box first: without consent nothing is stored or processed.",
+        what=_("Tick the consent box first: without consent nothing is stored or processed."),
     )
     _check_key()
     size = video.size or 0
     if size == 0:
-        raise EnrolmentError("empty_file", "The file is empty (0 bytes): record or choose the video again.")
+        raise EnrolmentError(
+            code="empty_file",
+            message=_("The file is empty (0 bytes): record or choose the video again."),
+        )
     limit_mb = settings.ROLLCALL_ENROLMENT_MAX_UPLOAD_MB
     if size > max_upload_bytes():
-        raise EnrolmentError(
-            "too_large",
-            f"The video is {size / 1024 / 1024:.0f} MB, over the {limit_mb} MB limit. Record a shorter "
-            f"clip (about 10 seconds is enough) or at a lower resolution.",
-        )
+        raise EnrolmentError(code="too_large", message=too_large_message(size / 1024 / 1024, limit_mb))
     if FaceEnrolment.objects.filter(student=student, status__in=FaceEnrolment.ACTIVE_STATUSES).exists():
         raise _in_progress()
 
@@ -162,22 +171,22 @@ def _save_video(name: str, video: File) -> str:
         logger.error("enrolment upload %s not stored: %s", name, exc)
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise EnrolmentUnavailableError(
-                "storage_full",
-                "The server has no room to store your video right now, so nothing was kept. Try again later; "
-                "if this keeps happening, tell an administrator (the media disk is full).",
+                code="storage_full",
+                message=_("The server has no room to store your video right now, so nothing was kept. Try again later; "
+                  "if this keeps happening, tell an administrator (the media disk is full)."),
             ) from exc
         raise EnrolmentUnavailableError(
-            "storage_error",
-            "The server could not store your video, so nothing was kept. Try again later; if this keeps "
-            "happening, tell an administrator.",
+            code="storage_error",
+            message=_("The server could not store your video, so nothing was kept. Try again later; if this keeps "
+              "happening, tell an administrator."),
         ) from exc
 
 
 def _in_progress() -> EnrolmentConflictError:
     return EnrolmentConflictError(
-        "in_progress",
-        "A video of yours is already being processed. Wait until it finishes (this page shows its "
-        "progress); then you can record again if you need to.",
+        code="in_progress",
+        message=_("A video of yours is already being processed. Wait until it finishes (this page shows its "
+          "progress); then you can record again if you need to."),
     )
 
 
@@ -265,7 +274,9 @@ def enrolment_images_create(
         crops.append(embedder.crop(rgb, main))
         names.append(path.name)
     if not crops:
-        raise EnrolmentRejected("no_face", f"No face was found in any of the {len(images)} photos.")
+        raise EnrolmentRejected(code="no_face", message=ngettext(
+            "No face was found in the %(n)s photo.", "No face was found in any of the %(n)s photos.", len(images)
+        ) % {"n": len(images)})
     vectors = np.concatenate(
         [embedder.encode(crops[i : i + RULES.embed_batch_size]) for i in range(0, len(crops), RULES.embed_batch_size)]
     ).astype(np.float32)

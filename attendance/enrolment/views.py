@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods
@@ -29,7 +30,7 @@ from attendance import permissions
 from attendance.enrolment import consent as consent_text
 from attendance.enrolment import selectors as selectors_enrolment
 from attendance.enrolment.api import error_status, too_large_message, upload_too_large
-from attendance.enrolment.errors import EnrolmentError
+from attendance.enrolment.errors import EnrolmentError, failure_message
 from attendance.enrolment.services import enrolment_create, max_upload_bytes
 from attendance.models import User
 
@@ -71,6 +72,9 @@ def _render(
         "face": face,
         "active": active,
         "latest_failed": latest_failed,
+        "latest_failed_message": (
+            failure_message(latest_failed.error_code, latest_failed.error_message) if latest_failed else ""
+        ),
         "error": error,
         "max_mb": settings.ROLLCALL_ENROLMENT_MAX_UPLOAD_MB,
         "max_seconds": settings.ROLLCALL_ENROLMENT_MAX_SECONDS,
@@ -90,7 +94,7 @@ def _post(request: HttpRequest, student: User, *, self_service: bool) -> HttpRes
     user = cast(User, request.user)
     video = request.FILES.get("video")
     if video is None:
-        error = EnrolmentError("no_video", "Choose a video file (or record one) before sending.")
+        error = EnrolmentError(code="no_video", message=_("Choose a video file (or record one) before sending."))
         return _render(request, student, self_service=self_service, error=error, status=400)
     consent = request.POST.get("consent") in {"on", "true", "1", "yes"}
     try:
@@ -100,7 +104,7 @@ def _post(request: HttpRequest, student: User, *, self_service: bool) -> HttpRes
         )
     except EnrolmentError as exc:
         return _render(request, student, self_service=self_service, error=exc, status=error_status(exc))
-    messages.success(request, "Video received. It is being processed: this page shows the progress.")
+    messages.success(request, _("Video received. It is being processed: this page shows the progress."))
     return redirect(request.path)
 
 
@@ -133,7 +137,7 @@ def enrolment(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     if not user.is_student:
         raise PermissionDenied(
-            "Only students enrol a face. An admin enrols a student from the student's report page."
+            _("Only students enrol a face. An admin enrols a student from the student's report page.")
         )
     if request.method == "POST":
         return _post(request, user, self_service=True)
@@ -150,7 +154,7 @@ def student_enrol(request: HttpRequest, pk: int) -> HttpResponse:
     if student.pk == user.pk:
         return redirect("enrolment")
     if not permissions.can_enrol_face_of(user, student):
-        raise PermissionDenied("Only an admin can enrol a face on a student's behalf.")
+        raise PermissionDenied(_("Only an admin can enrol a face on a student's behalf."))
     if request.method == "POST":
         return _post(request, student, self_service=False)
     return _render(request, student, self_service=False)

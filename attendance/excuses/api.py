@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -40,7 +42,10 @@ class ExcuseSerializer(serializers.ModelSerializer):
 
 class ExcuseRequestSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=REASON_MAX)
-    document = serializers.FileField(required=False, help_text="A PDF, PNG or JPEG, checked by its content.")
+    document = serializers.FileField(
+        required=False,
+        help_text=gettext_lazy("A PDF, PNG or JPEG, checked by its content."),
+    )
 
 
 class ExcuseDecisionSerializer(serializers.Serializer):
@@ -67,7 +72,8 @@ class ExcuseListApi(APIView):
         wanted = request.query_params.get("status")
         if wanted:
             if wanted not in Excuse.Status.values:
-                raise ValidationError({"status": f"Use one of {', '.join(Excuse.Status.values)}."})
+                values = ", ".join(Excuse.Status.values)
+                raise ValidationError({"status": _("Use one of %(values)s.") % {"values": values}})
             excuses = excuses.filter(status=wanted)
         return Response(ExcuseSerializer(excuses[:500], many=True).data)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 
@@ -26,7 +27,6 @@ class CheckedDocument:
     extension: str
 
 
-ACCEPTED = "a PDF, PNG or JPEG file"
 
 
 def _image_type(data: bytes) -> str | None:
@@ -39,23 +39,27 @@ def _image_type(data: bytes) -> str | None:
     return {"PNG": "image/png", "JPEG": "image/jpeg"}.get(kind or "")
 
 
+def _too_large() -> str:
+    return _("The document is larger than %(limit)s MB; attach a smaller scan or photo.") % {
+        "limit": settings.ROLLCALL_EXCUSE_MAX_UPLOAD_MB
+    }
+
+
 def document_check(upload: UploadedFile) -> CheckedDocument:
     limit = settings.ROLLCALL_EXCUSE_MAX_UPLOAD_MB * 1024 * 1024
     if upload.size is None or upload.size > limit:
-        raise DocumentError(
-            f"The document is larger than {settings.ROLLCALL_EXCUSE_MAX_UPLOAD_MB} MB; attach a smaller scan or photo."
-        )
+        raise DocumentError(_too_large())
     data = upload.read(limit + 1)
     if len(data) > limit:  # a size the client under-reported
-        raise DocumentError(
-            f"The document is larger than {settings.ROLLCALL_EXCUSE_MAX_UPLOAD_MB} MB; attach a smaller scan or photo."
-        )
+        raise DocumentError(_too_large())
     if not data:
-        raise DocumentError("The document is empty; attach " + ACCEPTED + ".")
+        raise DocumentError(_("The document is empty; attach a PDF, PNG or JPEG file."))
     if data.startswith(b"%PDF-") and b"%%EOF" in data[-2048:]:
         return CheckedDocument(data, "application/pdf", ".pdf")
     if data.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")):
         kind = _image_type(data)
         if kind is not None:
             return CheckedDocument(data, kind, ".png" if kind == "image/png" else ".jpg")
-    raise DocumentError(f"The document must be {ACCEPTED}; this one is not (its content was checked, not its name).")
+    raise DocumentError(
+        _("The document must be a PDF, PNG or JPEG file; this one is not (its content was checked, not its name).")
+    )

@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from attendance import permissions
 from attendance.excuses.documents import DocumentError, document_check
@@ -40,12 +41,15 @@ def _trail(record: AttendanceRecord, by: User, text: str, new_status: str | None
 
 def excuse_request(*, record: AttendanceRecord, by: User, reason: str, document: UploadedFile | None = None) -> Excuse:
     if by.pk != record.student_id:
-        raise ExcusePermissionError("You can only ask for your own absences and late marks to be excused.")
+        raise ExcusePermissionError(_("You can only ask for your own absences and late marks to be excused."))
     reason = reason.strip()
     if not reason:
-        raise ExcuseError("Say why you were absent or late.")
+        raise ExcuseError(_("Say why you were absent or late."))
     if len(reason) > REASON_MAX:
-        raise ExcuseError(f"The reason is {len(reason)} characters long; keep it under {REASON_MAX}.")
+        raise ExcuseError(
+            _("The reason is %(length)s characters long; keep it under %(limit)s.")
+            % {"length": len(reason), "limit": REASON_MAX}
+        )
     checked = None
     if document is not None:
         try:
@@ -56,10 +60,11 @@ def excuse_request(*, record: AttendanceRecord, by: User, reason: str, document:
         record = AttendanceRecord.objects.select_for_update().get(pk=record.pk)
         if record.status not in EXCUSABLE:
             raise ExcuseError(
-                f"Only an absence or a late mark can be excused; this one is {record.get_status_display().lower()}."
+                _("Only an absence or a late mark can be excused; this one is %(status)s.")
+                % {"status": record.get_status_display().lower()}
             )
         if record.excuses.filter(status=Excuse.Status.PENDING).exists():
-            raise ExcuseError("You have already asked for this one; wait for the lecturer's answer.")
+            raise ExcuseError(_("You have already asked for this one; wait for the lecturer's answer."))
         excuse = Excuse(record=record, student_id=record.student_id, reason=reason, record_status=record.status)
         if checked is not None:
             excuse.document_type = checked.content_type
@@ -70,7 +75,7 @@ def excuse_request(*, record: AttendanceRecord, by: User, reason: str, document:
         except IntegrityError:  # the same request sent twice at once
             if excuse.document:
                 excuse.document.delete(save=False)
-            raise ExcuseError("You have already asked for this one; wait for the lecturer's answer.") from None
+            raise ExcuseError(_("You have already asked for this one; wait for the lecturer's answer.")) from None
         _trail(record, by, f"Excuse requested: {reason}")
     return excuse
 
@@ -82,22 +87,28 @@ def can_decide(user: User, excuse: Excuse) -> bool:
 def excuse_decide(*, excuse: Excuse, by: User, approve: bool, note: str = "") -> Excuse:
     """Approve (the record becomes excused) or decline (it stays as it was), with a note to the student."""
     if not can_decide(by, excuse):
-        raise ExcusePermissionError("Only a lecturer of this course can decide on its excuses.")
+        raise ExcusePermissionError(_("Only a lecturer of this course can decide on its excuses."))
     note = note.strip()
     if len(note) > NOTE_MAX:
-        raise ExcuseError(f"The note is {len(note)} characters long; keep it under {NOTE_MAX}.")
+        raise ExcuseError(
+            _("The note is %(length)s characters long; keep it under %(limit)s.")
+            % {"length": len(note), "limit": NOTE_MAX}
+        )
     with transaction.atomic():
         excuse = (
             Excuse.objects.select_for_update().select_related("record__session__course", "student").get(pk=excuse.pk)
         )
         if excuse.status != Excuse.Status.PENDING:
-            raise ExcuseError(f"This excuse was already {excuse.get_status_display().lower()}.")
+            raise ExcuseError(
+                _("This excuse was already %(status)s.") % {"status": excuse.get_status_display().lower()}
+            )
         record = AttendanceRecord.objects.select_for_update().get(pk=excuse.record_id)
         if approve:
             if record.status != excuse.record_status:
                 raise ExcuseError(
-                    f"The record was changed to {record.get_status_display().lower()} since the student asked; "
-                    "decline this excuse or correct the record by hand."
+                    _("The record was changed to %(status)s since the student asked; "
+                      "decline this excuse or correct the record by hand.")
+                    % {"status": record.get_status_display().lower()}
                 )
             attendance_record_set(
                 session=excuse.record.session,

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from attendance.excuses import selectors
@@ -31,7 +32,7 @@ def excuse_request_view(request: HttpRequest, pk: int) -> HttpResponse:
         except ExcuseError as exc:
             form.add_error(None, str(exc))
         else:
-            messages.success(request, "Your request is with the lecturer; its state is shown on My attendance.")
+            messages.success(request, _("Your request is with the lecturer; its state is shown on My attendance."))
             return redirect("my-attendance")
     context = {"record": record, "form": form, "excuses": record.excuses.select_related("decided_by")}
     return render(request, "excuses/request.html", context, status=400 if form.errors else 200)
@@ -42,7 +43,11 @@ def excuse_request_view(request: HttpRequest, pk: int) -> HttpResponse:
 def excuse_inbox(request: HttpRequest) -> HttpResponse:
     user = cast(User, request.user)
     pending, decided = selectors.excuses_inbox(user=user)
-    return render(request, "excuses/inbox.html", {"pending": pending, "decided": decided})
+    pending_rows, decided_rows = list(pending), list(decided)
+    for excuse in (*pending_rows, *decided_rows):
+        # The status the record had when asked, by its label in the reader's language.
+        excuse.record_status_display = AttendanceRecord.Status(excuse.record_status).label  # type: ignore[attr-defined]
+    return render(request, "excuses/inbox.html", {"pending": pending_rows, "decided": decided_rows})
 
 
 @login_required
@@ -52,7 +57,7 @@ def excuse_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
     excuse = get_object_or_404(selectors.excuses_visible_to(user).exclude(student=user), pk=pk)
     form = ExcuseDecisionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose to approve or decline, with a note of at most 500 characters.")
+        messages.error(request, _("Choose to approve or decline, with a note of at most 500 characters."))
         return redirect("excuse-inbox")
     approve = form.cleaned_data["decision"] == "approve"
     try:
@@ -60,7 +65,11 @@ def excuse_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ExcuseError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Excuse of {excuse.student.display_name} {'approved' if approve else 'declined'}.")
+        name = excuse.student.display_name
+        if approve:
+            messages.success(request, _("Excuse of %(name)s approved.") % {"name": name})
+        else:
+            messages.success(request, _("Excuse of %(name)s declined.") % {"name": name})
     return redirect("excuse-inbox")
 
 
@@ -69,7 +78,7 @@ def excuse_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
 def excuse_document(request: HttpRequest, pk: int) -> FileResponse:
     excuse = get_object_or_404(selectors.excuses_visible_to(cast(User, request.user)), pk=pk)
     if not excuse.document:
-        raise Http404("This excuse has no document.")
+        raise Http404(_("This excuse has no document."))
     extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}.get(excuse.document_type, "bin")
     response = FileResponse(
         excuse.document.open("rb"),

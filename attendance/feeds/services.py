@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from attendance import permissions
 from attendance.models import CalendarFeed, Course, User
@@ -29,9 +30,9 @@ def feed_can_own(*, owner: User, course: Course | None) -> bool:
 def feed_get_or_create(*, owner: User, course: Course | None = None) -> CalendarFeed:
     if not feed_can_own(owner=owner, course=course):
         raise FeedError(
-            "Only a lecturer of this course can have its calendar."
+            _("Only a lecturer of this course can have its calendar.")
             if course
-            else "Calendar feeds are for lecturers and students."
+            else _("Calendar feeds are for lecturers and students.")
         )
     feed = CalendarFeed.objects.filter(owner=owner, course=course).first()
     if feed is not None:
@@ -46,7 +47,7 @@ def feed_get_or_create(*, owner: User, course: Course | None = None) -> Calendar
 def feed_revoke(*, feed: CalendarFeed, by: User) -> CalendarFeed:
     """A new token for the feed: calendar apps subscribed with the old URL stop getting it."""
     if by.pk != feed.owner_id and not by.is_admin:
-        raise FeedError("Only the feed's owner can reset its link.")
+        raise FeedError(_("Only the feed's owner can reset its link."))
     feed.token = _token()
     feed.save(update_fields=["token"])
     return feed

@@ -10,6 +10,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from attendance import permissions
@@ -17,15 +19,21 @@ from attendance.feeds import selectors
 from attendance.feeds.ics import calendar_ics
 from attendance.feeds.services import FeedError, feed_get_or_create, feed_revoke
 from attendance.models import CalendarFeed, Course, User
+from attendance.platform.language import supported
 
 
 @require_safe  # GET and HEAD: some calendar apps look before they download
 def feed_ics(request: HttpRequest, token: str) -> HttpResponse:
     feed = selectors.feed_by_token(token)
     if feed is None:
-        raise Http404("No such calendar.")
-    name = f"{feed.course.code} sessions" if feed.course else f"{feed.owner.display_name}: classes"
-    body = calendar_ics(name=name, sessions=selectors.feed_sessions(feed=feed), zone_name=settings.TIME_ZONE)
+        raise Http404(_("No such calendar."))
+    # A calendar app fetches without signing in or a useful Accept-Language: the owner's language it is.
+    with translation.override(supported(feed.owner.language) or settings.LANGUAGE_CODE):
+        if feed.course:
+            name = _("%(code)s sessions") % {"code": feed.course.code}
+        else:
+            name = _("%(name)s: classes") % {"name": feed.owner.display_name}
+        body = calendar_ics(name=name, sessions=selectors.feed_sessions(feed=feed), zone_name=settings.TIME_ZONE)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Content-Disposition"] = 'inline; filename="rollcall.ics"'
     response["Cache-Control"] = "private, max-age=300"
@@ -61,7 +69,7 @@ def feed_create(request: HttpRequest) -> HttpResponse:
     except FeedError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Calendar link ready: add it to your calendar app as a subscription.")
+        messages.success(request, _("Calendar link ready: add it to your calendar app as a subscription."))
     return redirect("feed-list")
 
 
@@ -76,5 +84,5 @@ def feed_revoke_view(request: HttpRequest) -> HttpResponse:
     except FeedError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "The old link no longer works; subscribe again with the new one.")
+        messages.success(request, _("The old link no longer works; subscribe again with the new one."))
     return redirect("feed-list")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from attendance.courses.indexes import course_index_rebuild
 from attendance.models import AccessEvent, Course, FaceEmbedding
@@ -42,11 +43,11 @@ def _start(ring: biometric.Keyring) -> biometric.Keyring:
     if len(ring.keys) > 1:
         return ring  # a rotation in progress: resume it under the key in front
     if ring.file is None:
-        raise RotationError(
+        raise RotationError(_(
             "ROLLCALL_BIOMETRIC_KEY holds one key, and a setting cannot be rewritten from here. Put a new key in "
-            f"front of the old one (ROLLCALL_BIOMETRIC_KEY=<new>,<old>) in every process, for example "
-            f"{biometric.new_key_text()}, then run this command again."
-        )
+            "front of the old one (ROLLCALL_BIOMETRIC_KEY=<new>,<old>) in every process, for example "
+            "%(key)s, then run this command again."
+        ) % {"key": biometric.new_key_text()})
     new = biometric.key_bytes(biometric.new_key_text())
     biometric.write_key_file(ring.file, [new, *ring.keys.values()])
     biometric.clear_cache()
@@ -99,7 +100,9 @@ def biometric_key_rotate(
             after_batch(done)
     left = FaceEmbedding.objects.exclude(key_id=ring.current_id).count()
     if left:
-        raise RotationError(f"{left} embeddings are locked by another transaction: run the command again.")
+        raise RotationError(
+            _("%(n)s embeddings are locked by another transaction: run the command again.") % {"n": left}
+        )
     rebuilt = 0
     for course in Course.objects.order_by("pk"):
         course_index_rebuild(course=course)

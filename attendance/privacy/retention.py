@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
 
 from attendance.models import (
     AccessEvent,
@@ -29,6 +30,7 @@ from attendance.models import (
     User,
 )
 from attendance.platform.access_trail import access_event_record
+from attendance.platform.language import supported
 from attendance.privacy.services import face_data_delete
 
 logger = logging.getLogger(__name__)
@@ -88,6 +90,26 @@ def retention_due(*, within_days: int | None = None, now: datetime | None = None
     return sorted(rows, key=lambda r: r.delete_after)
 
 
+def _notice_text(retention: FaceRetention, *, student: User, when: datetime) -> tuple[str, str]:
+    """The retention notice in the student's language (their saved one, else the site's)."""
+    with translation.override(supported(student.language) or settings.LANGUAGE_CODE):
+        context = {
+            "name": student.display_name,
+            "since": formats.date_format(timezone.localtime(retention.no_course_since), "DATE_FORMAT"),
+            "when": formats.date_format(timezone.localtime(when), "DATE_FORMAT"),
+        }
+        subject = _("Rollcall will delete your face data")
+        body = (
+            _("Dear %(name)s,") % context + "\n\n"
+            + _("you have been on no course in Rollcall since %(since)s. Your face data (the encrypted face "
+                "embeddings used to take attendance by camera) will be deleted on or after %(when)s. Your "
+                "attendance history is kept.") % context + "\n\n"
+            + _("Nothing needs doing. If you join a course again before then, your face data stays in use; to "
+                "delete it now, sign in and choose 'Withdraw consent'.") + "\n"
+        )
+        return str(subject), body
+
+
 def _notice(retention: FaceRetention, *, now: datetime) -> bool:
     student = retention.student
     if not student.email:
@@ -98,17 +120,8 @@ def _notice(retention: FaceRetention, *, now: datetime) -> bool:
     retention.notice_sent_at = now
     when = delete_after(retention)
     try:
-        send_mail(
-            "Rollcall will delete your face data",
-            f"Dear {student.display_name},\n\n"
-            f"you have been on no course in Rollcall since {retention.no_course_since:%d %B %Y}. Your face data "
-            f"(the encrypted face embeddings used to take attendance by camera) will be deleted on or after "
-            f"{when:%d %B %Y}. Your attendance history is kept.\n\n"
-            "Nothing needs doing. If you join a course again before then, your face data stays in use; to "
-            "delete it now, sign in and choose 'Withdraw consent'.\n",
-            None,
-            [student.email],
-        )
+        subject, body = _notice_text(retention, student=student, when=when)
+        send_mail(subject, body, None, [student.email])
     except Exception:
         # Not sent: release the claim so the next sweep tries again, and the deletion waits for it.
         FaceRetention.objects.filter(pk=retention.pk).update(notice_sent_at=None)

@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from attendance import permissions
 from attendance.courses.indexes import course_index_rebuild
@@ -91,7 +92,7 @@ def schedule_index_rebuild(course_ids: list[int]) -> None:
 def consent_withdraw(*, student: User, by: User) -> WithdrawalResult:
     """Delete a student's face data and take them out of every course index; keep their attendance."""
     if not permissions.can_withdraw_consent_for(by, student):
-        raise PrivacyError("Only the student, or an admin acting on their request, can withdraw their consent.")
+        raise PrivacyError(_("Only the student, or an admin acting on their request, can withdraw their consent."))
     result = face_data_delete(student=student, progress=WITHDRAWN_PROGRESS)
     logger.info(
         "consent withdrawn for student %s by user %s: %d embeddings, %d videos, %d snapshots",

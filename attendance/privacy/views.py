@@ -13,6 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from attendance import permissions
@@ -30,7 +31,7 @@ def _user(request: HttpRequest) -> User:
 def _require_student(request: HttpRequest) -> User:
     user = _user(request)
     if not user.is_student:
-        raise PermissionDenied("This page is for students: it shows the signed-in student's own attendance.")
+        raise PermissionDenied(_("This page is for students: it shows the signed-in student's own attendance."))
     return user
 
 
@@ -57,16 +58,21 @@ def student_data_export(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     student = get_object_or_404(User, pk=pk)
     if not permissions.can_export_data_of(user, student):
-        raise PermissionDenied("Only an admin can export another person's data.")
+        raise PermissionDenied(_("Only an admin can export another person's data."))
     return _export_response(student, by=user)
 
 
-def _withdrawn_message(result: privacy.WithdrawalResult, *, whose: str) -> str:
-    return (
-        f"{whose} face data has been deleted: {result.embeddings_deleted} face embedding(s), "
-        f"{result.videos_deleted} video(s) and {result.snapshots_deleted} check-in snapshot(s). "
-        "Attendance history is kept; from now on attendance is marked by hand."
-    )
+def _withdrawn_message(result: privacy.WithdrawalResult, *, student: User | None = None) -> str:
+    """What was deleted; `student` when an admin withdrew on their behalf (None: the student's own)."""
+    counts = {"embeddings": result.embeddings_deleted, "videos": result.videos_deleted,
+              "snapshots": result.snapshots_deleted}
+    if student is None:
+        deleted = _("Your face data has been deleted: %(embeddings)s face embedding(s), %(videos)s video(s) and "
+                    "%(snapshots)s check-in snapshot(s).") % counts
+    else:
+        deleted = _("%(name)s's face data has been deleted: %(embeddings)s face embedding(s), %(videos)s video(s) "
+                    "and %(snapshots)s check-in snapshot(s).") % {**counts, "name": student.display_name}
+    return deleted + " " + _("Attendance history is kept; from now on attendance is marked by hand.")
 
 
 @login_required
@@ -76,7 +82,7 @@ def withdraw_consent(request: HttpRequest) -> HttpResponse:
     form = WithdrawConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         result = privacy.consent_withdraw(student=student, by=student)
-        messages.success(request, _withdrawn_message(result, whose="Your"))
+        messages.success(request, _withdrawn_message(result))
         return redirect("my-attendance")
     context = {
         "form": form, "student": student, "self_service": True,
@@ -92,13 +98,13 @@ def student_withdraw_consent(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     student = get_object_or_404(User, pk=pk)
     if not permissions.can_withdraw_consent_for(user, student):
-        raise PermissionDenied("Only an admin can withdraw consent on a student's behalf.")
+        raise PermissionDenied(_("Only an admin can withdraw consent on a student's behalf."))
     if student.pk == user.pk:
         return redirect("withdraw-consent")
     form = AdminWithdrawConsentForm(request.POST if request.method == "POST" else None, student=student)
     if request.method == "POST" and form.is_valid():
         result = privacy.consent_withdraw(student=student, by=user)
-        messages.success(request, _withdrawn_message(result, whose=f"{student.display_name}'s"))
+        messages.success(request, _withdrawn_message(result, student=student))
         return redirect("student-report", pk=student.pk)
     context = {
         "form": form, "student": student, "self_service": False,
@@ -127,5 +133,5 @@ def privacy_notice(request: HttpRequest) -> HttpResponse:
 def biometric_overview(request: HttpRequest) -> HttpResponse:
     """For admins: the key in use, face data due for deletion, and the access trail."""
     if not _user(request).is_admin:
-        raise PermissionDenied("Only an admin can see the biometric data overview.")
+        raise PermissionDenied(_("Only an admin can see the biometric data overview."))
     return render(request, "privacy/biometric_overview.html", privacy_selectors.biometric_overview())

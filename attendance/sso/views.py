@@ -6,13 +6,14 @@ from typing import Any
 
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponseBase
+from django.utils.translation import gettext as _
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
 
 class _OnlyWhenConfigured:
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not settings.ROLLCALL_OIDC_ENABLED:
-            raise Http404("Single sign-on with OpenID Connect is not set up on this server.")
+            raise Http404(_("Single sign-on with OpenID Connect is not set up on this server."))
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
 

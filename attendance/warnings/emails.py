@@ -16,6 +16,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from attendance.models import AttendanceWarning, Course, User
+from attendance.platform.language import supported
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,9 @@ class DigestLine:
 
 
 def language_of(user: User) -> str:
-    """The language a person reads their email in: the site's, until users can choose theirs."""
-    return str(getattr(user, "language", "") or settings.LANGUAGE_CODE)
+    """The language a person reads their email in: the one saved on their account (the language menu),
+    else the site's. A saved code the site no longer offers falls back to the site's too."""
+    return supported(str(getattr(user, "language", "") or "")) or settings.LANGUAGE_CODE
 
 
 def percent(rate: float | None) -> str:

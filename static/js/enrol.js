@@ -53,7 +53,7 @@
   }
 
   function megabytes(bytes) {
-    return (bytes / 1024 / 1024).toFixed(1) + " MB";
+    return interpolate(gettext("%(n)s MB"), { n: (bytes / 1024 / 1024).toFixed(1) }, true);
   }
 
   // Focus goes to `target` when the focused control is about to disappear (hidden or disabled),
@@ -77,19 +77,18 @@
 
   function requireConsent() {
     if (consent.checked) return true;
-    showBanner("Tick the consent box first: without consent nothing is stored or processed.");
+    showBanner(gettext("Tick the consent box first: without consent nothing is stored or processed."));
     consent.focus();
     return false;
   }
 
   function checkSize(bytes) {
     if (bytes === 0) {
-      showBanner("The file is empty (0 bytes): record or choose the video again.");
+      showBanner(gettext("The file is empty (0 bytes): record or choose the video again."));
       return false;
     }
     if (bytes > config.maxBytes) {
-      showBanner(`The video is ${megabytes(bytes)}, over the ${config.maxMb} MB limit. Record a shorter clip ` +
-        "(about 10 seconds is enough) or at a lower resolution.");
+      showBanner(interpolate(gettext("The video is %(size)s, over the %(limit)s MB limit. Record a shorter clip (about 10 seconds is enough) or at a lower resolution."), { size: megabytes(bytes), limit: config.maxMb }, true));
       return false;
     }
     return true;
@@ -147,8 +146,7 @@
   async function startCamera() {
     hideBanner();
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.MediaRecorder) {
-      showBanner("This browser cannot record from the camera here (browsers allow cameras only on https:// pages " +
-        "or on localhost). Upload a video file instead.");
+      showBanner(gettext("This browser cannot record from the camera here (browsers allow cameras only on https:\/\/ pages or on localhost). Upload a video file instead."));
       showMode("upload");
       return;
     }
@@ -156,16 +154,16 @@
       stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
     } catch (error) {
       const reasons = {
-        NotAllowedError: "Camera access was refused. Allow the camera for this site (the icon in the address bar) " +
-          "and press Start the camera again, or upload a video file instead.",
-        NotFoundError: "No camera was found. Connect one, or upload a video file instead.",
-        NotReadableError: "The camera is in use by another program. Close it and try again.",
+        NotAllowedError: gettext("Camera access was refused. Allow the camera for this site (the icon in the address bar) and press Start the camera again, or upload a video file instead."),
+        NotFoundError: gettext("No camera was found. Connect one, or upload a video file instead."),
+        NotReadableError: gettext("The camera is in use by another program. Close it and try again."),
       };
-      showBanner(reasons[error.name] || `The camera could not start (${error.name}). Upload a video file instead.`);
+      showBanner(reasons[error.name] ||
+        interpolate(gettext("The camera could not start (%(error)s). Upload a video file instead."), { error: error.name }, true));
       return;
     }
     preview.srcObject = stream;
-    cameraStatus.textContent = "Camera on. Put your face inside the oval, then press Record.";
+    cameraStatus.textContent = gettext("Camera on. Put your face inside the oval, then press Record.");
     recordStart.disabled = busy;
     const hadFocus = document.activeElement === cameraStart;
     cameraStart.hidden = true;
@@ -219,7 +217,9 @@
     recorded.hidden = true;
     moveFocusIfLost(cameraStatus, leaving);
     for (let n = config.countdownSeconds; n > 0; n--) {
-      say(String(n), n === config.countdownSeconds ? `Recording starts in ${n} seconds.` : "");
+      say(String(n), n === config.countdownSeconds
+        ? interpolate(ngettext("Recording starts in %(n)s second.", "Recording starts in %(n)s seconds.", n), { n }, true)
+        : "");
       await sleep(1000);
     }
     const type = recorderType();
@@ -231,9 +231,9 @@
     const seconds = config.recordSeconds;
     const started = performance.now();
     const prompts = [
-      [0, "Look straight at the camera"],
-      [seconds * 0.35, "Turn your head slightly to the left"],
-      [seconds * 0.65, "Now slightly to the right"],
+      [0, gettext("Look straight at the camera")],
+      [seconds * 0.35, gettext("Turn your head slightly to the left")],
+      [seconds * 0.65, gettext("Now slightly to the right")],
     ];
     while (performance.now() - started < seconds * 1000) {
       const elapsed = (performance.now() - started) / 1000;
@@ -241,7 +241,8 @@
       say(`${current[1]} · ${Math.ceil(seconds - elapsed)}`, current[1]);
       // Not a live update each tick: the status line is aria-live (it says "Recording finished.").
       cameraStatus.setAttribute("aria-live", "off");
-      cameraStatus.textContent = `Recording… ${elapsed.toFixed(0)} of ${seconds} s`;
+      cameraStatus.textContent = interpolate(gettext("Recording… %(elapsed)s of %(total)s s"),
+        { elapsed: elapsed.toFixed(0), total: seconds }, true);
       await sleep(200);
     }
     recorder.stop();
@@ -252,9 +253,10 @@
     const extension = blob.type.includes("mp4") ? "mp4" : "webm";
     recording = { blob, name: `recording.${extension}` };
     playback.src = URL.createObjectURL(blob);
-    $("recorded-info").textContent = `${seconds} s, ${megabytes(blob.size)}`;
+    $("recorded-info").textContent = interpolate(gettext("%(seconds)s s, %(size)s"),
+      { seconds, size: megabytes(blob.size) }, true);
     recorded.hidden = false;
-    cameraStatus.textContent = "Recording finished.";
+    cameraStatus.textContent = gettext("Recording finished.");
     setBusy(false);
     recorded.dataset.ready = "true";
     // The next step: send it. Focus was on the status line (Record was disabled while recording).
@@ -282,12 +284,13 @@
     request.responseType = "json";
     progressCard.hidden = false;
     progressBar.removeAttribute("value");
-    progressLabel.textContent = "Uploading…";
-    tell(progressLive, "Uploading…");
+    progressLabel.textContent = gettext("Uploading…");
+    tell(progressLive, gettext("Uploading…"));
     progressCounters.textContent = "";
     request.upload.onprogress = (event) => {
       if (event.lengthComputable) {
-        progressLabel.textContent = `Uploading… ${Math.round((100 * event.loaded) / event.total)} %`;
+        progressLabel.textContent = interpolate(gettext("Uploading… %(percent)s %"),
+          { percent: Math.round((100 * event.loaded) / event.total) }, true);
       }
     };
     request.onload = () => {
@@ -300,35 +303,39 @@
       }
       progressCard.hidden = true;
       setBusy(false);
-      showBanner(body.message || body.detail || `The server answered ${request.status}. Try again in a moment.`);
+      showBanner(body.message || body.detail ||
+        interpolate(gettext("The server answered %(status)s. Try again in a moment."), { status: request.status }, true));
       banner.focus();
     };
     request.onerror = () => {
       progressCard.hidden = true;
       setBusy(false);
-      showBanner("The upload did not reach the server (network error). Check your connection and send it again.");
+      showBanner(gettext("The upload did not reach the server (network error). Check your connection and send it again."));
       banner.focus();
     };
     request.send(data);
   }
 
   const COUNTER_LABELS = [
-    ["frames_read", "frames read", "frames_total"],
-    ["faces_found", "faces found"],
-    ["usable_faces", "usable"],
-    ["embedded", "embedded", "to_embed"],
-    ["embeddings", "face views stored"],
+    ["frames_read", gettext("frames read"), "frames_total"],
+    ["faces_found", gettext("faces found")],
+    ["usable_faces", pgettext("enrolment counter: usable faces", "usable")],
+    ["embedded", pgettext("enrolment counter: faces embedded", "embedded"), "to_embed"],
+    ["embeddings", gettext("face views stored")],
   ];
 
   function showProgress(status) {
     progressCard.hidden = false;
     progressBar.value = status.percent;
-    progressLabel.textContent = `${status.label} (${status.percent} %)`;
+    progressLabel.textContent = interpolate(gettext("%(label)s (%(percent)s %)"),
+      { label: status.label, percent: status.percent }, true);
     tell(progressLive, status.label);  // each stage once, not each percent
     const counters = status.counters || {};
     progressCounters.textContent = COUNTER_LABELS
       .filter(([key]) => key in counters)
-      .map(([key, label, of]) => `${label}: ${counters[key]}${of && of in counters ? " of " + counters[of] : ""}`)
+      .map(([key, label, of]) => (of && of in counters
+        ? interpolate(gettext("%(label)s: %(n)s of %(total)s"), { label, n: counters[key], total: counters[of] }, true)
+        : interpolate(gettext("%(label)s: %(n)s"), { label, n: counters[key] }, true)))
       .join(" · ");
   }
 
@@ -343,28 +350,32 @@
     const title = document.createElement("h2");
     const text = document.createElement("p");
     if (status.status === "ready") {
-      result.className = "card result-ok";
-      title.textContent = "Done: your face is enrolled";
-      text.textContent = `${status.embeddings} face view${status.embeddings === 1 ? "" : "s"} stored. ` +
-        "Lecturers' cameras can now recognise you in your courses.";
+      result.className = "card";
+      result.classList.add("result-ok");
+      title.textContent = gettext("Done: your face is enrolled");
+      text.textContent = interpolate(ngettext("%(n)s face view stored.", "%(n)s face views stored.", status.embeddings),
+        { n: status.embeddings }, true) + " " + gettext("Lecturers' cameras can now recognise you in your courses.");
       recording = null;
       recorded.hidden = true;
       const current = $("current-status");
       if (current) {
         const badge = document.createElement("span");
-        badge.className = "badge badge-ready";
-        badge.textContent = "Ready";
-        current.replaceChildren(badge, ` since just now: ${status.embeddings} face views stored.`);
+        badge.className = "badge";
+        badge.classList.add("badge-ready");
+        badge.textContent = gettext("Ready");
+        current.replaceChildren(badge, " " + interpolate(ngettext("since just now: %(n)s face view stored.",
+          "since just now: %(n)s face views stored.", status.embeddings), { n: status.embeddings }, true));
       }
     } else if (status.status === "failed") {
-      result.className = "card result-bad";
-      title.textContent = "The video was not accepted";
-      text.textContent = status.error_message || "The video could not be used. Record again.";
+      result.className = "card";
+      result.classList.add("result-bad");
+      title.textContent = gettext("The video was not accepted");
+      text.textContent = status.error_message || gettext("The video could not be used. Record again.");
       recording = null;
       recorded.hidden = true;
     } else {
       result.className = "card";
-      title.textContent = "This enrolment ended";
+      title.textContent = gettext("This enrolment ended");
       text.textContent = status.label;
     }
     // Whatever the outcome, the earlier refusal is history now: the result card says what counts.
@@ -381,7 +392,7 @@
       const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
       if (response.ok) status = await response.json();
       else if (response.status === 404 || response.status === 403) {
-        showBanner("This enrolment can no longer be seen (it was withdrawn). Reload the page.");
+        showBanner(gettext("This enrolment can no longer be seen (it was withdrawn). Reload the page."));
         setBusy(false);
         banner.focus();
         return;
@@ -391,7 +402,8 @@
     }
     if (status === null) {
       const wait = Math.min(MAX_POLL_BACKOFF_MS, config.pollMs * 2 ** (failures + 1));
-      progressLabel.textContent = `The server is not answering; trying again in ${Math.round(wait / 1000)} s…`;
+      progressLabel.textContent = interpolate(gettext("The server is not answering; trying again in %(n)s s…"),
+        { n: Math.round(wait / 1000) }, true);
       setTimeout(() => poll(url, failures + 1), wait);
       return;
     }
@@ -415,14 +427,14 @@
     if (busy || !requireConsent()) return;
     const file = fileInput.files && fileInput.files[0];
     if (!file) {
-      showBanner("Choose a video file (or record one) before sending.");
+      showBanner(gettext("Choose a video file (or record one) before sending."));
       return;
     }
     if (!checkSize(file.size)) return;
     const seconds = await fileDuration(file);
     if (seconds !== null && seconds > config.maxSeconds + 0.5) {
-      showBanner(`The video is ${Math.round(seconds)} seconds long; the limit is ${config.maxSeconds} seconds. ` +
-        "Record a shorter clip: about 8 seconds, turning your head slightly left and right, is enough.");
+      showBanner(interpolate(gettext("The video is %(duration)s seconds long; the limit is %(limit)s seconds. Record a shorter clip: about 8 seconds, turning your head slightly left and right, is enough."),
+        { duration: Math.round(seconds), limit: config.maxSeconds }, true));
       return;
     }
     upload(file, file.name);
