@@ -122,7 +122,8 @@ class _TextFinder(HTMLParser):
         attributes = dict(attrs)
         for name, value in attrs:
             read = name in READ_ATTRIBUTES or READ_DATA_ATTRIBUTE.match(name)
-            if name == "value" and tag in {"input", "button"} and attributes.get("type") in {"submit", "button", "reset"}:
+            # An <input type=submit>'s value is its label; a <button>'s value is sent, never shown.
+            if name == "value" and tag == "input" and attributes.get("type") in {"submit", "button", "reset"}:
                 read = True
             if name == "content" and tag == "meta" and attributes.get("name") in {"description"}:
                 read = True

@@ -175,6 +175,34 @@ def test_the_consent_version_is_stored_and_a_changed_text_asks_for_consent_again
     assert again.consent_version == "changed-text"
 
 
+def test_the_consent_version_follows_the_words_not_the_template_source(settings, tmp_path):
+    """Reindenting or marking the text for translation keeps the version; a changed word does not."""
+    folder = tmp_path / "enrolment"
+    folder.mkdir()
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
+
+    def version(source: str) -> str:
+        (folder / "_consent_text.html").write_text(source)
+        from django.template import engines
+
+        engines._engines.clear()  # the engine caches loaded templates
+        engines.__dict__.pop("templates", None)
+        consent.consent_version.cache_clear()
+        return consent.consent_version()
+
+    try:
+        plain = version("<p>We keep your face for {{ retention_days }} days.</p>")
+        assert version("<p>\n  We keep your face\n  for {{ retention_days }} days.\n</p>") == plain
+        assert version("{% load i18n %}<p>{% blocktranslate %}We keep your face for {{ retention_days }} days."
+                       "{% endblocktranslate %}</p>") == plain
+        assert version("<p>We keep your face for {{ retention_days }} weeks.</p>") != plain
+    finally:
+        consent.consent_version.cache_clear()
+    # The last version defined as a hash of the source: its words are today's, so its consent holds.
+    assert not consent.consent_outdated("0aa19237db14")
+    assert consent.consent_outdated("0123456789ab")
+
+
 @pytest.mark.django_db
 def test_exports_and_enrolments_on_a_students_behalf_are_in_the_access_trail(make_user, admin_user, client):
     student = make_user("student")
