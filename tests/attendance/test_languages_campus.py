@@ -80,3 +80,8 @@ def test_the_croatian_template_has_croatian_headers_and_reads_back(croatian, adm
     assert response.content.decode("utf-8-sig").startswith("Broj studenta,Ime i prezime,E-pošta,Šifra kolegija")
     rows = read_roster(response.content, "predlozak.csv")
     assert [(r.student_number, r.course_code, r.joined_on) for r in rows] == [("s1234567", "CS101", "2026-09-01")]
+
+
+def test_the_tick_counter_s_words_come_in_croatian_from_the_javascript_catalogue(croatian):
+    catalogue = croatian.get(reverse("javascript-catalog")).content.decode()
+    assert "ni\\u0161ta nije ozna\\u010deno" in catalogue or "ništa nije označeno" in catalogue
