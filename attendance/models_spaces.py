@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class EmbeddingSpace(models.Model):
@@ -15,11 +16,12 @@ class EmbeddingSpace(models.Model):
     two spaces are never comparable. `manage.py reembed` makes another one active, atomically.
     """
 
-    name = models.CharField(max_length=100, unique=True, help_text="As stored with embeddings: dlib:resnet_v1:mirror.")
+    name = models.CharField(max_length=100, unique=True,
+                            help_text=_("As stored with embeddings: dlib:resnet_v1:mirror."))
     backbone = models.CharField(max_length=16)
     clip_model = models.CharField(max_length=100, blank=True)
     clip_pretrained = models.CharField(max_length=100, blank=True)
-    clip_checkpoint = models.CharField(max_length=500, blank=True, help_text="The file CLIP was loaded from.")
+    clip_checkpoint = models.CharField(max_length=500, blank=True, help_text=_("The file CLIP was loaded from."))
     dim = models.PositiveSmallIntegerField()
     active = models.BooleanField(default=False)
     recorded_at = models.DateTimeField(default=timezone.now)

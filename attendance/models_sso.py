@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class SsoIdentity(models.Model):
@@ -19,7 +20,7 @@ class SsoIdentity(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_unique_subject")]
-        verbose_name_plural = "SSO identities"
+        verbose_name_plural = _("SSO identities")
 
     def __str__(self) -> str:
         return f"{self.issuer} {self.subject} -> {self.user_id}"

@@ -13,6 +13,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dates import WEEKDAYS_ABBR
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 
 class TimetableSeries(models.Model):
@@ -23,13 +26,13 @@ class TimetableSeries(models.Model):
 
     course = models.ForeignKey("attendance.Course", on_delete=models.CASCADE, related_name="series")
     title = models.CharField(max_length=200, blank=True)
-    weekdays = models.JSONField(default=list, help_text="ISO weekdays, Monday 1 to Sunday 7.")
+    weekdays = models.JSONField(default=list, help_text=_("ISO weekdays, Monday 1 to Sunday 7."))
     start_time = models.TimeField()
     end_time = models.TimeField()
     every_weeks = models.PositiveSmallIntegerField(default=1)
     starts_on = models.DateField()
     ends_on = models.DateField()
-    skip_dates = models.JSONField(default=list, blank=True, help_text="ISO dates on which there is no class.")
+    skip_dates = models.JSONField(default=list, blank=True, help_text=_("ISO dates on which there is no class."))
     # A group of the course's students (a lab group, say); empty: the whole course.
     students = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="timetable_groups", blank=True)
     created_by = models.ForeignKey(
@@ -39,7 +42,7 @@ class TimetableSeries(models.Model):
 
     class Meta:
         ordering = ["course", "starts_on", "start_time"]
-        verbose_name_plural = "timetable series"
+        verbose_name_plural = _("timetable series")
         constraints = [
             models.CheckConstraint(condition=Q(end_time__gt=models.F("start_time")), name="series_ends_after_start"),
             models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="series_dates_ordered"),
@@ -47,11 +50,14 @@ class TimetableSeries(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.title or 'Series'} ({self.starts_on:%Y-%m-%d} to {self.ends_on:%Y-%m-%d})"
+        return gettext("%(title)s (%(first)s to %(last)s)") % {
+            "title": self.title or gettext("Series"), "first": f"{self.starts_on:%Y-%m-%d}",
+            "last": f"{self.ends_on:%Y-%m-%d}"}
 
     @property
     def weekday_names(self) -> str:
-        return ", ".join("Mon Tue Wed Thu Fri Sat Sun".split()[d - 1] for d in sorted(self.weekdays))
+        """"Mon, Wed" in the active language (Django's own abbreviations)."""
+        return ", ".join(str(WEEKDAYS_ABBR[d - 1]) for d in sorted(self.weekdays))
 
 
 class CalendarFeed(models.Model):
@@ -84,9 +90,9 @@ class Excuse(models.Model):
     """A student's request to have an absence or a late mark excused, and the lecturer's decision."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for the lecturer"
-        APPROVED = "approved", "Approved"
-        DECLINED = "declined", "Declined"
+        PENDING = "pending", _("Waiting for the lecturer")
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
 
     record = models.ForeignKey("attendance.AttendanceRecord", on_delete=models.CASCADE, related_name="excuses")
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="excuses")
@@ -95,13 +101,13 @@ class Excuse(models.Model):
     # The record's status when asked (absent or late), so the report can say what was excused.
     record_status = models.CharField(max_length=16)
     document = models.FileField(upload_to=excuse_document_path, blank=True, max_length=255)
-    document_type = models.CharField(max_length=64, blank=True, help_text="The type found in the file's content.")
+    document_type = models.CharField(max_length=64, blank=True, help_text=_("The type found in the file's content."))
     created_at = models.DateTimeField(default=timezone.now)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    note = models.CharField(max_length=500, blank=True, help_text="The lecturer's note to the student.")
+    note = models.CharField(max_length=500, blank=True, help_text=_("The lecturer's note to the student."))
 
     class Meta:
         ordering = ["-created_at"]

@@ -4,6 +4,7 @@ Admin tokens only (no session cookie: a script, not a browser). Every call is id
 are matched by code and term, students by student number, lecturers by email, memberships by
 student number and course, so sending the same batch twice changes nothing the second time. A
 batch is all or nothing: if any item is refused, none is written and each refusal is listed.
+Each `detail` is in the request's language (Accept-Language); `outcome` is a code and stays English.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import TokenAuthentication
@@ -26,7 +28,7 @@ from attendance.platform.api import DetailSerializer
 
 
 class IsAdminRole(BasePermission):
-    message = "Provisioning is for admin tokens only."
+    message = _("Provisioning is for admin tokens only.")
 
     def has_permission(self, request: Request, view: object) -> bool:
         user = request.user
@@ -39,7 +41,7 @@ class ProvisionApi(APIView):
 
 
 class ItemResultSerializer(serializers.Serializer):
-    index = serializers.IntegerField(help_text="The item's position in the request, from 0.")
+    index = serializers.IntegerField(help_text=_("The item's position in the request, from 0."))
     outcome = serializers.ChoiceField(choices=["created", "updated", "unchanged", "refused"])
     detail = serializers.CharField()
 
@@ -58,7 +60,7 @@ class CourseItemSerializer(serializers.Serializer):
     term = serializers.CharField(max_length=32)
     title = serializers.CharField(max_length=200)
     lecturers = serializers.ListField(child=serializers.EmailField(), required=False,
-                                      help_text="Emails of the lecturers who teach it (added, never removed).")
+                                      help_text=_("Emails of the lecturers who teach it (added, never removed)."))
 
 
 class PersonItemSerializer(serializers.Serializer):
@@ -68,8 +70,8 @@ class PersonItemSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     active = serializers.BooleanField(required=False, allow_null=True, default=None,
-                                      help_text="false deactivates the account (a leaver), true reactivates it; "
-                                                "left out: unchanged.")
+                                      help_text=_("false deactivates the account (a leaver), true reactivates it; "
+                                                  "left out: unchanged."))
 
 
 class MembershipItemSerializer(serializers.Serializer):
@@ -82,7 +84,7 @@ def _batch(name: str, item: serializers.Serializer, sync: bool = False) -> type[
     fields: dict[str, Any] = {name: serializers.ListField(child=item, max_length=50_000, allow_empty=False)}
     if sync:
         fields["sync"] = serializers.BooleanField(
-            default=False, help_text="Also remove the memberships of these courses that the batch does not list.")
+            default=False, help_text=_("Also remove the memberships of these courses that the batch does not list."))
     return type(f"{name.title()}Batch", (serializers.Serializer,), fields)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
 
 from attendance.campus import roster
 from attendance.courses.services import user_role_problem
@@ -22,7 +23,7 @@ class CourseForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["lecturers"].queryset = User.objects.filter(  # type: ignore[attr-defined]
             role=User.Role.LECTURER, is_active=True).order_by("last_name", "first_name")
-        self.fields["code"].help_text = "As the student system writes it, e.g. CS101."
+        self.fields["code"].help_text = _("As the student system writes it, e.g. CS101.")
 
     def clean_code(self) -> str:
         return str(self.cleaned_data["code"]).strip().upper()
@@ -30,8 +31,8 @@ class CourseForm(forms.ModelForm):
 
 class PersonForm(forms.ModelForm):
     new_password = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False), strip=False, label="Set a password",
-        help_text="Only for a local sign-in; leave empty to keep the current one (or none, for single sign-on).",
+        required=False, widget=forms.PasswordInput(render_value=False), strip=False, label=_("Set a password"),
+        help_text=_("Only for a local sign-in; leave empty to keep the current one (or none, for single sign-on)."),
     )
 
     class Meta:
@@ -42,13 +43,13 @@ class PersonForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["first_name"].required = True
         self.fields["last_name"].required = True
-        self.fields["username"].help_text = "What they sign in with; a student's is usually their student number."
+        self.fields["username"].help_text = _("What they sign in with; a student's is usually their student number.")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         role = cleaned.get("role")
         if role == User.Role.STUDENT and not cleaned.get("student_number"):
-            self.add_error("student_number", "A student needs a student number.")
+            self.add_error("student_number", _("A student needs a student number."))
         if role and self.instance.pk and (problem := user_role_problem(user=self.instance, role=str(role))):
             self.add_error("role", problem)
         if password := cleaned.get("new_password"):
@@ -70,23 +71,24 @@ class PersonForm(forms.ModelForm):
 
 
 class RosterUploadForm(forms.Form):
-    file = forms.FileField(label="Roster file (CSV or XLSX)")
+    file = forms.FileField(label=_("Roster file (CSV or XLSX)"))
     sync = forms.BooleanField(
-        required=False, label="Sync: also take students who are not in the file off its courses",
-        help_text="You see who would be removed before anything is removed.",
+        required=False, label=_("Sync: also take students who are not in the file off its courses"),
+        help_text=_("You see who would be removed before anything is removed."),
     )
 
     def clean_file(self) -> Any:
         upload = self.cleaned_data["file"]
         if upload.size > roster.MAX_BYTES:
-            raise forms.ValidationError(f"The file is larger than {roster.MAX_BYTES // (1024 * 1024)} MB; split it.")
+            raise forms.ValidationError(_("The file is larger than %(mb)s MB; split it.")
+                                        % {"mb": roster.MAX_BYTES // (1024 * 1024)})
         return upload
 
 
 class StudentNumbersForm(forms.Form):
     numbers = forms.CharField(
-        label="Student numbers", widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="One or more, separated by spaces, commas or new lines.",
+        label=_("Student numbers"), widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One or more, separated by spaces, commas or new lines."),
     )
 
     def numbers_list(self) -> list[str]:

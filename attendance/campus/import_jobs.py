@@ -9,6 +9,10 @@ kept as `<token>.plan.json` for the preview page to list. The apply is still one
 (importing.import_apply): a failed apply changes nothing, and the page says so and offers the
 preview again. The progress is written outside the transaction (a file), so the page sees it while
 the transaction is open.
+
+What a person reads is translated when the page or the progress poll asks, in the reader's language
+(the worker has no reader): the stage labels, the counters, and a failure kept as its English msgid
+and parameters (`error`, `error_params`).
 """
 
 from __future__ import annotations
@@ -22,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.utils.formats import number_format
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from attendance import jobs
 from attendance.campus import uploads
-from attendance.campus.importing import OUTCOMES, Removal, RowPlan, import_apply, import_plan
+from attendance.campus.importing import OUTCOMES, Note, Removal, RowPlan, import_apply, import_plan
 from attendance.campus.roster import RosterFileError, RosterRow, read_roster
 from attendance.models import User
 
@@ -35,24 +41,25 @@ BACKGROUND_FROM_BYTES = 100 * 1024
 PREVIEW, APPLY = "preview", "apply"
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 STAGES = {
-    "queued": "Waiting for a background worker",
-    "reading": "Reading the file",
-    "planning": "Checking every row",
-    "writing": "Writing to the database",
-    "done": "Done",
-    "failed": "Stopped",
+    "queued": gettext_lazy("Waiting for a background worker"),
+    "reading": gettext_lazy("Reading the file"),
+    "planning": gettext_lazy("Checking every row"),
+    "writing": gettext_lazy("Writing to the database"),
+    "done": gettext_lazy("Done"),
+    "failed": gettext_lazy("Stopped"),
 }
 # Where each stage starts and ends on the progress bar, in percent, for a preview and for an import.
 _SPANS = {
     PREVIEW: {"reading": (0, 50), "planning": (50, 100)},
     APPLY: {"reading": (0, 20), "planning": (20, 40), "writing": (40, 100)},
 }
-NOT_STARTED = ("The import could not be started: the background worker cannot be reached. Try again in a "
-               "minute; if it keeps failing, tell your administrator.")
-STALLED = ("The background worker stopped before it finished, and nothing was changed. Try again; if it "
-           "happens again, tell your administrator.")
-APPLY_FAILED = ("The import stopped on an error and nothing was changed: every person and course is as it was "
-                "before. Try again; if it fails again, tell your administrator.")
+# Kept in the job file in English, translated when shown (job_status).
+NOT_STARTED = gettext_noop("The import could not be started: the background worker cannot be reached. Try again "
+                           "in a minute; if it keeps failing, tell your administrator.")
+STALLED = gettext_noop("The background worker stopped before it finished, and nothing was changed. Try again; if "
+                       "it happens again, tell your administrator.")
+APPLY_FAILED = gettext_noop("The import stopped on an error and nothing was changed: every person and course is "
+                            "as it was before. Try again; if it fails again, tell your administrator.")
 
 
 def in_background(size: int) -> bool:
@@ -122,15 +129,23 @@ def job_status(job: dict[str, Any]) -> dict[str, Any]:
     done, total = {"reading": ("read", "total"), "planning": ("planned", "total"),
                    "writing": ("written", "write_total")}.get(stage, ("", ""))
     fraction = min(job.get(done, 0), job.get(total, 0)) / job[total] if done and job.get(total) else 0
-    counters = [f"Rows read: {job.get('read', 0):,}" + (f" of {job['total']:,}" if job.get("total") else "")]
+    def n(key: str) -> str:
+        return number_format(job.get(key, 0), force_grouping=True)
+
+    counters = [gettext("Rows read: %(read)s of %(total)s") % {"read": n("read"), "total": n("total")}
+                if job.get("total") else gettext("Rows read: %(read)s") % {"read": n("read")}]
     if stage in ("planning", "writing", DONE):
-        counters.append(f"checked: {job.get('planned', 0):,}")
+        counters.append(gettext("checked: %(planned)s") % {"planned": n("planned")})
     if kind == APPLY and stage in ("writing", DONE):
-        counters.append(f"written: {job.get('written', 0):,} of {job.get('write_total', 0):,}")
-    return {"kind": kind, "state": job.get("state", QUEUED), "stage": stage, "label": STAGES.get(stage, stage),
-            "percent": round(start + (end - start) * fraction), "counts": " · ".join(counters),
-            "error": job.get("error", ""), **{k: job.get(k, 0) for k in ("read", "planned", "written", "total",
-                                                                         "write_total")}}
+        counters.append(gettext("written: %(written)s of %(total)s") % {"written": n("written"),
+                                                                         "total": n("write_total")})
+    error = job.get("error", "")
+    if error:
+        error = gettext(error) % job["error_params"] if job.get("error_params") else gettext(error)
+    return {"kind": kind, "state": job.get("state", QUEUED), "stage": stage,
+            "label": str(STAGES.get(stage, stage)), "percent": round(start + (end - start) * fraction),
+            "counts": " · ".join(counters), "error": error,
+            **{k: job.get(k, 0) for k in ("read", "planned", "written", "total", "write_total")}}
 
 
 @dataclass(frozen=True)
@@ -154,7 +169,10 @@ def preview_load(token: str) -> StoredPreview | None:
     except (FileNotFoundError, ValueError):
         return None
     return StoredPreview(
-        rows=[RowPlan(RosterRow(**r["row"]), r["outcome"], r["detail"]) for r in saved["rows"]],
+        rows=[RowPlan(RosterRow(**r["row"]), r["outcome"], tuple(Note.from_json(n) for n in r["notes"]))
+              if "notes" in r else RowPlan(RosterRow(**r["row"]), r["outcome"],
+                                           (Note.from_json(r["detail"]),) if r.get("detail") else ())
+              for r in saved["rows"]],
         removals=[Removal(**r) for r in saved["removals"]], changes_anything=bool(saved["changes_anything"]))
 
 
@@ -177,14 +195,15 @@ def job_run(*, token: str, user_id: int, kind: str, remove_absent: bool = False)
         rows = read_roster(stored.data, stored.filename, progress=lambda n, total: report("reading", read=n,
                                                                                           total=total))
     except RosterFileError as exc:
-        _finish(token, job, FAILED, error=str(exc))
+        _finish(token, job, FAILED, error=exc.message, error_params=exc.params)
         return FAILED
     report("planning", read=len(rows), total=len(rows), planned=0)
     on_planned = lambda n, _total: report("planning", planned=n)  # noqa: E731
     if kind == PREVIEW:
         plan = import_plan(rows, sync=stored.sync, progress=on_planned)
         _write_json(_path(token, ".plan.json"), {
-            "rows": [{"row": asdict(r.row), "outcome": r.outcome, "detail": r.detail} for r in plan.rows],
+            "rows": [{"row": asdict(r.row), "outcome": r.outcome, "notes": [n.as_json() for n in r.notes]}
+                     for r in plan.rows],
             "removals": [asdict(r) for r in plan.removals], "changes_anything": plan.changes_anything})
         _finish(token, job, DONE, counts=plan.counts())
         return DONE

@@ -14,11 +14,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from attendance.campus import import_jobs, roster, uploads
 from attendance.campus.forms import RosterUploadForm
-from attendance.campus.importing import OUTCOMES, import_apply, import_plan
+from attendance.campus.importing import OUTCOME_LABELS, OUTCOMES, import_apply, import_plan
 from attendance.campus.views import require_admin
 
 PREVIEW_PAGE = 100
@@ -50,15 +51,20 @@ def _stored_or_404(request: HttpRequest, token: str) -> tuple[object, uploads.St
     user = require_admin(request)
     stored = uploads.upload_load(token=token, by=user)
     if stored is None:
-        raise Http404("This upload is not there any more (uploads are kept for a day): upload the file again.")
+        raise Http404(_("This upload is not there any more (uploads are kept for a day): upload the file again."))
     return user, stored
 
 
 def _imported(request: HttpRequest, stored: uploads.StoredUpload, counts: dict[str, int], removed: int) -> HttpResponse:
     uploads.upload_discard(token=stored.token)
-    gone = f", {removed} removed from their course" if removed else ""
-    messages.success(request, f"Imported {stored.filename}: {counts['created']} created, {counts['updated']} "
-                              f"updated, {counts['unchanged']} unchanged, {counts['refused']} refused{gone}.")
+    params = {"file": stored.filename, **counts, "removed": removed}
+    if removed:
+        text = _("Imported %(file)s: %(created)s created, %(updated)s updated, %(unchanged)s unchanged, "
+                 "%(refused)s refused, %(removed)s removed from their course.") % params
+    else:
+        text = _("Imported %(file)s: %(created)s created, %(updated)s updated, %(unchanged)s unchanged, "
+                 "%(refused)s refused.") % params
+    messages.success(request, text)
     return redirect("campus-memberships")
 
 
@@ -68,14 +74,15 @@ def _preview_page(request: HttpRequest, stored: uploads.StoredUpload, plan: obje
     listed = [r for r in rows if r.outcome == shown] if shown in OUTCOMES else rows
     page = Paginator(listed, PREVIEW_PAGE).get_page(request.GET.get("page"))
     context = {"stored": stored, "plan": plan, "counts": plan.counts(), "page": page, "show": shown,  # type: ignore[attr-defined]
-               "outcomes": OUTCOMES, "error": error}
+               "show_label": OUTCOME_LABELS.get(shown, shown), "outcomes": OUTCOMES,
+               "outcome_labels": [(o, OUTCOME_LABELS[o]) for o in OUTCOMES], "error": error}
     return render(request, "campus/import_preview.html", context)
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def roster_import_preview(request: HttpRequest, token: str) -> HttpResponse:
-    _, stored = _stored_or_404(request, token)
+    _user, stored = _stored_or_404(request, token)
     job = import_jobs.job_load(token)
     if job is not None:
         return _background(request, stored, job)
@@ -100,7 +107,7 @@ def _background(request: HttpRequest, stored: uploads.StoredUpload, job: dict) -
         return _imported(request, stored, job["counts"], job.get("removed", 0))
     plan = import_jobs.preview_load(stored.token) if previewed else None
     if plan is not None:
-        return _preview_page(request, stored, plan, error=job.get("error", ""))
+        return _preview_page(request, stored, plan, error=import_jobs.job_status(job)["error"])
     status = import_jobs.job_status(job)
     return render(request, "campus/import_progress.html", {"stored": stored, "status": status})
 
@@ -109,10 +116,10 @@ def _background(request: HttpRequest, stored: uploads.StoredUpload, job: dict) -
 @require_GET
 def roster_import_progress(request: HttpRequest, token: str) -> JsonResponse:
     """What the progress page polls: the stage, a percentage, the counters; `state` done or failed ends it."""
-    _, stored = _stored_or_404(request, token)
+    _user, stored = _stored_or_404(request, token)
     job = import_jobs.job_load(stored.token)
     if job is None:
-        raise Http404("This upload has no background job.")
+        raise Http404(_("This upload has no background job."))
     return JsonResponse(import_jobs.job_status(job))
 
 
@@ -126,6 +133,6 @@ def roster_template(request: HttpRequest, fmt: str) -> HttpResponse:
         response = HttpResponse(
             roster.template_xlsx(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     else:
-        raise Http404("The template comes as csv or xlsx.")
+        raise Http404(_("The template comes as csv or xlsx."))
     response["Content-Disposition"] = f'attachment; filename="rollcall-roster-template.{fmt}"'
     return response

@@ -8,6 +8,10 @@ the transaction, so what is written is what the database holds then, not at prev
 Students are matched by student number, lecturers by email; nobody is ever created twice. Rows
 are refused, with the reason, rather than guessed at: a lecturer's account in a student row, an
 unknown course, a student number twice for one course, a malformed email or date.
+
+A row's reason (or what it changes) is kept as notes: the English message (marked with gettext_noop)
+and its parameters, not as text. It is translated when shown, into the reader's language: a large
+file's preview is made by a Celery worker, which has no reader, and is listed later from a file.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from django.core.validators import validate_email
 from django.db import models, transaction
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from attendance.campus.roster import RosterRow
 from attendance.courses.indexes import course_index_rebuild
@@ -31,8 +36,10 @@ from attendance.models import Course, CourseMembership, FaceEmbedding, FaceEnrol
 
 CREATED, UPDATED, UNCHANGED, REFUSED = "created", "updated", "unchanged", "refused"
 OUTCOMES = (CREATED, UPDATED, UNCHANGED, REFUSED)
-STUDENT_ROLES = {"student", "students", ""}
-LECTURER_ROLES = {"lecturer", "lecturers", "teacher", "instructor"}
+OUTCOME_LABELS = {CREATED: gettext_lazy("created"), UPDATED: gettext_lazy("updated"),
+                  UNCHANGED: gettext_lazy("unchanged"), REFUSED: gettext_lazy("refused")}
+STUDENT_ROLES = {"student", "students", "", "studentica", "studenti"}
+LECTURER_ROLES = {"lecturer", "lecturers", "teacher", "instructor", "nastavnik", "nastavnica"}
 PROGRESS_EVERY = 500  # rows planned between two calls of the progress callback
 WRITE_BATCH = 2000
 
@@ -41,10 +48,54 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
+class Note:
+    """One message about a row, translated when shown: `message` is the English msgid (marked with
+    gettext_noop) and `params` its JSON-able parameters. A parameter named `account_role` is a
+    User.Role value, shown as the role's label; None is shown as "(none)"."""
+
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def text(self) -> str:
+        params = {k: _shown(k, v) for k, v in self.params.items()}
+        return gettext(self.message) % params if params else gettext(self.message)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"message": self.message, "params": self.params}
+
+    @classmethod
+    def from_json(cls, value: Any) -> Note:
+        if isinstance(value, str):  # an English detail kept by an older version: shown as it is
+            return cls("%(text)s", {"text": value})
+        return cls(str(value["message"]), dict(value.get("params") or {}))
+
+
+def _shown(key: str, value: Any) -> Any:
+    if value is None:
+        return gettext("(none)")
+    if key == "account_role":
+        return str(User.Role(value).label).lower() if value in User.Role.values else value
+    return value
+
+
+def notes_text(notes: Sequence[Note]) -> str:
+    return "; ".join(note.text() for note in notes)
+
+
+@dataclass(frozen=True)
 class RowPlan:
     row: RosterRow
     outcome: str
-    detail: str  # why it is refused, or what it changes
+    notes: tuple[Note, ...] = ()  # why it is refused, or what it changes
+
+    @property
+    def detail(self) -> str:
+        """The notes in the active language (the reader's)."""
+        return notes_text(self.notes)
+
+    @property
+    def outcome_label(self) -> str:
+        return str(OUTCOME_LABELS.get(self.outcome, self.outcome))
 
 
 @dataclass(frozen=True)
@@ -116,67 +167,78 @@ class _Planner:
         self.planned_pairs: set[tuple[int, int]] = set()  # (course id, id(user)) added by this import
         self.numbers_in_course: dict[int, set[str]] = {}
 
-    def refuse(self, row: RosterRow, reason: str) -> None:
-        self.plan.rows.append(RowPlan(row, REFUSED, reason))
+    def refuse(self, row: RosterRow, reason: str | Note, **params: Any) -> None:
+        note = reason if isinstance(reason, Note) else Note(reason, params)
+        self.plan.rows.append(RowPlan(row, REFUSED, (note,)))
 
     def row(self, row: RosterRow) -> None:
         course: Course | None = None
         if row.course_code or row.term or self.require_course:
             if not (row.course_code and row.term):
-                return self.refuse(row, "A course code and a term are both needed.")
+                return self.refuse(row, gettext_noop("A course code and a term are both needed."))
             course = self.courses.get((row.course_code, row.term))
             if course is None:
-                return self.refuse(row, f"Unknown course {row.course_code} ({row.term}): create it first.")
+                return self.refuse(row, gettext_noop("Unknown course %(code)s (%(term)s): create it first."),
+                                   code=row.course_code, term=row.term)
             if row.student_number:
                 self.numbers_in_course.setdefault(course.pk, set()).add(row.student_number)
         if row.email:
             try:
                 validate_email(row.email)
             except ValidationError:
-                return self.refuse(row, f"“{row.email}” is not an email address.")
+                return self.refuse(row, gettext_noop("“%(email)s” is not an email address."), email=row.email)
         joined_at = None
         if row.joined_on:
             try:
                 joined_at = timezone.make_aware(datetime.combine(date.fromisoformat(row.joined_on[:10]), time()))
             except ValueError:
-                return self.refuse(row, f"“{row.joined_on}” under Joined on is not a date (write 2026-09-01).")
+                return self.refuse(row, gettext_noop("“%(value)s” under Joined on is not a date (write 2026-09-01)."),
+                                   value=row.joined_on)
         if row.role in STUDENT_ROLES:
             return self.student(row, course, joined_at)
         if row.role in LECTURER_ROLES:
             return self.lecturer(row, course)
-        return self.refuse(row, f"The role “{row.role}” is neither student nor lecturer.")
+        return self.refuse(row, gettext_noop("The role “%(role)s” is neither student nor lecturer."), role=row.role)
 
-    def _same_person(self, row: RosterRow, key: str) -> str:
+    def _same_person(self, row: RosterRow, key: str) -> Note | None:
         seen = self.person_line.get(key)
         mine = (row.first_name, row.last_name, row.email)
         if seen is None:
             self.person_line[key] = (row.line, *mine)
-            return ""
+            return None
         if seen[1:] != mine:
-            return f"Line {seen[0]} gives {key} another name or email; make them the same."
-        return ""
+            return Note(gettext_noop("Line %(line)s gives %(key)s another name or email; make them the same."),
+                        {"line": seen[0], "key": key})
+        return None
 
-    def _update(self, user: User, row: RosterRow) -> list[str]:
+    def _update(self, user: User, row: RosterRow) -> list[Note]:
         changes = []
-        for attr, value, label in (("first_name", row.first_name, "first name"),
-                                   ("last_name", row.last_name, "last name"), ("email", row.email, "email")):
+        for attr, value, message in (
+                ("first_name", row.first_name, gettext_noop("first name %(old)s → %(new)s")),
+                ("last_name", row.last_name, gettext_noop("last name %(old)s → %(new)s")),
+                ("email", row.email, gettext_noop("email %(old)s → %(new)s"))):
             current = getattr(user, attr)
             if value and (current.lower() if attr == "email" else current) != value:
-                changes.append(f"{label} {getattr(user, attr) or '(none)'} → {value}")
+                changes.append(Note(message, {"old": getattr(user, attr) or None, "new": value}))
                 setattr(user, attr, value)
         if row.active is not None and user.is_active != row.active:
-            changes.append("account reactivated" if row.active else "account deactivated")
+            changes.append(Note(gettext_noop("account reactivated") if row.active
+                                else gettext_noop("account deactivated")))
             user.is_active = row.active
         if changes and user.pk is not None:
             self.plan.changed_users[user.pk] = user
         return changes
 
-    def _new_user(self, row: RosterRow, *, username: str, role: str, number: str) -> User | str:
+    def _new_user(self, row: RosterRow, *, username: str, role: str, number: str) -> User | Note:
         if username in self.usernames:
-            return f"The user name {username} is taken by another account."
+            return Note(gettext_noop("The user name %(username)s is taken by another account."),
+                        {"username": username})
         if not row.last_name:
-            what = "student number" if number else "the email"
-            return f"No account has {what} {username} yet, and no name is given to create one."
+            if number:
+                return Note(gettext_noop("No account has student number %(key)s yet, and no name is given to "
+                                         "create one."), {"key": username})
+            return Note(gettext_noop("No account has the email %(key)s yet, and no name is given to create one."),
+                        {"key": username})
         user = User(username=username, student_number=number, first_name=row.first_name, last_name=row.last_name,
                     email=row.email, role=role, password=_unusable_password(),
                     is_active=True if row.active is None else row.active)
@@ -184,14 +246,15 @@ class _Planner:
         self.plan.new_users.append(user)
         return user
 
-    def _finish(self, row: RosterRow, user: User, created: bool, changes: list[str], joined: str) -> None:
-        done = (["new account"] if created else []) + ([joined] if joined else [])
+    def _finish(self, row: RosterRow, user: User, created: bool, changes: list[Note], joined: Note | None
+                ) -> None:
+        done = ([Note(gettext_noop("new account"))] if created else []) + ([joined] if joined else [])
         if created or joined:
-            self.plan.rows.append(RowPlan(row, CREATED, "; ".join(done + changes)))
+            self.plan.rows.append(RowPlan(row, CREATED, tuple(done + changes)))
         elif changes:
-            self.plan.rows.append(RowPlan(row, UPDATED, "; ".join(changes)))
+            self.plan.rows.append(RowPlan(row, UPDATED, tuple(changes)))
         else:
-            self.plan.rows.append(RowPlan(row, UNCHANGED, ""))
+            self.plan.rows.append(RowPlan(row, UNCHANGED))
 
     def _pair_new(self, course: Course, user: User, existing: set[tuple[int, int]]) -> bool:
         if user.pk is not None and (course.pk, user.pk) in existing:
@@ -204,64 +267,71 @@ class _Planner:
     def student(self, row: RosterRow, course: Course | None, joined_at: datetime | None) -> None:
         number = row.student_number
         if not number:
-            return self.refuse(row, "A student row needs a student number.")
+            return self.refuse(row, gettext_noop("A student row needs a student number."))
         key = (number, course.pk if course else None)
         if key in self.first_line:
-            return self.refuse(row, f"Student number {number} is on line {self.first_line[key]} too.")
+            return self.refuse(row, gettext_noop("Student number %(number)s is on line %(line)s too."),
+                               number=number, line=self.first_line[key])
         self.first_line[key] = row.line
         if problem := self._same_person(row, number):
             return self.refuse(row, problem)
         user = self.by_number.get(number) or self.new_by_key.get(number)
         if user is not None and not user.is_student:
-            return self.refuse(row, f"{number} is {user.display_name}, a {user.get_role_display().lower()} "
-                                    "account: only students can be on a course's roster.")
+            return self.refuse(row, gettext_noop("%(number)s is %(name)s, a %(account_role)s account: only students "
+                                                 "can be on a course's roster."),
+                               number=number, name=user.display_name, account_role=user.role)
         created = False
         if user is None:
             for owner in self.by_email.get(row.email, []) if row.email else []:
                 if not owner.is_student:
-                    return self.refuse(row, f"{row.email} belongs to {owner.display_name}, a "
-                                            f"{owner.get_role_display().lower()}: not a student.")
-                return self.refuse(row, f"{row.email} is already the email of student number "
-                                        f"{owner.student_number or owner.username}.")
+                    return self.refuse(row, gettext_noop("%(email)s belongs to %(name)s, a %(account_role)s: "
+                                                         "not a student."),
+                                       email=row.email, name=owner.display_name, account_role=owner.role)
+                return self.refuse(row, gettext_noop("%(email)s is already the email of student number %(number)s."),
+                                   email=row.email, number=owner.student_number or owner.username)
             made = self._new_user(row, username=number, role=User.Role.STUDENT, number=number)
-            if isinstance(made, str):
+            if isinstance(made, Note):
                 return self.refuse(row, made)
             user, created = made, True
             self.new_by_key[number] = user
         changes = [] if created else self._update(user, row)
-        joined = ""
+        joined = None
         if course is not None and self._pair_new(course, user, self.member_pairs):
             self.plan.new_memberships.append((user, course.pk, joined_at))
-            joined = f"added to {course.code}"
+            joined = Note(gettext_noop("added to %(course)s"), {"course": course.code})
         self._finish(row, user, created, changes, joined)
 
     def lecturer(self, row: RosterRow, course: Course | None) -> None:
         if not row.email:
-            return self.refuse(row, "A lecturer row needs an email address (lecturers are matched by email).")
+            return self.refuse(row, gettext_noop("A lecturer row needs an email address (lecturers are matched by "
+                                                 "email)."))
         if (owner := self.by_number.get(row.student_number)) is not None and owner.is_student:
-            return self.refuse(row, f"{row.student_number} is {owner.display_name}, a student: "
-                                    "a student cannot teach a course.")
+            return self.refuse(row, gettext_noop("%(number)s is %(name)s, a student: a student cannot teach a "
+                                                 "course."), number=row.student_number, name=owner.display_name)
         if problem := self._same_person(row, row.email):
             return self.refuse(row, problem)
         owners = self.by_email.get(row.email, [])
         if len(owners) > 1:
-            return self.refuse(row, f"{len(owners)} accounts have the email {row.email}; keep one.")
+            # Never one account: len(owners) > 1, so no plural forms (the Croatian needs no agreement either).
+            return self.refuse(row, gettext_noop("%(count)s accounts have the email %(email)s; keep one."),
+                               count=len(owners), email=row.email)
         user = owners[0] if owners else self.new_by_key.get(row.email)
         if user is not None and user.role != User.Role.LECTURER:
-            return self.refuse(row, f"{row.email} is {user.display_name}, a {user.get_role_display().lower()} "
-                                    "account: only lecturers can teach a course.")
+            return self.refuse(row, gettext_noop("%(email)s is %(name)s, a %(account_role)s account: only lecturers "
+                                                 "can teach a course."),
+                               email=row.email, name=user.display_name, account_role=user.role)
         created = False
         if user is None:
             made = self._new_user(row, username=row.email, role=User.Role.LECTURER, number="")
-            if isinstance(made, str):
+            if isinstance(made, Note):
                 return self.refuse(row, made)
             user, created = made, True
             self.new_by_key[row.email] = user
         changes = [] if created else self._update(user, row)
-        joined = ""
+        joined = None
         if course is not None and self._pair_new(course, user, self.lecturer_pairs):
             self.plan.new_lecturers.append((user, course.pk))
-            joined = f"teaches {course.code}"
+            joined = Note(gettext_noop("teaches %(course)s"), {"course": course.code})
         self._finish(row, user, created, changes, joined)
 
     def removals(self) -> list[Removal]:

@@ -3,6 +3,8 @@
 Files come from a student system's export or from Excel: a UTF-8 byte-order mark, `;` as the
 separator (Excel in most of Europe), headers in any case and order, student numbers that Excel
 turned into numbers and dates stored as date cells. Each is read the way a person would read it.
+The headers are read in English or in Croatian, whatever the reader's language; the template is
+written in the language of the person who downloads it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
@@ -25,24 +29,38 @@ PROGRESS_EVERY = 500  # rows between two calls of a reader's progress callback
 # Called with (rows read so far, rows the file holds as far as its size tells): the import's progress.
 ReadProgress = Callable[[int, int], None]
 
-# Column -> the headers accepted for it (compared lower-case, with _ and - read as spaces).
+# Column -> the headers accepted for it (compared lower-case, with _ and - read as spaces), in English
+# and in Croatian (the template's headers in both languages are among them).
 HEADERS: dict[str, tuple[str, ...]] = {
-    "student_number": ("student number", "student no", "student id", "number", "matriculation number"),
-    "name": ("name", "full name", "student name"),
-    "email": ("email", "e mail", "mail", "email address"),
-    "course_code": ("course code", "course", "code"),
-    "term": ("term", "semester"),
-    "role": ("role",),
-    "joined_on": ("joined on", "joined", "enrolled on", "start date"),
+    "student_number": ("student number", "student no", "student id", "number", "matriculation number",
+                       "broj studenta", "jmbag", "broj"),
+    "name": ("name", "full name", "student name", "ime i prezime", "ime", "ime studenta"),
+    "email": ("email", "e mail", "mail", "email address", "e pošta", "adresa e pošte", "e adresa"),
+    "course_code": ("course code", "course", "code", "šifra kolegija", "kolegij", "šifra"),
+    "term": ("term", "semester", "semestar"),
+    "role": ("role", "uloga"),
+    "joined_on": ("joined on", "joined", "enrolled on", "start date", "upisan", "datum upisa"),
 }
 REQUIRED = ("student_number", "name", "email", "course_code", "term")
-TEMPLATE_HEADER = ["Student number", "Name", "Email", "Course code", "Term", "Role", "Joined on"]
+# The template's first row (and the names of missing columns), in the reader's language.
+TEMPLATE_HEADER = [gettext_lazy("Student number"), gettext_lazy("Name"), gettext_lazy("Email"),
+                   gettext_lazy("Course code"), gettext_lazy("Term"), gettext_lazy("Role"), gettext_lazy("Joined on")]
 TEMPLATE_EXAMPLE = ["s1234567", "Ana María López", "ana.lopez@example.edu", "CS101", "2026-autumn", "student",
                     "2026-09-01"]
 
 
 class RosterFileError(Exception):
-    """The file as a whole cannot be read; the message says why, for the person who uploaded it."""
+    """The file as a whole cannot be read; the message says why, for the person who uploaded it.
+
+    Kept as the English msgid and its parameters (a background job stores them and the page
+    translates them for its reader); str() is the message in the active language."""
+
+    def __init__(self, message: str, **params: Any) -> None:
+        super().__init__(message)
+        self.message, self.params = message, params
+
+    def __str__(self) -> str:
+        return gettext(self.message) % self.params if self.params else gettext(self.message)
 
 
 @dataclass(frozen=True)
@@ -67,9 +85,9 @@ def split_name(full: str) -> tuple[str, str]:
     """"López, Ana María" -> ("Ana María", "López"); "Ana María López" -> ("Ana María", "López")."""
     full = " ".join(full.split())
     if "," in full:
-        last, _, first = full.partition(",")
+        last, _comma, first = full.partition(",")
         return first.strip(), last.strip()
-    first, _, last = full.rpartition(" ")
+    first, _space, last = full.rpartition(" ")
     return (first, last) if first else ("", last)
 
 
@@ -98,16 +116,16 @@ def _column_map(header: list[str]) -> dict[str, int]:
             found[column] = i
     missing = [c for c in REQUIRED if c not in found]
     if missing:
-        names = ", ".join(TEMPLATE_HEADER[list(HEADERS).index(c)] for c in missing)
+        names = ", ".join(str(TEMPLATE_HEADER[list(HEADERS).index(c)]) for c in missing)
         raise RosterFileError(
-            f"The first row must name the columns; missing: {names}. Download the template to see the layout."
-        )
+            gettext_noop("The first row must name the columns; missing: %(names)s. Download the template to see "
+                         "the layout."), names=names)
     return found
 
 
 def _rows_from_table(table: list[list[str]]) -> list[RosterRow]:
     if not table:
-        raise RosterFileError("The file is empty.")
+        raise RosterFileError(gettext_noop("The file is empty."))
     columns = _column_map(table[0])
     rows = []
     for line, cells in enumerate(table[1:], start=2):
@@ -125,9 +143,10 @@ def _rows_from_table(table: list[list[str]]) -> list[RosterRow]:
             role=get("role").lower() or "student", joined_on=get("joined_on"),
         ))
     if len(rows) > MAX_ROWS:
-        raise RosterFileError(f"The file has {len(rows)} rows; import at most {MAX_ROWS} at a time.")
+        raise RosterFileError(gettext_noop("The file has %(rows)s rows; import at most %(most)s at a time."),
+                              rows=len(rows), most=MAX_ROWS)
     if not rows:
-        raise RosterFileError("The file has a header row but no people in it.")
+        raise RosterFileError(gettext_noop("The file has a header row but no people in it."))
     return rows
 
 
@@ -135,9 +154,9 @@ def _read_csv(data: bytes, progress: ReadProgress | None = None) -> list[list[st
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise RosterFileError(
+        raise RosterFileError(gettext_noop(
             "The file is not UTF-8 text. In Excel, save it as “CSV UTF-8 (Comma delimited)” or upload the .xlsx."
-        ) from None
+        )) from None
     first_line = text.split("\n", 1)[0]
     delimiter = max(";,\t", key=first_line.count)
     if progress is None:
@@ -155,7 +174,7 @@ def _read_xlsx(data: bytes, progress: ReadProgress | None = None) -> list[list[s
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise RosterFileError("The file could not be read as an Excel workbook (.xlsx).") from None
+        raise RosterFileError(gettext_noop("The file could not be read as an Excel workbook (.xlsx).")) from None
     try:
         sheet = book.worksheets[0]
         if progress is None:
@@ -175,18 +194,19 @@ def read_roster(data: bytes, filename: str, progress: ReadProgress | None = None
     """The rows of an uploaded roster, XLSX recognised by its content (a ZIP), anything else as CSV;
     `progress`, if given, is told every few hundred rows how many have been read."""
     if len(data) > MAX_BYTES:
-        raise RosterFileError(f"The file is larger than {MAX_BYTES // (1024 * 1024)} MB; split it.")
+        raise RosterFileError(gettext_noop("The file is larger than %(mb)s MB; split it."),
+                              mb=MAX_BYTES // (1024 * 1024))
     if data[:4] == b"PK\x03\x04":
         return _rows_from_table(_read_xlsx(data, progress))
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        raise RosterFileError("The file is named .xlsx but is not an Excel workbook.")
+        raise RosterFileError(gettext_noop("The file is named .xlsx but is not an Excel workbook."))
     return _rows_from_table(_read_csv(data, progress))
 
 
 def template_csv() -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(TEMPLATE_HEADER)
+    writer.writerow([str(h) for h in TEMPLATE_HEADER])
     writer.writerow(TEMPLATE_EXAMPLE)
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # the mark makes Excel read it as UTF-8
 
@@ -195,8 +215,8 @@ def template_xlsx() -> bytes:
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = "Roster"
-    sheet.append(TEMPLATE_HEADER)
+    sheet.title = gettext("Roster")
+    sheet.append([str(h) for h in TEMPLATE_HEADER])
     sheet.append([*TEMPLATE_EXAMPLE[:-1], date.fromisoformat(TEMPLATE_EXAMPLE[-1])])
     sheet["A2"].number_format = "@"
     out = io.BytesIO()

@@ -2,7 +2,8 @@
 
 Each list takes its search and filters from the query string, shows 50 rows a page and offers bulk
 actions on the ticked rows; a bulk action is a POST that redirects back to the same filtered page
-with a message saying what was done and what was skipped, and why.
+with a message saying what was done and what was skipped, and why. The messages are written in the
+admin's language when the action is done (they are shown on the very next page).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods
 
 from attendance import permissions
@@ -30,14 +33,15 @@ PAGE_SIZE = 50
 def require_admin(request: HttpRequest) -> User:
     user = cast(User, request.user)
     if not user.is_admin:
-        raise PermissionDenied("Managing courses and people is for admins. Lecturers manage their courses' rosters.")
+        raise PermissionDenied(_("Managing courses and people is for admins. Lecturers manage their courses' "
+                                 "rosters."))
     return user
 
 
 def require_staff(request: HttpRequest) -> User:
     user = cast(User, request.user)
     if not permissions.is_staff_role(user):
-        raise PermissionDenied("The management area is for lecturers and admins.")
+        raise PermissionDenied(_("The management area is for lecturers and admins."))
     return user
 
 
@@ -54,11 +58,14 @@ def back(request: HttpRequest, name: str, *args: object) -> HttpResponse:
 
 
 def report(request: HttpRequest, result: BulkResult, done: str) -> None:
-    messages.success(request, done.format(n=result.done, s="" if result.done == 1 else "s"))
+    """`done`: what was done, already in words (ngettext of result.done)."""
+    messages.success(request, done)
     if result.skipped:
-        shown = ", ".join(result.skipped[:10]) + (f" and {len(result.skipped) - 10} more" if len(result.skipped) > 10
-                                                   else "")
-        messages.warning(request, f"Left as they were: {shown}.")
+        shown = ", ".join(result.skipped[:10])
+        if len(result.skipped) > 10:
+            more = len(result.skipped) - 10
+            shown = ngettext("%(names)s and %(n)s more", "%(names)s and %(n)s more", more) % {"names": shown, "n": more}
+        messages.warning(request, _("Left as they were: %(names)s.") % {"names": shown})
 
 
 def selected_people(request: HttpRequest) -> list[User]:
@@ -94,9 +101,11 @@ def course_list(request: HttpRequest) -> HttpResponse:
         if request.POST.get("action") == "assign" and lecturer is not None:
             done = sum(services.lecturers_assign(course=c, people=[lecturer]).done
                        for c in Course.objects.filter(pk__in=ids))
-            messages.success(request, f"{lecturer.display_name} now teaches {done} more course{'s' * (done != 1)}.")
+            messages.success(request, ngettext("%(name)s now teaches %(n)s more course.",
+                                               "%(name)s now teaches %(n)s more courses.", done)
+                             % {"name": lecturer.display_name, "n": done})
         else:
-            messages.error(request, "Tick some courses and choose a lecturer first.")
+            messages.error(request, _("Tick some courses and choose a lecturer first."))
         return back(request, "campus-courses")
     query, term = request.GET.get("q", "").strip(), request.GET.get("term", "")
     context = {
@@ -115,7 +124,7 @@ def course_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = CourseForm(request.POST or None, instance=course)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
-        messages.success(request, f"{saved.code} ({saved.term}) saved.")
+        messages.success(request, _("%(code)s (%(term)s) saved.") % {"code": saved.code, "term": saved.term})
         return redirect("campus-roster", saved.pk)
     return render(request, "campus/course_form.html", {"form": form, "course": course})
 
@@ -128,18 +137,26 @@ def people_list(request: HttpRequest, role: str = "") -> HttpResponse:
     if request.method == "POST":
         people, action, course = selected_people(request), request.POST.get("action"), course_from_post(request)
         if not people:
-            messages.error(request, "Tick at least one person first.")
+            messages.error(request, _("Tick at least one person first."))
         elif action in ("deactivate", "activate"):
             result = services.users_set_active(people=people, active=action == "activate", by=user)
-            report(request, result, f"{{n}} account{{s}} {action}d.")
+            if action == "activate":
+                done = ngettext("%(n)s account activated.", "%(n)s accounts activated.", result.done)
+            else:
+                done = ngettext("%(n)s account deactivated.", "%(n)s accounts deactivated.", result.done)
+            report(request, result, done % {"n": result.done})
         elif action == "add_to_course" and course is not None:
-            report(request, services.memberships_add(course=course, people=people),
-                   f"{{n}} student{{s}} added to {course.code}.")
+            result = services.memberships_add(course=course, people=people)
+            report(request, result, ngettext("%(n)s student added to %(course)s.",
+                                             "%(n)s students added to %(course)s.",
+                                             result.done) % {"n": result.done, "course": course.code})
         elif action == "assign_course" and course is not None:
-            report(request, services.lecturers_assign(course=course, people=people),
-                   f"{{n}} more lecturer{{s}} on {course.code}.")
+            result = services.lecturers_assign(course=course, people=people)
+            report(request, result, ngettext("%(n)s more lecturer on %(course)s.",
+                                             "%(n)s more lecturers on %(course)s.",
+                                             result.done) % {"n": result.done, "course": course.code})
         else:
-            messages.error(request, "Choose an action (and a course for the course actions).")
+            messages.error(request, _("Choose an action (and a course for the course actions)."))
         return back(request, name)
     query, active = request.GET.get("q", "").strip(), request.GET.get("active", "")
     role = role or request.GET.get("role", "")
@@ -165,7 +182,7 @@ def person_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     form = PersonForm(request.POST or None, instance=person, initial=initial)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
-        messages.success(request, f"{saved.display_name} saved.")
+        messages.success(request, _("%(name)s saved.") % {"name": saved.display_name})
         return redirect("campus-people")
     memberships = person.memberships.select_related("course") if person else []
     teaching = person.taught_courses.all() if person else []
@@ -181,9 +198,10 @@ def membership_list(request: HttpRequest) -> HttpResponse:
         ids = [int(i) for i in request.POST.getlist("selected") if i.isdigit()]
         if request.POST.get("action") == "remove" and ids:
             removed = services.memberships_remove(memberships=CourseMembership.objects.filter(pk__in=ids))
-            messages.success(request, f"{removed} membership{'s' * (removed != 1)} removed.")
+            messages.success(request, ngettext("%(n)s membership removed.", "%(n)s memberships removed.", removed)
+                             % {"n": removed})
         else:
-            messages.error(request, "Tick some memberships first.")
+            messages.error(request, _("Tick some memberships first."))
         return back(request, "campus-memberships")
     query, term = request.GET.get("q", "").strip(), request.GET.get("term", "")
     course_pk = request.GET.get("course", "")

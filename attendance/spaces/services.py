@@ -10,6 +10,7 @@ from pathlib import Path
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from attendance import ml
 from attendance.courses.indexes import courses_index_rebuild
@@ -45,7 +46,8 @@ def space_record(*, embedder: Embedder) -> EmbeddingSpace:
             space = active_space()
         ml.forget_space()
     if space is None or space.name != embedder.name:
-        raise SpaceError(f"The site serves {space}, not {embedder.name}: not stored.")
+        raise SpaceError(_("The site serves %(space)s, not %(name)s: not stored.") % {"space": space,
+                                                                                    "name": embedder.name})
     return space
 
 
@@ -71,7 +73,7 @@ def space_reembed(*, progress: Callable[[int, int], None] | None = None) -> Reem
     spec = ml.configured_spec()
     current = active_space()
     if current is not None and current.name == target.name:
-        raise SpaceError(f"The site already serves {target.name}: nothing to switch.")
+        raise SpaceError(_("The site already serves %(name)s: nothing to switch.") % {"name": target.name})
     load = getattr(target, "load", None)
     if callable(load):
         load()  # ModelUnavailableError now, before anything changed
@@ -86,7 +88,7 @@ def space_reembed(*, progress: Callable[[int, int], None] | None = None) -> Reem
             progress(n, len(enrolments))
     with transaction.atomic():
         EmbeddingSpace.objects.filter(active=True).update(active=False)
-        space, _ = EmbeddingSpace.objects.update_or_create(
+        space, _created = EmbeddingSpace.objects.update_or_create(
             name=target.name,
             defaults={"backbone": spec.backbone, "clip_model": spec.clip_model, "clip_pretrained": spec.clip_pretrained,
                       "clip_checkpoint": spec.clip_checkpoint, "dim": target.dim, "active": True,
@@ -109,7 +111,7 @@ def _reembed_one(enrolment: FaceEnrolment, embedder: Embedder) -> bool:
         return False
     rules = EnrolmentRules()
     try:
-        views, _ = video_views(Path(enrolment.video.path), detector=ml.detector(), crop=embedder.crop, rules=rules)
+        views, _times = video_views(Path(enrolment.video.path), detector=ml.detector(), crop=embedder.crop, rules=rules)
         vectors = embed_views(views, embedder, rules=rules)
         threshold = BACKBONE_DEFAULTS[embedder.backbone].threshold
         views, vectors = one_person(views, vectors, threshold=threshold, rules=rules)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -24,7 +26,7 @@ AUTHENTICATION = [SessionAuthentication, TokenAuthentication]
 
 
 class SeriesSerializer(serializers.ModelSerializer):
-    planned = serializers.IntegerField(read_only=True, help_text="Sessions not yet held.")
+    planned = serializers.IntegerField(read_only=True, help_text=gettext_lazy("Sessions not yet held."))
     held = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -36,7 +38,7 @@ class SeriesSerializer(serializers.ModelSerializer):
 class SeriesInputSerializer(serializers.Serializer):
     title = serializers.CharField(required=False, allow_blank=True, max_length=200, default="")
     weekdays = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=7), min_length=1,
-                                     max_length=7, help_text="ISO weekdays, Monday 1 to Sunday 7.")
+                                     max_length=7, help_text=gettext_lazy("ISO weekdays, Monday 1 to Sunday 7."))
     start_time = serializers.TimeField()
     end_time = serializers.TimeField()
     every_weeks = serializers.IntegerField(min_value=1, max_value=8, default=1)
@@ -45,7 +47,7 @@ class SeriesInputSerializer(serializers.Serializer):
     skip_dates = serializers.ListField(child=serializers.DateField(), required=False, default=list, max_length=400)
     students = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=2000,
-        help_text="Ids of the course's students; empty: the whole course.",
+        help_text=gettext_lazy("Ids of the course's students; empty: the whole course."),
     )
 
 
@@ -56,7 +58,7 @@ class CourseTimetableApi(APIView):
     def _course(self, request: Request, pk: int) -> Course:
         course = get_object_or_404(Course, pk=pk)
         if not permissions.can_manage_course(request.user, course):
-            raise PermissionDenied("Only an admin or a lecturer of this course can plan its sessions.")
+            raise PermissionDenied(_("Only an admin or a lecturer of this course can plan its sessions."))
         return course
 
     @extend_schema(operation_id="course_timetable", summary="A course's recurring classes",
@@ -74,14 +76,14 @@ class CourseTimetableApi(APIView):
         data = cast(dict[str, Any], serializer.validated_data)
         students = list(User.objects.filter(pk__in=data["students"]))
         if len(students) != len(set(data["students"])):
-            raise ValidationError({"students": "Some of these ids are no one's."})
+            raise ValidationError({"students": _("Some of these ids are no one's.")})
         spec = SeriesSpec(
             title=data["title"], weekdays=data["weekdays"], start_time=data["start_time"], end_time=data["end_time"],
             every_weeks=data["every_weeks"], starts_on=data["starts_on"], ends_on=data["ends_on"],
             skip_dates=data["skip_dates"], students=students,
         )
         try:
-            series, _ = series_save(course=course, by=cast(User, request.user), spec=spec)
+            series, _result = series_save(course=course, by=cast(User, request.user), spec=spec)
         except TimetableError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         return Response(SeriesSerializer(selectors.course_series(course=course).get(pk=series.pk)).data, status=201)

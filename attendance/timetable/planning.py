@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 MAX_SESSIONS_PER_SERIES = 400  # a term of daily classes is ~120; more is a mistyped year
 MAX_SERIES_DAYS = 731  # two years: any longer plan is a typing mistake
@@ -19,9 +20,10 @@ FIRST_YEAR, LAST_YEAR = 2000, 2100  # dates outside are typing mistakes (and yea
 
 
 def date_problem(day: date) -> str | None:
-    """Why a date cannot be planned on, in words; None when it can."""
+    """Why a date cannot be planned on, in words (the active language's); None when it can."""
     if not FIRST_YEAR <= day.year <= LAST_YEAR:
-        return f"{day.isoformat()} is not a plausible class date (years {FIRST_YEAR} to {LAST_YEAR})."
+        return _("%(day)s is not a plausible class date (years %(first)s to %(last)s).") % {
+            "day": day.isoformat(), "first": FIRST_YEAR, "last": LAST_YEAR}
     return None
 
 
@@ -99,12 +101,13 @@ def parse_skip_dates(text: str) -> list[date]:
             end = date.fromisoformat(last) if sep else start
         except ValueError:
             raise ValueError(
-                f"{item!r} is not a date or a range: write dates as YYYY-MM-DD, ranges as 2026-12-24 to 2027-01-06."
+                _("%(item)s is not a date or a range: write dates as YYYY-MM-DD, ranges as 2026-12-24 to "
+                  "2027-01-06.") % {"item": repr(item)}
             ) from None
         if end < start:
-            raise ValueError(f"The range {item!r} ends before it starts.")
+            raise ValueError(_("The range %(item)s ends before it starts.") % {"item": repr(item)})
         if (end - start).days > 366:
-            raise ValueError(f"The range {item!r} is longer than a year.")
+            raise ValueError(_("The range %(item)s is longer than a year.") % {"item": repr(item)})
         if (problem := date_problem(start) or date_problem(end)) is not None:
             raise ValueError(problem)
         found.extend(start + timedelta(days=n) for n in range((end - start).days + 1))

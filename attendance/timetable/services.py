@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, time
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from attendance import permissions
 from attendance.models import Course, Session, TimetableSeries, User
@@ -24,7 +25,8 @@ from attendance.timetable.planning import (
 
 
 class TimetableError(Exception):
-    """A timetable change that cannot be made; the message says why and what to do."""
+    """A timetable change that cannot be made; the message says why and what to do, in the active
+    language (the request's: it is shown at once, never stored)."""
 
 
 @dataclass(frozen=True)
@@ -50,24 +52,25 @@ class SyncResult:
 
 def _check(*, course: Course, by: User, spec: SeriesSpec) -> None:
     if not permissions.can_manage_course(by, course):
-        raise TimetableError("Only an admin or a lecturer of this course can plan its sessions.")
+        raise TimetableError(_("Only an admin or a lecturer of this course can plan its sessions."))
     if not spec.weekdays or any(d not in range(1, 8) for d in spec.weekdays):
-        raise TimetableError("Choose at least one weekday.")
+        raise TimetableError(_("Choose at least one weekday."))
     if spec.end_time <= spec.start_time:
-        raise TimetableError("The end time must be after the start time (a class cannot run past midnight).")
+        raise TimetableError(_("The end time must be after the start time (a class cannot run past midnight)."))
     if spec.ends_on < spec.starts_on:
-        raise TimetableError("The last day must be on or after the first day.")
+        raise TimetableError(_("The last day must be on or after the first day."))
     for day in (spec.starts_on, spec.ends_on, *spec.skip_dates):
         if (problem := date_problem(day)) is not None:
             raise TimetableError(problem)
     if (spec.ends_on - spec.starts_on).days > MAX_SERIES_DAYS:
-        raise TimetableError("A series runs for two years at most; plan each year's term on its own.")
+        raise TimetableError(_("A series runs for two years at most; plan each year's term on its own."))
     if spec.every_weeks < 1:
-        raise TimetableError("Repeat every 1 week or more.")
+        raise TimetableError(_("Repeat every 1 week or more."))
     members = set(course.memberships.values_list("student_id", flat=True))
     strangers = [s.display_name for s in spec.students if s.pk not in members]
     if strangers:
-        raise TimetableError(f"Not on {course.code}: {', '.join(strangers)}. A group is made of the course's students.")
+        raise TimetableError(_("Not on %(course)s: %(names)s. A group is made of the course's students.")
+                             % {"course": course.code, "names": ", ".join(strangers)})
 
 
 def series_save(
@@ -79,7 +82,7 @@ def series_save(
         if series is None:
             series = TimetableSeries(course=course, created_by=by)
         elif series.course_id != course.pk:
-            raise TimetableError("This series belongs to another course.")
+            raise TimetableError(_("This series belongs to another course."))
         else:
             series = TimetableSeries.objects.select_for_update().get(pk=series.pk)
         series.title = spec.title.strip()[:200]
@@ -107,7 +110,8 @@ def series_sessions_sync(*, series: TimetableSeries) -> SyncResult:
     )
     if len(plan) > MAX_SESSIONS_PER_SERIES:
         raise TimetableError(
-            f"This series would plan {len(plan)} sessions, more than {MAX_SESSIONS_PER_SERIES}: check the dates."
+            _("This series would plan %(n)s sessions, more than %(most)s: check the dates.")
+            % {"n": len(plan), "most": MAX_SESSIONS_PER_SERIES}
         )
     wanted = {p.day: p for p in plan}
     title = series.title
@@ -147,8 +151,8 @@ def series_delete(*, series: TimetableSeries, by: User) -> int:
     """Delete a series and its sessions not yet held; held sessions stay, without a series. Returns how
     many planned sessions went."""
     if not permissions.can_manage_course(by, series.course):
-        raise TimetableError("Only an admin or a lecturer of this course can plan its sessions.")
+        raise TimetableError(_("Only an admin or a lecturer of this course can plan its sessions."))
     with transaction.atomic():
-        _, deleted = Session.objects.filter(series=series, status=Session.Status.SCHEDULED).delete()
+        _count, deleted = Session.objects.filter(series=series, status=Session.Status.SCHEDULED).delete()
         series.delete()  # held sessions keep their rows: Session.series is SET_NULL
     return deleted.get(Session._meta.label, 0)

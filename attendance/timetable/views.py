@@ -9,6 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from attendance import permissions
@@ -23,14 +25,16 @@ from attendance.timetable.services import SyncResult, TimetableError, series_del
 def _managed_course(request: HttpRequest, pk: int) -> Course:
     course = get_object_or_404(Course, pk=pk)
     if not permissions.can_manage_course(request.user, course):
-        raise PermissionDenied("Only an admin or a lecturer of this course can plan its sessions.")
+        raise PermissionDenied(_("Only an admin or a lecturer of this course can plan its sessions."))
     return course
 
 
 def _summary(result: SyncResult) -> str:
-    parts = [f"{result.created} planned", f"{result.updated} moved", f"{result.removed} removed"]
-    held = f"; {result.held} already held, left as they were" if result.held else ""
-    return f"Timetable saved: {', '.join(parts)}{held}."
+    counts = {"created": result.created, "updated": result.updated, "removed": result.removed, "held": result.held}
+    if result.held:
+        return _("Timetable saved: %(created)s planned, %(updated)s moved, %(removed)s removed; %(held)s already "
+                 "held, left as they were.") % counts
+    return _("Timetable saved: %(created)s planned, %(updated)s moved, %(removed)s removed.") % counts
 
 
 @login_required
@@ -40,7 +44,7 @@ def course_timetable(request: HttpRequest, pk: int) -> HttpResponse:
     form = SeriesForm(request.POST or None, course=course)
     if request.method == "POST" and form.is_valid():
         try:
-            _, result = series_save(course=course, by=cast(User, request.user), spec=form.spec())
+            _series, result = series_save(course=course, by=cast(User, request.user), spec=form.spec())
         except TimetableError as exc:
             form.add_error(None, str(exc))
         else:
@@ -77,7 +81,7 @@ def series_edit(request: HttpRequest, pk: int, series_pk: int) -> HttpResponse:
     form = SeriesForm(request.POST or None, course=course, initial=SeriesForm.initial_for(series))
     if request.method == "POST" and form.is_valid():
         try:
-            _, result = series_save(course=course, by=cast(User, request.user), spec=form.spec(), series=series)
+            _series, result = series_save(course=course, by=cast(User, request.user), spec=form.spec(), series=series)
         except TimetableError as exc:
             form.add_error(None, str(exc))
         else:
@@ -92,7 +96,9 @@ def series_delete_view(request: HttpRequest, pk: int, series_pk: int) -> HttpRes
     course = _managed_course(request, pk)
     series = get_object_or_404(TimetableSeries, pk=series_pk, course=course)
     removed = series_delete(series=series, by=cast(User, request.user))
-    messages.success(request, f"Series deleted with its {removed} planned sessions; held sessions are kept.")
+    messages.success(request, ngettext("Series deleted with its %(n)s planned session; held sessions are kept.",
+                                       "Series deleted with its %(n)s planned sessions; held sessions are kept.",
+                                       removed) % {"n": removed})
     return redirect("course-timetable", pk=course.pk)
 
 
@@ -105,14 +111,20 @@ def sessions_import(request: HttpRequest, pk: int) -> HttpResponse:
         upload = csv_form.cleaned_data["file"]
         try:
             if upload.size > MAX_CSV_BYTES:
-                raise TimetableCsvError([f"The file is larger than {MAX_CSV_BYTES // 1024} KB; split it."])
+                raise TimetableCsvError([_("The file is larger than %(kb)s KB; split it.")
+                                         % {"kb": MAX_CSV_BYTES // 1024}])
             result = sessions_import_csv(course=course, by=cast(User, request.user), data=upload.read())
         except TimetableCsvError as exc:
             for error in exc.errors[:20]:
                 csv_form.add_error("file", error)
         else:
-            already = f"; {result.already_planned} were already planned" if result.already_planned else ""
-            messages.success(request, f"{result.created} sessions imported{already}.")
+            params = {"n": result.created, "already": result.already_planned}
+            if result.already_planned:
+                text = ngettext("%(n)s sessions imported; %(already)s were already planned.",
+                                "%(n)s sessions imported; %(already)s were already planned.", result.created)
+            else:
+                text = ngettext("%(n)s sessions imported.", "%(n)s sessions imported.", result.created)
+            messages.success(request, text % params)
             return redirect("course-timetable", pk=course.pk)
     response = _render(request, course, SeriesForm(course=course), series=None, csv_form=csv_form)
     response.status_code = 400

@@ -10,7 +10,11 @@
     const counter = form.querySelector(".bulk-count");
     const update = () => {
       const ticked = boxes().filter((b) => b.checked).length;
-      if (counter) counter.textContent = ticked ? `${ticked} ticked` : "none ticked";
+      if (counter) {
+        counter.textContent = ticked
+          ? interpolate(ngettext("%(n)s ticked", "%(n)s ticked", ticked), { n: ticked }, true)
+          : gettext("none ticked");
+      }
       if (all) {
         all.checked = ticked > 0 && ticked === boxes().length;
         all.indeterminate = ticked > 0 && ticked < boxes().length;
@@ -76,7 +80,8 @@
       } catch (error) {
         failures += 1;
         const wait = Math.min(15000, 700 * 2 ** failures);
-        counters.textContent = `The server is not answering; trying again in ${Math.round(wait / 1000)} s…`;
+        counters.textContent = interpolate(gettext("The server is not answering; trying again in %(s)s s…"),
+                                           { s: Math.round(wait / 1000) }, true);
         setTimeout(poll, wait);
       }
     };
