@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import template
 from django.urls import NoReverseMatch, reverse
+from django.utils import formats
 
 register = template.Library()
 
@@ -13,12 +14,12 @@ def percent(rate: float | None, digits: int = 0) -> str:
     """0.8333 -> "83 %"; None (nothing to count yet) -> an en dash."""
     if rate is None:
         return "\u2013"
-    return f"{rate * 100:.{int(digits)}f} %"
+    return f"{formats.number_format(rate * 100, int(digits))} %"
 
 
 @register.filter
 def distance(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
+    return "" if value is None else formats.number_format(value, 3)
 
 
 @register.simple_tag
