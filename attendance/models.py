@@ -25,11 +25,13 @@ class User(AbstractUser):
         LECTURER = "lecturer", _("Lecturer")
         STUDENT = "student", _("Student")
 
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
-    student_number = models.CharField(max_length=32, blank=True, help_text=_("The university's ID for a student."))
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.STUDENT)
+    student_number = models.CharField(
+        _("student number"), max_length=32, blank=True, help_text=_("The university's ID for a student.")
+    )
     # The language chosen in the app's language menu; blank follows the browser. Pages, messages and the
     # warning emails (attendance/warnings/emails.py) are in it.
-    language = models.CharField(max_length=16, blank=True, default="")
+    language = models.CharField(_("language"), max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["last_name", "first_name", "username"]
@@ -66,22 +68,26 @@ class User(AbstractUser):
 
 
 class Course(models.Model):
-    code = models.CharField(max_length=32)
-    title = models.CharField(max_length=200)
-    term = models.CharField(max_length=32, help_text=_("For example 2026-autumn."))
+    code = models.CharField(_("code"), max_length=32)
+    title = models.CharField(_("title"), max_length=200)
+    term = models.CharField(_("term"), max_length=32, help_text=_("For example 2026-autumn."))
     lecturers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="taught_courses", blank=True,
+        settings.AUTH_USER_MODEL, related_name="taught_courses", blank=True, verbose_name=_("lecturers"),
         limit_choices_to={"role": User.Role.LECTURER},
     )
     students = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="CourseMembership", related_name="courses", blank=True
+        settings.AUTH_USER_MODEL, through="CourseMembership", related_name="courses", blank=True,
+        verbose_name=_("students"),
     )
     # Recognition parameters for this course; empty means the backbone's calibrated default.
     k1 = models.PositiveSmallIntegerField(null=True, blank=True)
     k2 = models.PositiveSmallIntegerField(null=True, blank=True)
-    threshold = models.FloatField(null=True, blank=True, help_text=_("L2 distance between unit vectors (0-2)."))
+    threshold = models.FloatField(
+        _("threshold"), null=True, blank=True, help_text=_("L2 distance between unit vectors (0-2).")
+    )
     late_after_minutes = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text=_("Arrivals after this many minutes are marked late; empty: the site default.")
+        _("late after minutes"), null=True, blank=True,
+        help_text=_("Arrivals after this many minutes are marked late; empty: the site default."),
     )
 
     class Liveness(models.TextChoices):
@@ -92,7 +98,7 @@ class Course(models.Model):
     # One policy for both the lecturer's page and the kiosk of this course; empty: the site's
     # ROLLCALL_LIVENESS_LECTURER and ROLLCALL_LIVENESS_KIOSK.
     liveness = models.CharField(
-        max_length=16, choices=Liveness.choices, blank=True, default="",
+        _("liveness"), max_length=16, choices=Liveness.choices, blank=True, default="",
         help_text=_(
             "Liveness check for this course's check-ins (lecturer's page and kiosk); empty: the site defaults."
         ),
@@ -111,6 +117,7 @@ class Course(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("course"), _("courses")
         ordering = ["-term", "code"]
         constraints = [
             models.UniqueConstraint(fields=["code", "term"], name="course_code_term_unique"),
@@ -178,7 +185,7 @@ class FaceEnrolment(models.Model):
     ACTIVE_STATUSES = (Status.QUEUED, Status.PROCESSING)
 
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_enrolments")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
     consent_given_at = models.DateTimeField(help_text=_("When the student consented to biometric processing."))
     # Which consent text they agreed to (attendance.enrolment.consent.CONSENT_VERSION, a hash of it);
     # empty for enrolments made before the text was versioned.
@@ -253,8 +260,8 @@ class Session(models.Model):
         CLOSED = "closed", _("Closed")
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="sessions")
-    title = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     scheduled_start = models.DateTimeField(null=True, blank=True)
     # When the class is planned to end: an open session closes itself then (sessions.autoclose).
     scheduled_end = models.DateTimeField(null=True, blank=True)
@@ -310,8 +317,8 @@ class AttendanceRecord(models.Model):
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="records")
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendance_records")
-    status = models.CharField(max_length=16, choices=Status.choices)
-    method = models.CharField(max_length=16, choices=Method.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    method = models.CharField(_("method"), max_length=16, choices=Method.choices)
     confidence = models.FloatField(null=True, blank=True, help_text=_("Recognition distance behind a face mark."))
     liveness_score = models.FloatField(
         null=True, blank=True, help_text=_("Median passive live score (0-1) of the snapshots behind a face mark.")
