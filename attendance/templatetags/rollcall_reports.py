@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django import template
 from django.urls import NoReverseMatch, reverse
-from django.utils import formats
 
 register = template.Library()
 
@@ -14,12 +13,12 @@ def percent(rate: float | None, digits: int = 0) -> str:
     """0.8333 -> "83 %"; None (nothing to count yet) -> an en dash."""
     if rate is None:
         return "\u2013"
-    return f"{formats.number_format(rate * 100, int(digits))} %"
+    return f"{rate * 100:.{int(digits)}f} %"
 
 
 @register.filter
 def distance(value: float | None) -> str:
-    return "" if value is None else formats.number_format(value, 3)
+    return "" if value is None else f"{value:.3f}"
 
 
 @register.simple_tag
