@@ -17,6 +17,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class User(AbstractUser):
@@ -117,7 +118,8 @@ class Course(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name, verbose_name_plural = _("course"), _("courses")
+        verbose_name = pgettext_lazy("model name", "course")
+        verbose_name_plural = pgettext_lazy("model name", "courses")
         ordering = ["-term", "code"]
         constraints = [
             models.UniqueConstraint(fields=["code", "term"], name="course_code_term_unique"),

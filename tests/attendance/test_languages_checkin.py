@@ -3,12 +3,23 @@ in reads comes from the translation, not the English source (needs locale/hr com
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from attendance.models import AttendanceRecord, CourseMembership
 from attendance.sessions.records import attendance_record_set
 from attendance.sessions.services import session_open
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards() -> Iterator[None]:
+    """LocaleMiddleware leaves the thread in the last request's language (i18n-base's conftest does
+    this for every test; here too, so this file leaves English behind on any branch)."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture
