@@ -16,19 +16,23 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        ADMIN = "admin", "Admin"
-        LECTURER = "lecturer", "Lecturer"
-        STUDENT = "student", "Student"
+        ADMIN = "admin", _("Admin")
+        LECTURER = "lecturer", _("Lecturer")
+        STUDENT = "student", _("Student")
 
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
-    student_number = models.CharField(max_length=32, blank=True, help_text="The university's ID for a student.")
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.STUDENT)
+    student_number = models.CharField(
+        _("student number"), max_length=32, blank=True, help_text=_("The university's ID for a student.")
+    )
     # The language chosen in the app's language menu; blank follows the browser. Pages, messages and the
     # warning emails (attendance/warnings/emails.py) are in it.
-    language = models.CharField(max_length=16, blank=True, default="")
+    language = models.CharField(_("language"), max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["last_name", "first_name", "username"]
@@ -65,34 +69,40 @@ class User(AbstractUser):
 
 
 class Course(models.Model):
-    code = models.CharField(max_length=32)
-    title = models.CharField(max_length=200)
-    term = models.CharField(max_length=32, help_text="For example 2026-autumn.")
+    code = models.CharField(_("code"), max_length=32)
+    title = models.CharField(_("title"), max_length=200)
+    term = models.CharField(_("term"), max_length=32, help_text=_("For example 2026-autumn."))
     lecturers = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="taught_courses", blank=True,
+        settings.AUTH_USER_MODEL, related_name="taught_courses", blank=True, verbose_name=_("lecturers"),
         limit_choices_to={"role": User.Role.LECTURER},
     )
     students = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, through="CourseMembership", related_name="courses", blank=True
+        settings.AUTH_USER_MODEL, through="CourseMembership", related_name="courses", blank=True,
+        verbose_name=_("students"),
     )
     # Recognition parameters for this course; empty means the backbone's calibrated default.
     k1 = models.PositiveSmallIntegerField(null=True, blank=True)
     k2 = models.PositiveSmallIntegerField(null=True, blank=True)
-    threshold = models.FloatField(null=True, blank=True, help_text="L2 distance between unit vectors (0-2).")
+    threshold = models.FloatField(
+        _("threshold"), null=True, blank=True, help_text=_("L2 distance between unit vectors (0-2).")
+    )
     late_after_minutes = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Arrivals after this many minutes are marked late; empty: the site default."
+        _("late after minutes"), null=True, blank=True,
+        help_text=_("Arrivals after this many minutes are marked late; empty: the site default."),
     )
 
     class Liveness(models.TextChoices):
-        OFF = "off", "Off: recognition only"
-        PASSIVE = "passive", "Passive: photo and screen check on every snapshot"
-        CHALLENGE = "challenge", "Passive and a head-turn challenge"
+        OFF = "off", _("Off: recognition only")
+        PASSIVE = "passive", _("Passive: photo and screen check on every snapshot")
+        CHALLENGE = "challenge", _("Passive and a head-turn challenge")
 
     # One policy for both the lecturer's page and the kiosk of this course; empty: the site's
     # ROLLCALL_LIVENESS_LECTURER and ROLLCALL_LIVENESS_KIOSK.
     liveness = models.CharField(
-        max_length=16, choices=Liveness.choices, blank=True, default="",
-        help_text="Liveness check for this course's check-ins (lecturer's page and kiosk); empty: the site defaults.",
+        _("liveness"), max_length=16, choices=Liveness.choices, blank=True, default="",
+        help_text=_(
+            "Liveness check for this course's check-ins (lecturer's page and kiosk); empty: the site defaults."
+        ),
     )
     # Bumped every time the course's face index is rebuilt: web processes compare it with the
     # version of the index they hold in memory and reload only when it moved.
@@ -101,13 +111,15 @@ class Course(models.Model):
     # (recognition.calibrate), for the embedding space it was computed in; a hand-set threshold wins.
     calibrated_threshold = models.FloatField(null=True, editable=False)
     calibration_source = models.CharField(
-        max_length=16, blank=True, editable=False, choices=[("calibrated", "calibrated"), ("default", "default")]
+        max_length=16, blank=True, editable=False, choices=[("calibrated", _("calibrated")), ("default", _("default"))]
     )
     calibration_people = models.PositiveIntegerField(default=0, editable=False)
     calibration_space = models.CharField(max_length=100, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = pgettext_lazy("model name", "course")
+        verbose_name_plural = pgettext_lazy("model name", "courses")
         ordering = ["-term", "code"]
         constraints = [
             models.UniqueConstraint(fields=["code", "term"], name="course_code_term_unique"),
@@ -165,18 +177,18 @@ class FaceEnrolment(models.Model):
     """One attempt to record a student's face from a video, and its outcome."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        PROCESSING = "processing", "Processing"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
-        SUPERSEDED = "superseded", "Superseded"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        QUEUED = "queued", _("Queued")
+        PROCESSING = "processing", _("Processing")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+        SUPERSEDED = "superseded", _("Superseded")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
 
     ACTIVE_STATUSES = (Status.QUEUED, Status.PROCESSING)
 
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_enrolments")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    consent_given_at = models.DateTimeField(help_text="When the student consented to biometric processing.")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    consent_given_at = models.DateTimeField(help_text=_("When the student consented to biometric processing."))
     # Which consent text they agreed to (attendance.enrolment.consent.CONSENT_VERSION, a hash of it);
     # empty for enrolments made before the text was versioned.
     consent_version = models.CharField(max_length=32, blank=True)
@@ -184,7 +196,7 @@ class FaceEnrolment(models.Model):
     # The embedding space (recognition's Embedder.name, e.g. "clip:ViT-B-32:openai"): a checkpoint's
     # file name can make it long.
     backbone = models.CharField(max_length=100, blank=True)
-    progress = models.JSONField(default=dict, blank=True, help_text="Stage and counters shown to the student.")
+    progress = models.JSONField(default=dict, blank=True, help_text=_("Stage and counters shown to the student."))
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -215,12 +227,12 @@ class FaceEmbedding(models.Model):
 
     enrolment = models.ForeignKey(FaceEnrolment, on_delete=models.CASCADE, related_name="embeddings")
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="face_embeddings")
-    backbone = models.CharField(max_length=100, help_text="The embedding space, e.g. dlib:resnet_v1:mirror.")
+    backbone = models.CharField(max_length=100, help_text=_("The embedding space, e.g. dlib:resnet_v1:mirror."))
     dim = models.PositiveSmallIntegerField()
     # AES-256-GCM of the float32 little-endian unit vector, bound to the student (platform.biometric).
-    vector = models.BinaryField(help_text="Nonce and ciphertext of the float32 vector.")
-    key_id = models.CharField(max_length=16, db_index=True, help_text="The id of the key that sealed the vector.")
-    frame_time = models.FloatField(null=True, blank=True, help_text="Seconds into the source video.")
+    vector = models.BinaryField(help_text=_("Nonce and ciphertext of the float32 vector."))
+    key_id = models.CharField(max_length=16, db_index=True, help_text=_("The id of the key that sealed the vector."))
+    frame_time = models.FloatField(null=True, blank=True, help_text=_("Seconds into the source video."))
     quality = models.FloatField(null=True, blank=True)
 
     class Meta:
@@ -245,13 +257,13 @@ class Session(models.Model):
     """A class meeting of a course, during which attendance is taken."""
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        OPEN = "open", "Open"
-        CLOSED = "closed", "Closed"
+        SCHEDULED = "scheduled", _("Scheduled")
+        OPEN = "open", _("Open")
+        CLOSED = "closed", _("Closed")
 
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="sessions")
-    title = models.CharField(max_length=200, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    title = models.CharField(_("title"), max_length=200, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     scheduled_start = models.DateTimeField(null=True, blank=True)
     # When the class is planned to end: an open session closes itself then (sessions.autoclose).
     scheduled_end = models.DateTimeField(null=True, blank=True)
@@ -295,26 +307,26 @@ class Session(models.Model):
 
 class AttendanceRecord(models.Model):
     class Status(models.TextChoices):
-        PRESENT = "present", "Present"
-        LATE = "late", "Late"
-        ABSENT = "absent", "Absent"
-        EXCUSED = "excused", "Excused"
+        PRESENT = "present", _("Present")
+        LATE = "late", _("Late")
+        ABSENT = "absent", _("Absent")
+        EXCUSED = "excused", _("Excused")
 
     class Method(models.TextChoices):
-        FACE = "face", "Face"
-        MANUAL = "manual", "Manual"
-        AUTO = "auto", "Closing the session"
+        FACE = "face", _("Face")
+        MANUAL = "manual", _("Manual")
+        AUTO = "auto", _("Closing the session")
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="records")
     student = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attendance_records")
-    status = models.CharField(max_length=16, choices=Status.choices)
-    method = models.CharField(max_length=16, choices=Method.choices)
-    confidence = models.FloatField(null=True, blank=True, help_text="Recognition distance behind a face mark.")
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    method = models.CharField(_("method"), max_length=16, choices=Method.choices)
+    confidence = models.FloatField(null=True, blank=True, help_text=_("Recognition distance behind a face mark."))
     liveness_score = models.FloatField(
-        null=True, blank=True, help_text="Median passive live score (0-1) of the snapshots behind a face mark."
+        null=True, blank=True, help_text=_("Median passive live score (0-1) of the snapshots behind a face mark.")
     )
     liveness_checks = models.JSONField(
-        default=list, blank=True, help_text='Liveness checks a face mark passed ("passive", "motion", "challenge").'
+        default=list, blank=True, help_text=_('Liveness checks a face mark passed ("passive", "motion", "challenge").')
     )
     marked_at = models.DateTimeField(default=timezone.now)
     marked_by = models.ForeignKey(
@@ -385,10 +397,10 @@ class AccessEvent(models.Model):
     deletions after the retention period. Kept when the student's data is deleted."""
 
     class Kind(models.TextChoices):
-        EXPORT = "export", "Data export"
-        ENROLMENT_ON_BEHALF = "enrolment_on_behalf", "Enrolment on a student's behalf"
-        KEY_ROTATION = "key_rotation", "Biometric key rotation"
-        RETENTION_DELETION = "retention_deletion", "Face data deleted after the retention period"
+        EXPORT = "export", _("Data export")
+        ENROLMENT_ON_BEHALF = "enrolment_on_behalf", _("Enrolment on a student's behalf")
+        KEY_ROTATION = "key_rotation", _("Biometric key rotation")
+        RETENTION_DELETION = "retention_deletion", _("Face data deleted after the retention period")
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     actor = models.ForeignKey(

@@ -11,9 +11,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from django.conf import settings
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -26,6 +28,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from attendance import permissions
+from attendance.checkin import liveness as checkin_liveness
 from attendance.checkin import selectors as checkin_selectors
 from attendance.checkin import services as checkin_service
 from attendance.models import AttendanceRecord, Session
@@ -96,38 +99,44 @@ class CheckinRateThrottle(BaseThrottle):
 
 
 class CheckinChallengeSerializer(serializers.Serializer):
-    prompt = serializers.CharField(help_text='What to show, e.g. "Turn your head to your left".')
-    direction = serializers.ChoiceField(choices=["left", "right"], help_text="The student's own left or right.")
-    seconds_left = serializers.FloatField(help_text="Time left to answer.")
-    seconds = serializers.FloatField(help_text="Time given to answer in all.")
+    prompt = serializers.CharField(help_text=gettext_lazy('What to show, e.g. "Turn your head to your left".'))
+    direction = serializers.ChoiceField(
+        choices=["left", "right"], help_text=gettext_lazy("The student's own left or right.")
+    )
+    seconds_left = serializers.FloatField(help_text=gettext_lazy("Time left to answer."))
+    seconds = serializers.FloatField(help_text=gettext_lazy("Time given to answer in all."))
 
 
 class CheckinFaceSerializer(serializers.Serializer):
     box = serializers.ListField(
         child=serializers.IntegerField(), min_length=4, max_length=4,
-        help_text="x, y, width, height in pixels of the processed image (see width and height).",
+        help_text=gettext_lazy("x, y, width, height in pixels of the processed image (see width and height)."),
     )
     outcome = serializers.ChoiceField(
         choices=checkin_service.Outcome.ALL,
-        help_text="unknown: nobody enrolled on the course; doubtful: a weak match, for the lecturer to "
+        help_text=gettext_lazy("unknown: nobody enrolled on the course; doubtful: a weak match, for the lecturer to "
         "confirm; confirming: recognised, waiting for more snapshots; marked: this snapshot marked the "
         "student; recorded: the student already has a record in this session; challenge: answer the head-turn "
         "prompt in `challenge`; challenge_failed: the prompt was not answered, a new one follows; not_live: "
-        "possible photo or screen, never marked.",
+        "possible photo or screen, never marked."),
     )
     student_id = serializers.IntegerField(allow_null=True)
-    name = serializers.CharField(help_text='The student\'s name, or "Unknown".')
-    distance = serializers.FloatField(allow_null=True, help_text="L2 distance to the student's nearest face (0-2).")
+    name = serializers.CharField(help_text=gettext_lazy('The student\'s name, or "Unknown".'))
+    distance = serializers.FloatField(
+        allow_null=True, help_text=gettext_lazy("L2 distance to the student's nearest face (0-2).")
+    )
     votes = serializers.IntegerField()
-    confirmations = serializers.IntegerField(help_text="Agreeing snapshots within the window so far.")
+    confirmations = serializers.IntegerField(help_text=gettext_lazy("Agreeing snapshots within the window so far."))
     record_status = serializers.CharField(allow_null=True)
     liveness_score = serializers.FloatField(
-        allow_null=True, help_text="This snapshot's passive live score, 0-1 (null with liveness off)."
+        allow_null=True, help_text=gettext_lazy("This snapshot's passive live score, 0-1 (null with liveness off).")
     )
     challenge = CheckinChallengeSerializer(
-        allow_null=True, help_text='The head turn to answer now (outcome "challenge"), else null.'
+        allow_null=True, help_text=gettext_lazy('The head turn to answer now (outcome "challenge"), else null.')
     )
-    reason = serializers.CharField(help_text="Why the face is not live (not_live, challenge_failed), else empty.")
+    reason = serializers.CharField(
+        help_text=gettext_lazy("Why the face is not live (not_live, challenge_failed), else empty.")
+    )
 
 
 class CheckinResultSerializer(serializers.Serializer):
@@ -135,13 +144,17 @@ class CheckinResultSerializer(serializers.Serializer):
     height = serializers.IntegerField()
     faces = CheckinFaceSerializer(many=True)
     confirmations_needed = serializers.IntegerField()
-    marked = serializers.ListField(child=serializers.IntegerField(), help_text="Students this snapshot marked.")
+    marked = serializers.ListField(
+        child=serializers.IntegerField(), help_text=gettext_lazy("Students this snapshot marked.")
+    )
     processing_ms = serializers.IntegerField()
     liveness = serializers.CharField(
-        help_text="The liveness policy applied: off, passive or passive+challenge; unavailable when the policy asks "
-        "for liveness but its models cannot be loaded here (faces are then marked as with liveness off)."
+        help_text=gettext_lazy(
+            "The liveness policy applied: off, passive or passive+challenge; unavailable when the policy asks "
+            "for liveness but its models cannot be loaded here (faces are then marked as with liveness off)."
+        )
     )
-    notice = serializers.CharField(help_text="A sentence to show the lecturer or the kiosk, or empty.")
+    notice = serializers.CharField(help_text=gettext_lazy("A sentence to show the lecturer or the kiosk, or empty."))
 
 
 class RosterEntrySerializer(serializers.Serializer):
@@ -152,21 +165,21 @@ class RosterEntrySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=AttendanceRecord.Status.choices, allow_null=True)
     method = serializers.ChoiceField(choices=AttendanceRecord.Method.choices, allow_null=True)
     marked_at = serializers.DateTimeField(allow_null=True)
-    confidence = serializers.FloatField(allow_null=True, help_text="Recognition distance of a face mark.")
+    confidence = serializers.FloatField(allow_null=True, help_text=gettext_lazy("Recognition distance of a face mark."))
 
 
 class DoubtfulSerializer(serializers.Serializer):
     student_id = serializers.IntegerField()
     name = serializers.CharField()
     distance = serializers.FloatField()
-    seen_at = serializers.FloatField(help_text="Unix time of the last sighting.")
+    seen_at = serializers.FloatField(help_text=gettext_lazy("Unix time of the last sighting."))
 
 
 class NotLiveSerializer(serializers.Serializer):
     student_id = serializers.IntegerField()
     name = serializers.CharField()
-    reason = serializers.CharField(help_text="Why liveness failed.")
-    seen_at = serializers.FloatField(help_text="Unix time of the last failure.")
+    reason = serializers.CharField(help_text=gettext_lazy("Why liveness failed."))
+    seen_at = serializers.FloatField(help_text=gettext_lazy("Unix time of the last failure."))
 
 
 class SessionStateSerializer(serializers.Serializer):
@@ -174,13 +187,13 @@ class SessionStateSerializer(serializers.Serializer):
     students = RosterEntrySerializer(many=True)
     doubtful = DoubtfulSerializer(many=True)
     not_live = NotLiveSerializer(
-        many=True, help_text='Faces that failed liveness lately: "possible photo or screen of <name>".'
+        many=True, help_text=gettext_lazy('Faces that failed liveness lately: "possible photo or screen of <name>".')
     )
     counts = serializers.DictField(child=serializers.IntegerField())
 
 
 class MarkSerializer(serializers.Serializer):
-    student = serializers.IntegerField(help_text="The student's id.")
+    student = serializers.IntegerField(help_text=gettext_lazy("The student's id."))
     status = serializers.ChoiceField(choices=AttendanceRecord.Status.choices)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
@@ -196,7 +209,9 @@ def session_state_payload(session: Session) -> dict[str, Any]:
         "students": roster,
         "doubtful": checkin_service.session_doubtful_matches(session=session)
         if session.status == Session.Status.OPEN else [],
-        "not_live": checkin_service.session_not_live(session=session) if session.status == Session.Status.OPEN else [],
+        "not_live": [replace(face, reason=checkin_liveness.reason_words(face.reason))
+                     for face in checkin_service.session_not_live(session=session)]
+        if session.status == Session.Status.OPEN else [],
         "counts": counts,
     }
 
@@ -210,8 +225,10 @@ class SessionCheckinApi(APIView):
     def throttled(self, request: Request, wait: float | None) -> NoReturn:
         raise Throttled(
             wait=wait,
-            detail=f"Too many snapshots: at most {settings.ROLLCALL_CHECKIN_RATE_PER_MINUTE} a minute per session "
-            "and device. The check-in page slows down by itself; wait a moment.",
+            detail=gettext(
+                "Too many snapshots: at most %(rate)s a minute per session and device. The check-in page slows "
+                "down by itself; wait a moment."
+            ) % {"rate": settings.ROLLCALL_CHECKIN_RATE_PER_MINUTE},
         )
 
     @extend_schema(
@@ -251,13 +268,13 @@ class SessionCheckinApi(APIView):
         if not (permissions.can_manage_session(request.user, session)
                 or _kiosk_token_valid(session, _kiosk_token(request))):
             if _kiosk_token(request):
-                raise PermissionDenied(
+                raise PermissionDenied(gettext(
                     "This kiosk link is no longer valid: the session was closed or the link was replaced. "
                     "Ask the lecturer for a new link."
-                )
-            raise PermissionDenied(
+                ))
+            raise PermissionDenied(gettext(
                 "Only a lecturer of this course, an admin or the session's kiosk link can post check-ins."
-            )
+            ))
         # A snapshot with this session's kiosk token gets the kiosk's liveness policy.
         kiosk = _kiosk_token_valid(session, _kiosk_token(request))
         _check_open(session)
@@ -265,30 +282,43 @@ class SessionCheckinApi(APIView):
         try:
             result = checkin_service.session_check_in(session=session, image_bytes=image, kiosk=kiosk)
         except ImageError as exc:
-            raise ParseError(
-                f"{exc} Send one JPEG or PNG snapshot, as the request body or a multipart field named 'image'."
-            ) from exc
+            # recognition/ words its errors in English for the log; the person gets our sentence around it.
+            raise ParseError(gettext(
+                "The snapshot is not an image the server can read (%(detail)s). Send one JPEG or PNG snapshot, "
+                "as the request body or a multipart field named 'image'."
+            ) % {"detail": str(exc).rstrip(".")}) from exc
         except SessionClosedError as exc:
             raise Conflict(str(exc)) from exc
         except ModelUnavailableError as exc:
             raise models_unavailable(request.user, exc) from exc
-        return Response(CheckinResultSerializer(result).data)
+        return Response(CheckinResultSerializer(_in_reader_words(result)).data)
+
+
+def _in_reader_words(result: checkin_service.CheckinResult) -> checkin_service.CheckinResult:
+    """The snapshot's answer with its words (an unknown face's name, liveness reasons) in the reader's
+    language: the service words them in English, as the log and Redis keep them."""
+    faces = [
+        replace(face, name=gettext("Unknown") if face.student_id is None else face.name,
+                reason=checkin_liveness.reason_words(face.reason))
+        for face in result.faces
+    ]
+    return replace(result, faces=faces)
 
 
 def _check_open(session: Session) -> None:
     if session.status == Session.Status.CLOSED:
-        raise Conflict("This session is closed: check-ins are no longer accepted. Start a new session to take "
-                       "attendance again, or correct records by hand.")
+        raise Conflict(gettext("This session is closed: check-ins are no longer accepted. Start a new session to "
+                               "take attendance again, or correct records by hand."))
     if session.status != Session.Status.OPEN:
-        raise Conflict("This session has not been opened yet: open it from the course page first.")
+        raise Conflict(gettext("This session has not been opened yet: open it from the course page first."))
 
 
 def _image_bytes(request: Request) -> bytes:
     limit = _max_image_bytes()
-    too_large = (
-        f"The image is larger than the {settings.ROLLCALL_CHECKIN_MAX_IMAGE_MB} MB limit: send a smaller JPEG "
+    too_large = gettext(
+        "The image is larger than the %(limit)s MB limit: send a smaller JPEG "
         "(the check-in page sends snapshots of about 640 pixels)."
-    )
+    ) % {"limit": settings.ROLLCALL_CHECKIN_MAX_IMAGE_MB}
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -299,15 +329,15 @@ def _image_bytes(request: Request) -> bytes:
     if request.content_type.startswith("multipart/form-data"):
         upload = request.FILES.get("image")
         if upload is None:
-            raise ParseError("No image in the form: send the snapshot as a multipart field named 'image', "
-                             "or as the raw request body with Content-Type: image/jpeg.")
+            raise ParseError(gettext("No image in the form: send the snapshot as a multipart field named 'image', "
+                                     "or as the raw request body with Content-Type: image/jpeg."))
         if upload.size is not None and upload.size > limit:
             raise PayloadTooLarge(too_large)
         return upload.read()
     data = request.data
     if not isinstance(data, bytes) or not data:
-        raise ParseError("The request has no body: send one JPEG or PNG snapshot as the body "
-                         "(Content-Type: image/jpeg) or as a multipart field named 'image'.")
+        raise ParseError(gettext("The request has no body: send one JPEG or PNG snapshot as the body "
+                                 "(Content-Type: image/jpeg) or as a multipart field named 'image'."))
     if len(data) > limit:
         raise PayloadTooLarge(too_large)
     return data
@@ -347,14 +377,14 @@ class SessionMarkApi(APIView):
         session = session_or_404(pk)
         user = require_manager(request, session)
         if session.status == Session.Status.SCHEDULED:
-            raise Conflict("This session has not been opened yet: open it before marking anyone.")
+            raise Conflict(gettext("This session has not been opened yet: open it before marking anyone."))
         form = MarkSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         # Only people the caller may see: an id from elsewhere gets the answer an unknown id gets, so
         # probing ids reveals neither who exists nor their names.
         student = permissions.students_visible_to(user).filter(pk=form.validated_data["student"]).first()
         if student is None:
-            raise NotFound("No such student on your courses.")
+            raise NotFound(gettext("No such student on your courses."))
         try:
             attendance_record_set(session=session, student=student, status=form.validated_data["status"],
                                   by=user, reason=form.validated_data["reason"])

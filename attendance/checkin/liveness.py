@@ -15,12 +15,15 @@ session forgets all of it):
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils import formats
+from django.utils.translation import gettext
 
 from attendance.platform.redis import redis_client, session_key
 from recognition.liveness import (
@@ -187,3 +190,58 @@ def suspects(*, session_id: int, now: float | None = None) -> list[Suspect]:
         if now - float(entry["seen_at"]) <= SUSPECT_TTL_SECONDS:
             found.append(Suspect(int(student_id), str(entry["reason"]), float(entry["seen_at"])))
     return sorted(found, key=lambda s: -s.seen_at)
+
+
+# --- In the reader's words ----------------------------------------------------------------------
+#
+# recognition.liveness and this module word a failed check in English: that is what the log, the
+# tests and Redis keep. The API translates them for the page as it answers (reason_words), so a
+# reason kept in Redis is shown in the language of whoever reads the list.
+
+
+def challenge_prompt(direction: str) -> str:
+    """The head-turn prompt for the student's own left or right."""
+    return gettext("Turn your head to your left") if direction == "left" else gettext("Turn your head to your right")
+
+
+def _number(text: str) -> str:
+    return formats.number_format(float(text), 2)
+
+
+def _challenge_code_words(code: str) -> str:
+    return {
+        "wrong-way": gettext("turned the wrong way"), "late": gettext("turned too late"),
+        "no-frontal-start": gettext("did not face the camera first"), "still": gettext("did not turn"),
+        "no-observation": gettext("did not turn"),
+    }.get(code, code)
+
+
+def _reason_part_words(part: str) -> str:
+    fixed = {
+        "turned the wrong way": gettext("turned the wrong way"), "turned too late": gettext("turned too late"),
+        "did not face the camera first": gettext("did not face the camera first"),
+        "did not turn": gettext("did not turn"), "no passive score": gettext("no passive score"),
+        "frozen picture (identical snapshots)": gettext("frozen picture (identical snapshots)"),
+        "challenge not issued": gettext("challenge not issued"),
+    }
+    if part in fixed:
+        return fixed[part]
+    if match := re.fullmatch(r"possible photo or screen \(live score ([\d.]+) < ([\d.]+)\)", part):
+        return gettext("possible photo or screen (live score %(score)s < %(threshold)s)") % {
+            "score": _number(match[1]), "threshold": _number(match[2])}
+    if match := re.fullmatch(r"possible photo or screen \(live score ([\d.]+)\)", part):
+        return gettext("possible photo or screen (live score %(score)s)") % {"score": _number(match[1])}
+    if match := re.fullmatch(r"challenge not answered \((.+)\)", part):
+        return gettext("challenge not answered (%(why)s)") % {"why": _challenge_code_words(match[1])}
+    if match := re.fullmatch(r"head-turn challenge failed: (.+)", part):
+        return gettext("head-turn challenge failed: %(why)s") % {"why": reason_words(match[1])}
+    return part  # a reason worded elsewhere: shown as it is
+
+
+def reason_words(reason: str) -> str:
+    """A liveness reason (English, as recognition and Redis keep it) in the reader's language."""
+    if not reason:
+        return ""
+    if match := re.fullmatch(r"head-turn challenge failed: (.+)", reason):
+        return gettext("head-turn challenge failed: %(why)s") % {"why": reason_words(match[1])}
+    return "; ".join(_reason_part_words(part) for part in reason.split("; "))

@@ -5,8 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.translation import pgettext
+
 from attendance.models import AttendanceRecord, Session
 from attendance.sessions.selectors import course_students
+
+# How a record was marked, in the words of the live list (lower case, after the status badge).
+METHOD_WORDS = {
+    AttendanceRecord.Method.FACE: lambda: pgettext("how a record was marked", "face"),
+    AttendanceRecord.Method.MANUAL: lambda: pgettext("how a record was marked", "manual"),
+    AttendanceRecord.Method.AUTO: lambda: pgettext("how a record was marked", "at closing"),
+}
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,16 @@ class RosterEntry:
     method: str | None
     marked_at: datetime | None
     confidence: float | None
+
+    @property
+    def status_label(self) -> str:
+        """The record's status in the reader's language ("Present", "Late"...)."""
+        return str(AttendanceRecord.Status(self.status).label) if self.status else ""
+
+    @property
+    def method_label(self) -> str:
+        """How the record was marked, as the live list writes it (the same words as checkin.js)."""
+        return METHOD_WORDS[self.method]() if self.method in METHOD_WORDS else (self.method or "")
 
 
 def session_for_kiosk_token(*, token: str) -> Session | None:

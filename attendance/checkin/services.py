@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext, gettext_lazy
 
 from attendance import ml
 from attendance.checkin import liveness as checkin_liveness
@@ -88,7 +89,7 @@ class CheckinResult:
 
 
 LIVENESS_UNAVAILABLE = "unavailable"
-LIVENESS_UNAVAILABLE_NOTICE = (
+LIVENESS_UNAVAILABLE_NOTICE = gettext_lazy(
     "Liveness checks are not available on this server right now, so students are recognised and marked "
     "without them. Your administrator has been told."
 )
@@ -120,7 +121,7 @@ def session_check_in(
     """
     started = time.perf_counter()
     if session.status != Session.Status.OPEN:
-        raise SessionClosedError("This session is not open: check-ins are accepted only while a session is open.")
+        raise SessionClosedError(gettext("This session is not open: check-ins are accepted only while it is open."))
     now = time.time() if now is None else now
     course = session.course
     policy = ml.liveness_policy(course_policy=course.liveness, kiosk=kiosk)
@@ -128,7 +129,7 @@ def session_check_in(
     if policy is not LivenessPolicy.OFF and ml.liveness_problem() is not None:
         # Degrade rather than refuse every check-in: marked as with liveness off (no checks stored
         # with the record), the page says so and /healthz and the admin overview say why.
-        policy, applied, notice = LivenessPolicy.OFF, LIVENESS_UNAVAILABLE, LIVENESS_UNAVAILABLE_NOTICE
+        policy, applied, notice = LivenessPolicy.OFF, LIVENESS_UNAVAILABLE, str(LIVENESS_UNAVAILABLE_NOTICE)
     rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE)
     height, width = rgb.shape[:2]
     recognizer = ml.recognizer()  # one space for this snapshot: embedded and searched in it
@@ -253,7 +254,7 @@ def _not_live(*, session_id: int, student_id: int, reason: str, now: float) -> N
 
 
 def _challenge_info(challenge: Challenge, now: float) -> dict[str, object]:
-    return {"prompt": challenge.prompt, "direction": challenge.direction,
+    return {"prompt": checkin_liveness.challenge_prompt(challenge.direction), "direction": challenge.direction,
             "seconds_left": round(max(0.0, challenge.deadline - now), 1),
             "seconds": round(challenge.deadline - challenge.issued_at, 1)}
 

@@ -89,6 +89,8 @@ def session_checkin(request: HttpRequest, pk: int) -> HttpResponse:
         "checkin_config": _page_config(session, kiosk_token=None),
         "confirmations": settings.ROLLCALL_CHECKIN_CONFIRMATIONS,
         "store_snapshots": settings.ROLLCALL_STORE_SNAPSHOTS,
+        # The wide layout (base.html's <main> class); from here, as a class name is not text to translate.
+        "page_class": " page-wide",
     }
     return render(request, "checkin/session.html", context)
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from attendance import ml
 from attendance.models import Course, EmbeddingSpace, FaceEmbedding, FaceEnrolment, FaceRetention, Session, User
@@ -66,10 +67,10 @@ def site_url_problem() -> str:
     """Why the links in emails would not reach anyone, for the admin; '' when they would."""
     if settings.DEBUG or settings.ROLLCALL_SITE_URL_SET:
         return ""
-    return (
-        f"ROLLCALL_SITE_URL is not set: the links in attendance warning emails point to {settings.ROLLCALL_SITE_URL}, "
+    return gettext(
+        "ROLLCALL_SITE_URL is not set: the links in attendance warning emails point to %(url)s, "
         "which students cannot open. Set it to the address people reach Rollcall at (.env) and restart."
-    )
+    ) % {"url": settings.ROLLCALL_SITE_URL}
 
 
 def lecturer_courses(*, lecturer: User) -> QuerySet[Course]:
@@ -155,15 +156,21 @@ class ThresholdInUse:
 
     def describe(self) -> str:
         if self.source == "hand":
-            return "set by hand for this course"
+            return gettext("set by hand for this course")
         if self.source == "site":
-            return "the site's setting for every course"
+            return gettext("the site's setting for every course")
         if self.source == "calibrated":
-            return f"calibrated from the {self.people} enrolled students of this course"
+            return ngettext(
+                "calibrated from the %(n)s enrolled student of this course",
+                "calibrated from the %(n)s enrolled students of this course", self.people,
+            ) % {"n": self.people}
         if self.people:
-            return (f"the face model's default: {self.people} enrolled student{'s' if self.people != 1 else ''} "
-                    f"are too few to calibrate from (5 are needed)")
-        return "the face model's default (nobody is enrolled yet)"
+            return ngettext(
+                "the face model's default: %(n)s enrolled student is too few to calibrate from (5 are needed)",
+                "the face model's default: %(n)s enrolled students are too few to calibrate from (5 are needed)",
+                self.people,
+            ) % {"n": self.people}
+        return gettext("the face model's default (nobody is enrolled yet)")
 
 
 def course_threshold(*, course: Course) -> ThresholdInUse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from attendance.courses.indexes import course_index_rebuild
 from attendance.models import Course, CourseMembership, FaceEmbedding, FaceEnrolment, User
@@ -28,7 +29,9 @@ def course_membership_add(*, course: Course, student: User, rebuild_index: bool 
     the index as it is, so it is not rebuilt.
     """
     if not student.is_student:
-        raise MembershipError("not_a_student", f"{student.display_name} is not a student.")
+        raise MembershipError(
+            code="not_a_student", message=gettext("%(name)s is not a student.") % {"name": student.display_name}
+        )
     with transaction.atomic():
         membership, created = CourseMembership.objects.get_or_create(course=course, student=student)
         if created and rebuild_index and _has_face_data(student):
@@ -48,7 +51,9 @@ def course_membership_remove(*, course: Course, student: User, rebuild_index: bo
 def course_lecturer_add(*, course: Course, lecturer: User) -> None:
     """Make a lecturer teach a course; anyone else is refused (the database refuses them too)."""
     if not lecturer.is_lecturer:
-        raise MembershipError("not_a_lecturer", f"{lecturer.display_name} is not a lecturer.")
+        raise MembershipError(
+            code="not_a_lecturer", message=gettext("%(name)s is not a lecturer.") % {"name": lecturer.display_name}
+        )
     course.lecturers.add(lecturer)
 
 

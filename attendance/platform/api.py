@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
@@ -25,12 +26,12 @@ class ServiceUnavailable(APIException):
     default_code = "unavailable"
 
 
-MODELS_UNAVAILABLE = (
+MODELS_UNAVAILABLE = gettext_lazy(
     "Face recognition is not available on this server right now; your administrator has been told. "
     "Try again in a few minutes."
 )
 
-KEY_UNAVAILABLE = (
+KEY_UNAVAILABLE = gettext_lazy(
     "Face recognition is stopped on this server right now; your administrator has been told. Attendance records, "
     "marking by hand and reports still work, and no face data has been deleted."
 )
@@ -46,7 +47,9 @@ def models_unavailable(user: Any, exc: Exception) -> ServiceUnavailable:
     logger.error("recognition models unavailable: %s", exc)
     is_admin = bool(getattr(user, "is_authenticated", False) and getattr(user, "is_admin", False))
     plain = KEY_UNAVAILABLE if isinstance(exc, BiometricKeyError) else MODELS_UNAVAILABLE
-    detail = f"{plain} Detail for administrators: {exc}" if is_admin else plain
+    # The operator's detail stays in English, as the log has it.
+    detail = (gettext("%(message)s Detail for administrators: %(detail)s") % {"message": plain, "detail": exc}
+              if is_admin else str(plain))
     return ServiceUnavailable(detail)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
+from django.utils.translation import gettext
 
 from recognition import IndexFormatError, ModelUnavailableError
 
@@ -68,8 +69,9 @@ class Keyring:
             return self.keys[key_id]
         except KeyError:
             raise BiometricKeyError(
-                f"face data was encrypted with key {key_id}, which is not in the configured keyring "
-                f"({self.source}: {', '.join(self.keys)})."
+                gettext("face data was encrypted with key %(key)s, which is not in the configured keyring "
+                        "(%(source)s: %(keys)s).")
+                % {"key": key_id, "source": self.source, "keys": ", ".join(self.keys)}
             ) from None
 
 
@@ -87,7 +89,8 @@ def key_bytes(text: str, *, source: str = "the key") -> bytes:
     except (binascii.Error, ValueError):
         key = b""
     if len(key) != KEY_BYTES:
-        raise BiometricKeyError(f"{source} holds a value that is not a base64 key of {KEY_BYTES} bytes.")
+        raise BiometricKeyError(gettext("%(source)s holds a value that is not a base64 key of %(bytes)s bytes.")
+                                % {"source": source, "bytes": KEY_BYTES})
     return key
 
 
@@ -99,7 +102,7 @@ def parse_keys(text: str, *, source: str) -> dict[str, bytes]:
                 key = key_bytes(item.strip(), source=source)
                 keys.setdefault(key_id(key), key)
     if not keys:
-        raise BiometricKeyError(f"{source} holds no key.")
+        raise BiometricKeyError(gettext("%(source)s holds no key.") % {"source": source})
     return keys
 
 
@@ -140,13 +143,14 @@ def keyring() -> Keyring:
             try:
                 text = path.read_text()
             except OSError as exc:
-                raise BiometricKeyError(f"the key file {path} cannot be read ({exc.strerror}).") from exc
+                raise BiometricKeyError(gettext("the key file %(path)s cannot be read (%(error)s).")
+                                        % {"path": path, "error": exc.strerror}) from exc
             ring = Keyring(parse_keys(text, source=str(path)), str(path), path)
         else:
-            raise BiometricKeyError(
+            raise BiometricKeyError(gettext(
                 "no biometric encryption key is configured (set ROLLCALL_BIOMETRIC_KEY or "
-                f"ROLLCALL_BIOMETRIC_KEY_FILE; the key file {path} does not exist)."
-            )
+                "ROLLCALL_BIOMETRIC_KEY_FILE; the key file %(path)s does not exist)."
+            ) % {"path": path})
         _cached = (signature, ring)
         return ring
 
@@ -193,10 +197,10 @@ def vector_decrypt(
             raw[:NONCE_BYTES], raw[NONCE_BYTES:], _vector_context(student_id, backbone, dim)
         )
     except InvalidTag:
-        raise BiometricKeyError(
-            f"an embedding of student {student_id} does not open with key {key_id}: the key file holds "
+        raise BiometricKeyError(gettext(
+            "an embedding of student %(student)s does not open with key %(key)s: the key file holds "
             "another key under that id, or the row was altered."
-        ) from None
+        ) % {"student": student_id, "key": key_id}) from None
     return np.frombuffer(plain, dtype="<f4")
 
 
@@ -226,14 +230,16 @@ def unseal(data: bytes, *, context: str, ring: Keyring | None = None) -> bytes:
     BiometricKeyError."""
     kid = sealed_key_id(data)
     if kid is None:
-        raise IndexFormatError("The index file is not encrypted (written before encryption at rest): rebuild it.")
+        raise IndexFormatError(
+            gettext("The index file is not encrypted (written before encryption at rest): rebuild it.")
+        )
     ring = ring or keyring()
     key = ring.key(kid)
     start = len(SEALED_MAGIC) + _KID.size + len(kid.encode())
     try:
         return AESGCM(key).decrypt(data[start : start + NONCE_BYTES], data[start + NONCE_BYTES :], context.encode())
     except InvalidTag:
-        raise IndexFormatError("The index file does not decrypt (corrupt or renamed): rebuild it.") from None
+        raise IndexFormatError(gettext("The index file does not decrypt (corrupt or renamed): rebuild it.")) from None
 
 
 def clear_cache() -> None:

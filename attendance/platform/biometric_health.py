@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext
+
 from attendance.models import FaceEmbedding
 from attendance.platform.biometric import BiometricKeyError, keyring
 
@@ -15,7 +17,6 @@ def stored_key_problem() -> str:
     missing = sorted(set(FaceEmbedding.objects.order_by().values_list("key_id", flat=True).distinct()) - set(ring.keys))
     if not missing:
         return ""
-    return str(BiometricKeyError(
-        f"embeddings are stored under key(s) {', '.join(missing)}, not in the configured keyring "
-        f"({ring.source}: {', '.join(ring.keys)})."
-    ))
+    return str(BiometricKeyError(gettext(
+        "embeddings are stored under key(s) %(missing)s, not in the configured keyring (%(source)s: %(keys)s)."
+    ) % {"missing": ", ".join(missing), "source": ring.source, "keys": ", ".join(ring.keys)}))

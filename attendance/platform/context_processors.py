@@ -4,6 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.translation import pgettext
 
 
 def _link(label: str, name: str) -> dict[str, str] | None:
@@ -18,15 +19,29 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_links": []}
-    names: list[tuple[str, str]] = [("Home", "home")]
+    names: list[tuple[str, str]] = [(pgettext("navigation", "Home"), "home")]
     if user.is_admin:
-        names += [("Courses", "course-list"), ("Reports", "report-index"), ("Excuses", "excuse-inbox"),
-                  ("Manage", "campus-home")]
+        names += [
+            (pgettext("navigation", "Courses"), "course-list"),
+            (pgettext("navigation", "Reports"), "report-index"),
+            (pgettext("navigation", "Excuses"), "excuse-inbox"),
+            (pgettext("navigation", "Manage"), "campus-home"),
+        ]
     elif user.is_lecturer:
-        names += [("My courses", "course-list"), ("Reports", "report-index"), ("Excuses", "excuse-inbox"),
-                  ("Rosters", "campus-home"), ("Calendar", "feed-list")]
+        names += [
+            (pgettext("navigation", "My courses"), "course-list"),
+            (pgettext("navigation", "Reports"), "report-index"),
+            (pgettext("navigation", "Excuses"), "excuse-inbox"),
+            (pgettext("navigation", "Rosters"), "campus-home"),
+            (pgettext("navigation", "Calendar"), "feed-list"),
+        ]
     else:
-        names += [("Enrol my face", "enrolment"), ("My attendance", "my-attendance"), ("My excuses", "excuse-inbox"),
-                  ("My warnings", "my-warnings"), ("Calendar", "feed-list")]
+        names += [
+            (pgettext("navigation", "Enrol my face"), "enrolment"),
+            (pgettext("navigation", "My attendance"), "my-attendance"),
+            (pgettext("navigation", "My excuses"), "excuse-inbox"),
+            (pgettext("navigation", "My warnings"), "my-warnings"),
+            (pgettext("navigation", "Calendar"), "feed-list"),
+        ]
     links = [link for label, name in names if (link := _link(label, name))]
     return {"nav_links": links}

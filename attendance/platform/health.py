@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext_lazy
 
 from attendance.platform.redis import key, redis_client
 
@@ -101,8 +102,13 @@ def check_beat() -> Check:
     return Check("beat", True, "waiting for the first heartbeat from Celery beat")
 
 
-RECOGNITION_DOWN = "Face recognition is not available on this server right now; the administrators can see why."
-LIVENESS_DOWN = "Liveness checks are not available on this server right now: check-ins go on without them."
+# What a person who is not an operator reads on /healthz; the operators' detail stays in English, like the log.
+RECOGNITION_DOWN = gettext_lazy(
+    "Face recognition is not available on this server right now; the administrators can see why."
+)
+LIVENESS_DOWN = gettext_lazy(
+    "Liveness checks are not available on this server right now: check-ins go on without them."
+)
 
 
 def check_recognition(*, operator: bool) -> Check:
@@ -115,9 +121,9 @@ def check_recognition(*, operator: bool) -> Check:
         space = ml.embedder_name()
         mismatch = ml.space_mismatch()
     except Exception as exc:  # the database answering nothing, among others: the detail says which
-        return Check("recognition", False, f"{type(exc).__name__}: {exc}" if operator else RECOGNITION_DOWN)
+        return Check("recognition", False, f"{type(exc).__name__}: {exc}" if operator else str(RECOGNITION_DOWN))
     if problem is not None:
-        return Check("recognition", False, f"cannot serve {space}: {problem}" if operator else RECOGNITION_DOWN)
+        return Check("recognition", False, f"cannot serve {space}: {problem}" if operator else str(RECOGNITION_DOWN))
     detail = f"serving {space}" + (f"; {mismatch}" if mismatch and operator else "")
     return Check("recognition", True, detail)
 
@@ -128,7 +134,7 @@ def check_liveness(*, operator: bool) -> Check:
     problem = ml.liveness_problem()
     if problem is None:
         return Check("liveness", True, "both MiniFASNet models loaded")
-    return Check("liveness", False, problem if operator else LIVENESS_DOWN)
+    return Check("liveness", False, problem if operator else str(LIVENESS_DOWN))
 
 
 def run_checks(*, worker: bool = True, operator: bool = False) -> list[Check]:

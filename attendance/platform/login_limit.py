@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import ngettext
 
 from attendance.platform.redis import key, redis_client
 
@@ -38,10 +39,13 @@ class Block:
 
     def message(self) -> str:
         minutes = max(1, math.ceil(self.retry_after / 60))
-        return (
-            f"Too many failed sign-ins. Wait {minutes} minute{'s' if minutes != 1 else ''} and try again, "
-            "or ask an administrator to reset your password."
-        )
+        return ngettext(
+            "Too many failed sign-ins. Wait %(minutes)s minute and try again, "
+            "or ask an administrator to reset your password.",
+            "Too many failed sign-ins. Wait %(minutes)s minutes and try again, "
+            "or ask an administrator to reset your password.",
+            minutes,
+        ) % {"minutes": minutes}
 
 
 def _window() -> tuple[int, int]:

@@ -15,6 +15,7 @@ import redis
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import escape
+from django.utils.translation import get_language, gettext, gettext_lazy
 from kombu.exceptions import OperationalError as BrokerError
 
 logger = logging.getLogger(__name__)
@@ -22,11 +23,11 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 
 MESSAGES = {
-    "database": "The database is not answering right now. Nothing was saved by this request; try again in a "
-    "few seconds.",
-    "redis": "The live check-in store (Redis) is not answering right now. This request was not counted; try "
-    "again in a few seconds.",
-    "broker": "The task queue (Redis) is not answering right now. Try again in a few seconds.",
+    "database": gettext_lazy("The database is not answering right now. Nothing was saved by this request; try "
+                             "again in a few seconds."),
+    "redis": gettext_lazy("The live check-in store (Redis) is not answering right now. This request was not "
+                          "counted; try again in a few seconds."),
+    "broker": gettext_lazy("The task queue (Redis) is not answering right now. Try again in a few seconds."),
 }
 
 
@@ -58,14 +59,15 @@ class ServiceUnavailableMiddleware:
             return None
         logger.error("%s %s: %s unavailable (%s: %s)", request.method, request.path, service,
                      type(exception).__name__, exception)
-        message = MESSAGES[service]
+        message = str(MESSAGES[service])
         response: HttpResponse
         if _wants_json(request):
             response = JsonResponse({"detail": message, "code": f"{service}_unavailable"}, status=503)
         else:
+            title = escape(gettext("Service unavailable"))
             response = HttpResponse(
-                "<!doctype html><title>Service unavailable</title><h1>Service unavailable</h1>"
-                f"<p>{escape(message)}</p>",
+                f"<!doctype html><html lang=\"{escape(get_language() or 'en')}\"><title>{title}</title>"
+                f"<h1>{title}</h1><p>{escape(message)}</p>",
                 status=503,
                 content_type="text/html; charset=utf-8",
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -55,7 +56,8 @@ class TokenApi(ObtainAuthToken):
 
     def delete(self, request: Request) -> Response:
         if not request.user.is_authenticated:
-            return Response({"detail": "Sign in or send your token to revoke it."}, status=status.HTTP_401_UNAUTHORIZED)
+            return Response({"detail": gettext("Sign in or send your token to revoke it.")},
+                            status=status.HTTP_401_UNAUTHORIZED)
         Token.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -66,9 +68,10 @@ class UserTokenRevokeApi(ReadApi):
 
     def delete(self, request: Request, pk: int) -> Response:
         if not permissions.can_revoke_tokens(_user(request)):
-            raise PermissionDenied("Only an admin can revoke another person's API token.")
+            raise PermissionDenied(gettext("Only an admin can revoke another person's API token."))
         person = get_object_or_404(User, pk=pk)
         deleted, _ = Token.objects.filter(user=person).delete()
         if not deleted:
-            return Response({"detail": f"{person.display_name} has no API token."}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": gettext("%(name)s has no API token.") % {"name": person.display_name}},
+                            status=status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext, gettext_lazy
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -33,7 +34,7 @@ def session_or_404(pk: int) -> Session:
 
 def require_manager(request: Request, session: Session) -> User:
     if not permissions.can_manage_session(request.user, session):
-        raise PermissionDenied("Only an admin or a lecturer of this course can do this.")
+        raise PermissionDenied(gettext("Only an admin or a lecturer of this course can do this."))
     return cast(User, request.user)
 
 
@@ -46,11 +47,12 @@ class SessionInfoSerializer(serializers.Serializer):
     closed_at = serializers.DateTimeField(allow_null=True)
     starts_at = serializers.DateTimeField(allow_null=True)
     ends_at = serializers.DateTimeField(
-        allow_null=True, help_text="The planned end, when the session closes itself; null if unplanned."
+        allow_null=True, help_text=gettext_lazy("The planned end, when the session closes itself; null if unplanned.")
     )
     late_after_minutes = serializers.IntegerField()
     arrival_status = serializers.ChoiceField(
-        choices=["present", "late"], help_text="What a student arriving now is marked: late after the course's minutes."
+        choices=["present", "late"],
+        help_text=gettext_lazy("What a student arriving now is marked: late after the course's minutes."),
     )
 
 
@@ -67,7 +69,7 @@ class CourseSessionStartApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         course = get_object_or_404(Course, pk=pk)
         if not permissions.can_manage_course(request.user, course):
-            raise PermissionDenied("Only an admin or a lecturer of this course can start its sessions.")
+            raise PermissionDenied(gettext("Only an admin or a lecturer of this course can start its sessions."))
         title = str(request.data.get("title", "")) if hasattr(request.data, "get") else ""
         session = session_open(course=course, by=cast(User, request.user), title=title)
         return Response(SessionInfoSerializer(session_info(session)).data, status=201)

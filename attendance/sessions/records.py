@@ -14,6 +14,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from attendance import permissions
 from attendance.models import AttendanceChange, AttendanceRecord, CourseMembership, Session, User
@@ -36,7 +37,8 @@ def _validate_status(status: str) -> AttendanceRecord.Status:
         return AttendanceRecord.Status(status)
     except ValueError:
         choices = ", ".join(AttendanceRecord.Status.values)
-        raise RecordError(f"Unknown attendance status {status!r}: use one of {choices}.") from None
+        raise RecordError(gettext("Unknown attendance status %(status)r: use one of %(choices)s.")
+                          % {"status": status, "choices": choices}) from None
 
 
 def _lock_record(*, session: Session, student: User) -> AttendanceRecord | None:
@@ -54,9 +56,12 @@ def attendance_record_set(
     new_status = _validate_status(status)
     reason = reason.strip()
     if len(reason) > REASON_MAX_LENGTH:
-        raise RecordError(f"The reason is {len(reason)} characters long; keep it under {REASON_MAX_LENGTH}.")
+        raise RecordError(gettext("The reason is %(length)s characters long; keep it under %(limit)s.")
+                          % {"length": len(reason), "limit": REASON_MAX_LENGTH})
     if not permissions.can_change_record(by, session):
-        raise RecordPermissionError("Only an admin or a lecturer of this course can change its attendance records.")
+        raise RecordPermissionError(
+            gettext("Only an admin or a lecturer of this course can change its attendance records.")
+        )
     on_course = CourseMembership.objects.filter(course_id=session.course_id, student=student).exists()
     now = timezone.now()
     with transaction.atomic():
@@ -65,7 +70,8 @@ def attendance_record_set(
         if record is None:
             if not on_course:
                 raise RecordError(
-                    f"{student.display_name} is not on {session.course.code}; add them to the course first."
+                    gettext("%(name)s is not on %(course)s; add them to the course first.")
+                    % {"name": student.display_name, "course": session.course.code}
                 )
             try:
                 with transaction.atomic():  # a face check-in may insert the same row at this moment
@@ -126,7 +132,7 @@ def attendance_record_mark_face(
     at = at or timezone.now()
     new_status = _validate_status(status or session_arrival_status(session=session, at=at))
     if session.status != Session.Status.OPEN:
-        raise RecordError("This session is not open: check-ins are accepted only while a session is open.")
+        raise RecordError(gettext("This session is not open: check-ins are accepted only while it is open."))
     try:
         with transaction.atomic():
             record = AttendanceRecord.objects.create(

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from attendance.models import AttendanceRecord, Course, CourseMembership, Session, User
 from attendance.platform.redis import session_state_clear
@@ -59,13 +60,13 @@ def session_open(*, course: Course, by: User, session: Session | None = None, ti
             )
         locked = Session.objects.select_for_update().select_related("course").get(pk=session.pk)
         if locked.course_id != course.pk:
-            raise SessionError("This session belongs to another course.")
+            raise SessionError(gettext("This session belongs to another course."))
         if locked.status == Session.Status.OPEN:
             return locked  # a second click on "open": nothing to do
         if locked.status == Session.Status.CLOSED:
-            raise SessionClosedError(
+            raise SessionClosedError(gettext(
                 "This session is closed and cannot be reopened; correct its records by hand or start a new session."
-            )
+            ))
         locked.status = Session.Status.OPEN
         locked.opened_at = now
         locked.opened_by = by
@@ -85,9 +86,9 @@ def session_close(*, session: Session, by: User | None) -> SessionCloseResult:
     with transaction.atomic():
         locked = Session.objects.select_for_update().select_related("course").get(pk=session.pk)
         if locked.status == Session.Status.CLOSED:
-            raise SessionClosedError("This session is already closed.")
+            raise SessionClosedError(gettext("This session is already closed."))
         if locked.status != Session.Status.OPEN:
-            raise SessionError("Only an open session can be closed; open it first.")
+            raise SessionError(gettext("Only an open session can be closed; open it first."))
         locked.status = Session.Status.CLOSED
         locked.closed_at = now
         locked.kiosk_token = None
@@ -123,7 +124,7 @@ def session_kiosk_token_create(*, session: Session, by: User) -> str:
     with transaction.atomic():
         locked = Session.objects.select_for_update().get(pk=session.pk)
         if locked.status != Session.Status.OPEN:
-            raise SessionError("A kiosk link can only be made for an open session.")
+            raise SessionError(gettext("A kiosk link can only be made for an open session."))
         locked.kiosk_token = token
         locked.save(update_fields=["kiosk_token"])
     session.kiosk_token = token

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from attendance import permissions
@@ -28,14 +29,14 @@ from attendance.sessions.services import (
 def _managed_course(request: HttpRequest, pk: int) -> Course:
     course = get_object_or_404(Course, pk=pk)
     if not permissions.can_manage_course(request.user, course):
-        raise PermissionDenied("Only an admin or a lecturer of this course can manage its sessions.")
+        raise PermissionDenied(gettext("Only an admin or a lecturer of this course can manage its sessions."))
     return course
 
 
 def managed_session(request: HttpRequest, pk: int) -> Session:
     session = get_object_or_404(Session.objects.select_related("course"), pk=pk)
     if not permissions.can_manage_session(request.user, session):
-        raise PermissionDenied("Only an admin or a lecturer of this course can manage its sessions.")
+        raise PermissionDenied(gettext("Only an admin or a lecturer of this course can manage its sessions."))
     return session
 
 
@@ -59,7 +60,8 @@ def course_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def course_session_start(request: HttpRequest, pk: int) -> HttpResponse:
     course = _managed_course(request, pk)
     session = session_open(course=course, by=cast(User, request.user), title=request.POST.get("title", ""))
-    messages.success(request, f"Session {session} is open. Point the camera at the students as they arrive.")
+    messages.success(request, gettext("Session %(session)s is open. Point the camera at the students as they arrive.")
+                     % {"session": session})
     return redirect("session-checkin", pk=session.pk)
 
 
@@ -72,7 +74,7 @@ def session_open_view(request: HttpRequest, pk: int) -> HttpResponse:
     except SessionError as exc:
         messages.error(request, str(exc))
         return redirect("course-detail", pk=session.course_id)
-    messages.success(request, f"Session {session} is open.")
+    messages.success(request, gettext("Session %(session)s is open.") % {"session": session})
     return redirect("session-checkin", pk=session.pk)
 
 
@@ -86,9 +88,10 @@ def session_close_view(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         absent = result.marked_absent
-        messages.success(
-            request, f"Session {session} is closed; {absent} student{'s' if absent != 1 else ''} marked absent."
-        )
+        messages.success(request, ngettext(
+            "Session %(session)s is closed; %(absent)s student marked absent.",
+            "Session %(session)s is closed; %(absent)s students marked absent.", absent,
+        ) % {"session": session, "absent": absent})
     return redirect("course-detail", pk=session.course_id)
 
 
@@ -101,7 +104,7 @@ def session_kiosk_create(request: HttpRequest, pk: int) -> HttpResponse:
     except SessionError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Kiosk link ready: open it on the device at the door, or scan the QR code.")
+        messages.success(request, gettext("Kiosk link ready: open it on the device at the door, or scan the QR code."))
     return redirect(reverse("session-checkin", args=[session.pk]) + "#kiosk")
 
 
@@ -110,5 +113,5 @@ def session_kiosk_create(request: HttpRequest, pk: int) -> HttpResponse:
 def session_kiosk_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     session = managed_session(request, pk)
     session_kiosk_token_revoke(session=session, by=cast(User, request.user))
-    messages.success(request, "The kiosk link no longer works.")
+    messages.success(request, gettext("The kiosk link no longer works."))
     return redirect(reverse("session-checkin", args=[session.pk]) + "#kiosk")

@@ -7,7 +7,7 @@
   if (!menu) return;
   const summary = menu.querySelector("summary");
   menu.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && menu.open) {
+    if (/^Esc(ape)?$/.test(event.key) && menu.open) {  // "Esc": older browsers' name for the key
       menu.open = false;
       summary.focus();
       event.preventDefault();
@@ -34,7 +34,7 @@
     if (caption) return caption.textContent.trim();
     const section = box.closest("section, .card, main");
     const heading = section && section.querySelector("h1, h2, h3");
-    return heading ? heading.textContent.trim().replace(/\s+/g, " ") : "Table";
+    return heading ? heading.textContent.trim().replace(/\s+/g, " ") : gettext("Table");
   }
 
   function update() {
@@ -44,7 +44,7 @@
       if (scrolls && !box.hasAttribute("tabindex")) {
         box.tabIndex = 0;
         box.setAttribute("role", "region");
-        box.setAttribute("aria-label", `${nameOf(box)} (scrolls sideways)`);
+        box.setAttribute("aria-label", interpolate(gettext("%(name)s (scrolls sideways)"), { name: nameOf(box) }, true));
       } else if (!scrolls && box.getAttribute("role") === "region") {
         box.removeAttribute("tabindex");
         box.removeAttribute("role");

@@ -52,7 +52,9 @@
   }
 
   function describe(response, data) {
-    return (data && data.detail) || `The server answered ${response.status} ${response.statusText}.`;
+    return (data && data.detail) ||
+      interpolate(gettext("The server answered %(status)s %(text)s."),
+        { status: response.status, text: response.statusText }, true);
   }
 
   // --- Camera and snapshots -------------------------------------------------------------------
@@ -67,9 +69,8 @@
 
   async function startCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      showBanner("This browser cannot use the camera here. Browsers allow cameras only on https:// pages " +
-        "(or on localhost): ask your administrator to serve Rollcall over HTTPS.");
-      cameraStatus.textContent = "No camera.";
+      showBanner(gettext("This browser cannot use the camera here. Browsers allow cameras only on secure (HTTPS) pages or on localhost: ask your administrator to serve Rollcall over HTTPS."));
+      cameraStatus.textContent = gettext("No camera.");
       return;
     }
     try {
@@ -78,18 +79,18 @@
       });
     } catch (error) {
       const messages = {
-        NotAllowedError: "Camera access was refused. Allow the camera for this site (the icon in the address " +
-          "bar), then reload the page.",
-        NotFoundError: "No camera was found. Plug one in, then reload the page.",
-        NotReadableError: "The camera is in use by another program. Close it, then reload the page.",
+        NotAllowedError: gettext("Camera access was refused. Allow the camera for this site (the icon in the address bar), then reload the page."),
+        NotFoundError: gettext("No camera was found. Plug one in, then reload the page."),
+        NotReadableError: gettext("The camera is in use by another program. Close it, then reload the page."),
       };
-      showBanner(messages[error.name] || `The camera could not start (${error.name}: ${error.message}).`);
-      cameraStatus.textContent = "No camera.";
+      showBanner(messages[error.name] || interpolate(gettext("The camera could not start (%(name)s: %(message)s)."),
+        { name: error.name, message: error.message }, true));
+      cameraStatus.textContent = gettext("No camera.");
       return;
     }
     video.srcObject = stream;
     await video.play().catch(() => {});
-    cameraStatus.textContent = "Looking for faces…";
+    cameraStatus.textContent = gettext("Looking for faces…");
     schedule(0);
   }
 
@@ -118,7 +119,7 @@
     capture.height = Math.round(height * scale);
     capture.getContext("2d").drawImage(video, 0, 0, capture.width, capture.height);
     return new Promise((resolve, reject) => {
-      capture.toBlob((blob) => (blob ? resolve(blob) : reject(new Error("the frame could not be encoded"))),
+      capture.toBlob((blob) => (blob ? resolve(blob) : reject(new Error(gettext("the frame could not be encoded")))),
         "image/jpeg", config.jpegQuality);
     });
   }
@@ -152,22 +153,24 @@
         // Closed session or a dead kiosk link: retrying cannot help.
         stopCamera();
         clearOverlay();
-        showBanner(describe(response, data) + (config.kiosk ? "" : " Reload the page to see the final list."));
-        cameraStatus.textContent = "Check-in stopped.";
+        showBanner(describe(response, data) + (config.kiosk ? "" : " " + gettext("Reload the page to see the final list.")));
+        cameraStatus.textContent = gettext("Check-in stopped.");
         return;
       } else {
         failures += 1;
-        delay = backoffDelay(Number(response.headers.get("Retry-After")) || 0);
-        showBanner(`${describe(response, data)} Retrying in ${Math.round(delay / 1000)} s.`,
+        delay = backoffDelay(Number(response.headers.get("retry-after")) || 0);
+        showBanner(describe(response, data) + " " +
+          interpolate(gettext("Retrying in %(seconds)s s."), { seconds: Math.round(delay / 1000) }, true),
           response.status === 429 ? "warning" : "error");
       }
     } catch (error) {
       failures += 1;
       delay = backoffDelay(0);
       clearOverlay();
-      const reason = error.name === "TimeoutError" ? "the server took too long to answer" : error.message;
-      showBanner(`Cannot reach the server (${reason}). Retrying in ${Math.round(delay / 1000)} s; ` +
-        "students seen meanwhile are not checked in.");
+      const reason = error.name === "TimeoutError" ? gettext("the server took too long to answer") : error.message;
+      showBanner(interpolate(
+        gettext("Cannot reach the server (%(reason)s). Retrying in %(seconds)s s; students seen meanwhile are not checked in."),
+        { reason, seconds: Math.round(delay / 1000) }, true));
     } finally {
       inFlight = false;
     }
@@ -182,12 +185,17 @@
   }
 
   function label(face, needed) {
-    if (face.outcome === "unknown") return "Unknown";
+    if (face.outcome === "unknown") return gettext("Unknown");
     if (face.outcome === "doubtful") return `${face.name}?`;
     if (face.outcome === "confirming") return `${face.name} (${face.confirmations}/${needed})`;
-    if (face.outcome === "challenge") return `${face.name}: turn ${arrowFor(face.challenge.direction)}`;
-    if (face.outcome === "challenge_failed") return `${face.name}: try again`;
-    if (face.outcome === "not_live") return `${face.name}: photo or screen?`;
+    if (face.outcome === "challenge") {
+      return interpolate(gettext("%(name)s: turn %(arrow)s"),
+        { name: face.name, arrow: arrowFor(face.challenge.direction) }, true);
+    }
+    if (face.outcome === "challenge_failed") return interpolate(gettext("%(name)s: try again"), { name: face.name }, true);
+    if (face.outcome === "not_live") {
+      return interpolate(gettext("%(name)s: photo or screen?"), { name: face.name }, true);
+    }
     return `${face.name} ✓`;
   }
 
@@ -199,7 +207,7 @@
     ctx.clearRect(0, 0, overlay.width, overlay.height);
     const scale = overlay.width / data.width;
     const fontSize = Math.max(14, Math.round(overlay.width / 40));
-    ctx.font = `600 ${fontSize}px system-ui, sans-serif`;
+    ctx.font = `600 ${fontSize}px ${["system-ui", "sans-serif"].join(", ")}`;
     ctx.textBaseline = "bottom";
     for (const face of data.faces) {
       const [boxX, y, w, h] = face.box.map((v) => v * scale);
@@ -227,7 +235,10 @@
     const known = data.faces.filter((f) => f.outcome !== "unknown").length;
     // The status line is aria-live: its words change only when what is seen changes, and the
     // processing time (new every snapshot) is hidden from screen readers, which it would flood.
-    const words = count ? `${count} face${count === 1 ? "" : "s"} in view, ${known} recognised` : "No face in view.";
+    const words = count
+      ? interpolate(ngettext("%(count)s face in view, %(known)s recognised", "%(count)s faces in view, %(known)s recognised",
+        count), { count, known }, true)
+      : gettext("No face in view.");
     let text = cameraStatus.querySelector(".status-words");
     if (!text) {
       text = document.createElement("span");
@@ -279,9 +290,11 @@
     if (failed) {
       failedUntil = performance.now() + 4000;
       stopCountdown();
-      const why = failed.reason ? ` (${failed.reason})` : "";
-      showChallenge("failed", `Not recognised as live${why}. Try again: look at the camera, a new prompt follows.`,
-        "↻", "");
+      const text = failed.reason
+        ? interpolate(gettext("Not recognised as live (%(reason)s). Try again: look at the camera, a new prompt follows."),
+          { reason: failed.reason }, true)
+        : gettext("Not recognised as live. Try again: look at the camera, a new prompt follows.");
+      showChallenge("failed", text, "↻", "");
       return false;
     }
     if (performance.now() >= failedUntil) {
@@ -304,7 +317,8 @@
 
   function countDown() {
     const left = Math.max(0, (challengeDeadline - performance.now()) / 1000);
-    challengeBox.querySelector(".challenge-countdown").textContent = `${Math.ceil(left)} s left`;
+    challengeBox.querySelector(".challenge-countdown").textContent =
+      interpolate(gettext("%(seconds)s s left"), { seconds: Math.ceil(left) }, true);
     if (left <= 0) stopCountdown();
   }
 
@@ -320,7 +334,8 @@
     for (const face of faces) {
       const item = document.createElement("li");
       item.className = "welcome-item";
-      item.textContent = `✓ ${face.name}: checked in${face.record_status === "late" ? " (late)" : ""}`;
+      item.textContent = "✓ " + interpolate(face.record_status === "late" ? gettext("%(name)s: checked in (late)")
+        : gettext("%(name)s: checked in"), { name: face.name }, true);
       list.prepend(item);
       setTimeout(() => item.remove(), 8000);
     }
@@ -365,16 +380,21 @@
     return td;
   }
 
+  const STATUS_LABELS = {
+    present: gettext("Present"), late: gettext("Late"), absent: gettext("Absent"), excused: gettext("Excused"),
+  };
+
   function badge(status) {
     const span = document.createElement("span");
     span.className = `badge badge-${status}`;
-    span.textContent = status.charAt(0).toUpperCase() + status.slice(1);
+    span.textContent = STATUS_LABELS[status] || status;
     return span;
   }
 
   function confidence(distance) {
     if (distance === null || distance === undefined) return "";
-    const word = distance <= config.threshold * 0.7 ? "high" : distance <= config.doubtfulFrom ? "good" : "low";
+    const word = distance <= config.threshold * 0.7 ? pgettext("confidence", "high")
+      : distance <= config.doubtfulFrom ? pgettext("confidence", "good") : pgettext("confidence", "low");
     return `${word} · ${distance.toFixed(2)}`;
   }
 
@@ -395,8 +415,12 @@
   function renderState(data) {
     arrivalStatus = data.session.arrival_status || "present";
     const c = data.counts;
-    document.getElementById("counts").textContent =
-      `${c.present} present · ${c.late} late · ${c.absent} absent · ${c.unmarked} not yet seen`;
+    document.getElementById("counts").textContent = [
+      interpolate(ngettext("%(n)s present", "%(n)s present", c.present), { n: c.present }, true),
+      interpolate(ngettext("%(n)s late", "%(n)s late", c.late), { n: c.late }, true),
+      interpolate(ngettext("%(n)s absent", "%(n)s absent", c.absent), { n: c.absent }, true),
+      interpolate(ngettext("%(n)s not yet seen", "%(n)s not yet seen", c.unmarked), { n: c.unmarked }, true),
+    ].join(" · ");
     renderDoubtful(data.doubtful);
     renderNotLive(data.not_live || []);
     const signature = JSON.stringify(data.students);
@@ -408,11 +432,16 @@
   // Screen readers hear who was just marked, once per change, in one polite message per update;
   // the first load announces nothing (the table itself is the full list).
   const announcer = document.getElementById("roster-announce");
-  const STATUS_WORDS = { present: "marked present", late: "marked late", absent: "marked absent", excused: "excused" };
+  const STATUS_WORDS = {
+    present: gettext("%(name)s marked present"), late: gettext("%(name)s marked late"),
+    absent: gettext("%(name)s marked absent"), excused: gettext("%(name)s excused"),
+  };
 
   function announce(lines) {
     if (!announcer || !lines.length) return;
-    announcer.textContent = lines.length > 3 ? `${lines.length} students marked: ${lines.slice(0, 3).join("; ")}…`
+    announcer.textContent = lines.length > 3
+      ? interpolate(ngettext("%(n)s student marked: %(first)s…", "%(n)s students marked: %(first)s…", lines.length),
+        { n: lines.length, first: lines.slice(0, 3).join("; ") }, true)
       : lines.join("; ");
   }
 
@@ -434,6 +463,12 @@
     if (target) target.focus({ preventScroll: true });
   }
 
+  // How a record was marked, after its badge (the same words as the page's first render).
+  const METHOD_WORDS = {
+    face: pgettext("how a record was marked", "face"), manual: pgettext("how a record was marked", "manual"),
+    auto: pgettext("how a record was marked", "at closing"),
+  };
+
   function renderRoster(students) {
     const tbody = document.querySelector("#roster tbody");
     const focus = rosterFocus(tbody);
@@ -446,7 +481,8 @@
       const previous = seen.get(s.student_id);
       if (previous !== undefined && previous !== s.status && s.status) {
         row.classList.add("flash");
-        changes.push(`${s.name} ${STATUS_WORDS[s.status] || s.status}`);
+        changes.push(STATUS_WORDS[s.status] ? interpolate(STATUS_WORDS[s.status], { name: s.name }, true)
+          : `${s.name} ${s.status}`);
       }
       seen.set(s.student_id, s.status);
       const name = document.createElement("span");
@@ -455,32 +491,34 @@
       if (!s.face_enrolled) {
         const note = document.createElement("span");
         note.className = "muted small";
-        note.title = "No face enrolled: mark by hand";
-        note.textContent = " no face";
+        note.title = gettext("No face enrolled: mark by hand");
+        note.textContent = " " + gettext("no face");
         nameCell.append(note);
       }
       const statusCell = cell(row, s.status ? badge(s.status) : "–");
       if (s.method) {
         const how = document.createElement("span");
         how.className = "muted small";
-        how.textContent = ` ${s.method === "auto" ? "at closing" : s.method}`;
+        how.textContent = " " + (METHOD_WORDS[s.method] || s.method);
         statusCell.append(how);
       }
       cell(row, s.marked_at ? TIME.format(new Date(s.marked_at)) : "", "nowrap");
       cell(row, confidence(s.confidence), "nowrap");
       const actions = cell(row, "", "row-actions");
       const here = s.status === "present" || s.status === "late";
-      if (s.status !== "present") actions.append(labelled(button("Present", () => mark(s, "present"), "", "present"), s));
-      if (s.status !== "late") actions.append(labelled(button("Late", () => mark(s, "late"), "", "late"), s));
+      if (s.status !== "present") {
+        actions.append(labelled(button(STATUS_LABELS.present, () => mark(s, "present"), "", "present"), s));
+      }
+      if (s.status !== "late") actions.append(labelled(button(STATUS_LABELS.late, () => mark(s, "late"), "", "late"), s));
       if (here) {
-        actions.append(labelled(button("Unmark", () => mark(s, "absent", "Unmarked on the check-in page"),
+        actions.append(labelled(button(gettext("Unmark"), () => mark(s, "absent", gettext("Unmarked on the check-in page")),
           "danger-outline", "unmark"), s));
       }
       rows.push(row);
     }
     if (!rows.length) {
       const row = document.createElement("tr");
-      cell(row, "No students on this course yet.", "empty").colSpan = 5;
+      cell(row, gettext("No students on this course yet."), "empty").colSpan = 5;
       rows.push(row);
     }
     tbody.replaceChildren(...rows);
@@ -490,7 +528,7 @@
 
   // "Late" alone says nothing out of context: the accessible name says whom it marks.
   function labelled(b, student) {
-    b.setAttribute("aria-label", `${b.textContent}: ${student.name}`);
+    b.setAttribute("aria-label", interpolate(gettext("%(action)s: %(name)s"), { action: b.textContent, name: student.name }, true));
     return b;
   }
 
@@ -509,13 +547,15 @@
         const text = document.createElement("span");
         text.className = "doubtful-text";
         item.append(text,
-          button("Confirm", () => mark({ student_id: d.student_id, name: d.name }, arrivalStatus,
-            `Confirmed a doubtful face match (distance ${item.dataset.distance})`), "primary"),
-          button("Not them", () => dismiss(d.student_id)));
+          button(gettext("Confirm"), () => mark({ student_id: d.student_id, name: d.name }, arrivalStatus,
+            interpolate(gettext("Confirmed a doubtful face match (distance %(distance)s)"),
+              { distance: item.dataset.distance }, true)), "primary"),
+          button(gettext("Not them"), () => dismiss(d.student_id)));
         list.append(item);
       }
       item.dataset.distance = d.distance.toFixed(2);
-      item.querySelector(".doubtful-text").textContent = `${d.name} (distance ${d.distance.toFixed(2)})`;
+      item.querySelector(".doubtful-text").textContent =
+        interpolate(gettext("%(name)s (distance %(distance)s)"), { name: d.name, distance: d.distance.toFixed(2) }, true);
     }
     box.hidden = items.length === 0;
   }
@@ -524,12 +564,12 @@
   function renderNotLive(items) {
     const box = document.getElementById("not-live");
     if (!box) return;
-    const list = document.getElementById("not-live-list");
+    const list = box.querySelector("#not-live-list");
     const lines = items.map((s) => {
       const item = document.createElement("li");
       item.dataset.student = s.student_id;
       const text = document.createElement("span");
-      text.textContent = `Possible photo or screen of ${s.name}`;
+      text.textContent = interpolate(gettext("Possible photo or screen of %(name)s"), { name: s.name }, true);
       const why = document.createElement("span");
       why.className = "muted small";
       why.textContent = ` ${s.reason} · ${TIME.format(new Date(s.seen_at * 1000))}`;
@@ -544,6 +584,12 @@
     box.hidden = items.length === 0;
   }
 
+  // The status a mark sets, as it reads inside "… could not be marked …".
+  const MARK_WORDS = {
+    present: pgettext("could not be marked …", "present"), late: pgettext("could not be marked …", "late"),
+    absent: pgettext("could not be marked …", "absent"),
+  };
+
   async function mark(student, status, reason) {
     // A reason typed in the box goes with the next correction (and wins over a button's default).
     const reasonBox = document.getElementById("correction-reason");
@@ -557,12 +603,14 @@
       });
       const data = await readJson(response);
       if (!response.ok) {
-        showBanner(`${student.name} could not be marked ${status}: ${describe(response, data)}`);
+        showBanner(interpolate(gettext("%(name)s could not be marked %(status)s: %(reason)s"),
+          { name: student.name, status: MARK_WORDS[status] || status, reason: describe(response, data) }, true));
         return;
       }
       if (reasonBox && typed) reasonBox.value = "";
     } catch (error) {
-      showBanner(`${student.name} could not be marked ${status}: the server cannot be reached. Try again.`);
+      showBanner(interpolate(gettext("%(name)s could not be marked %(status)s: the server cannot be reached. Try again."),
+        { name: student.name, status: MARK_WORDS[status] || status }, true));
       return;
     }
     refreshState();

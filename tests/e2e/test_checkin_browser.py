@@ -270,3 +270,28 @@ def test_the_page_sends_one_snapshot_at_a_time_backs_off_on_failure_and_recovers
     page.evaluate("window.__fail = false")
     page.wait_for_selector("#banner", state="hidden", timeout=20_000)
     assert page.evaluate("window.__maxInFlight") == 1
+
+
+def test_the_live_check_in_page_speaks_croatian(live_server, browser_with_camera, lecturer, course, katie, tmp_path):
+    """The words checkin.js writes (status line, counts, badges, buttons) come from the JavaScript catalog."""
+    lecturer.language = "hr"
+    lecturer.save(update_fields=["language"])
+    _enrol_through_the_pipeline(katie, course, tmp_path)
+    context = browser_with_camera(_stranger_y4m(tmp_path / "strangers.y4m")).new_context(
+        viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    base = live_server.url
+    login(page, base, lecturer.username)
+    from django.urls import reverse
+
+    page.goto(base + reverse("course-detail", args=[course.pk]))
+    page.click("text=Otvori termin i evidentiraj prisutnost")
+    page.wait_for_url("**/check-in/")
+    page.wait_for_function("document.getElementById('overlay').dataset.faces === '1'", timeout=30_000)
+    page.wait_for_timeout(1500)
+    screenshot(page, "checkin-croatian")
+    assert "1 lice u kadru, prepoznato: 0" in page.inner_text("#camera-status")
+    assert "0 prisutnih" in page.inner_text("#counts") and "1 još nije viđen" in page.inner_text("#counts")
+    row = f'#roster tr[data-student="{katie.pk}"]'
+    assert page.locator(f'{row} button:text-is("Prisutan")').count() == 1
+    assert page.get_attribute(f'{row} button:text-is("Zakasnio")', "aria-label") == "Zakasnio: Katie Hill"
