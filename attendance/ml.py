@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.utils.translation import gettext
 
 from recognition import (
     BACKBONE_DEFAULTS,
@@ -220,11 +221,11 @@ def space_mismatch() -> str | None:
     wanted = configured_embedder().name
     if recorded is None or recorded.name == wanted:
         return None
-    return (
-        f"The settings ask for {wanted}, but the site's faces are stored in {recorded.name}, which it keeps "
+    return gettext(
+        "The settings ask for %(wanted)s, but the site's faces are stored in %(recorded)s, which it keeps "
         "serving. To switch, run `manage.py reembed` (it re-embeds kept enrolment videos and asks the other "
-        f"students to enrol again); to stay, set the settings back to {recorded.backbone}."
-    )
+        "students to enrol again); to stay, set the settings back to %(backbone)s."
+    ) % {"wanted": wanted, "recorded": recorded.name, "backbone": recorded.backbone}
 
 
 @cache

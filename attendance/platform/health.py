@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 from django.db import connection
-from django.utils.translation import gettext_lazy
+from django.utils import formats
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from attendance.platform.redis import key, redis_client
 
@@ -51,8 +52,10 @@ def check_worker(*, timeout: float = 1.0) -> Check:
     except Exception as exc:  # broker unreachable: kombu raises several unrelated types
         return Check("worker", False, f"{type(exc).__name__}: {exc}")
     if not replies:
-        return Check("worker", False, f"no Celery worker answered a ping within {timeout:.1f} s")
-    return Check("worker", True, f"{len(replies)} worker(s) answered")
+        return Check("worker", False, gettext("no Celery worker answered a ping within %(seconds)s s")
+                     % {"seconds": formats.number_format(timeout, 1)})
+    return Check("worker", True, ngettext("%(count)d worker answered", "%(count)d workers answered", len(replies))
+                 % {"count": len(replies)})
 
 
 def beat_heartbeat_record() -> None:
@@ -93,16 +96,18 @@ def check_beat() -> Check:
     if last is not None:
         age = now - float(last)
         if age > late_after:
-            return Check("beat", False, f"no heartbeat from Celery beat since {_at(float(last))} "
-                         f"({age:.0f} s ago): is `celery beat` running?")
-        return Check("beat", True, f"last heartbeat {max(age, 0):.0f} s ago")
+            return Check("beat", False, gettext("no heartbeat from Celery beat since %(time)s (%(age)s s ago): "
+                                                "is `celery beat` running?")
+                         % {"time": _at(float(last)), "age": f"{age:.0f}"})
+        return Check("beat", True, gettext("last heartbeat %(age)s s ago") % {"age": f"{max(age, 0):.0f}"})
     if now - awaited > late_after:
-        return Check("beat", False, f"no heartbeat from Celery beat since this site started checking at "
-                     f"{_at(awaited)}: is `celery beat` running?")
-    return Check("beat", True, "waiting for the first heartbeat from Celery beat")
+        return Check("beat", False, gettext("no heartbeat from Celery beat since this site started checking at "
+                                            "%(time)s: is `celery beat` running?") % {"time": _at(awaited)})
+    return Check("beat", True, gettext("waiting for the first heartbeat from Celery beat"))
 
 
-# What a person who is not an operator reads on /healthz; the operators' detail stays in English, like the log.
+# What a person who is not an operator reads on /healthz. The operators' sentences are in the reader's language
+# too (English for a monitor that sends no Accept-Language); exception texts and paths stay as raised, like the log.
 RECOGNITION_DOWN = gettext_lazy(
     "Face recognition is not available on this server right now; the administrators can see why."
 )
@@ -124,7 +129,7 @@ def check_recognition(*, operator: bool) -> Check:
         return Check("recognition", False, f"{type(exc).__name__}: {exc}" if operator else str(RECOGNITION_DOWN))
     if problem is not None:
         return Check("recognition", False, f"cannot serve {space}: {problem}" if operator else str(RECOGNITION_DOWN))
-    detail = f"serving {space}" + (f"; {mismatch}" if mismatch and operator else "")
+    detail = gettext("serving %(space)s") % {"space": space} + (f"; {mismatch}" if mismatch and operator else "")
     return Check("recognition", True, detail)
 
 
@@ -133,7 +138,7 @@ def check_liveness(*, operator: bool) -> Check:
 
     problem = ml.liveness_problem()
     if problem is None:
-        return Check("liveness", True, "both MiniFASNet models loaded")
+        return Check("liveness", True, gettext("both MiniFASNet models loaded"))
     return Check("liveness", False, problem if operator else str(LIVENESS_DOWN))
 
 

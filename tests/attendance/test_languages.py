@@ -7,6 +7,7 @@ machinery they share and the walk over the whole app in Croatian.
 from __future__ import annotations
 
 import datetime
+import re
 
 import pytest
 from django.template import Context, Template
@@ -115,7 +116,7 @@ ENGLISH = {
     "yes", "none", "never", "today", "rate", "total", "name", "email", "warning", "warnings", "excuse",
     "excuses", "calendar", "timetable", "points", "grade", "manage", "roster", "video", "record", "upload",
 }
-WORD = __import__("re").compile(r"[^\W\d_][\w'’-]*")
+WORD = re.compile(r"[^\W\d_][\w'\u2019-]*")
 READ_ATTRIBUTES = ("title", "aria-label", "placeholder", "alt")
 
 
