@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +12,7 @@ from attendance.models import AttendanceRecord, Session
 from attendance.sessions.selectors import course_students
 
 # How a record was marked, in the words of the live list (lower case, after the status badge).
-METHOD_WORDS = {
+METHOD_WORDS: dict[str, Callable[[], str]] = {
     AttendanceRecord.Method.FACE: lambda: pgettext("how a record was marked", "face"),
     AttendanceRecord.Method.MANUAL: lambda: pgettext("how a record was marked", "manual"),
     AttendanceRecord.Method.AUTO: lambda: pgettext("how a record was marked", "at closing"),

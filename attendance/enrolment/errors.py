@@ -86,7 +86,7 @@ MESSAGES = {
 
 
 def rejected(code: str) -> EnrolmentRejected:
-    return EnrolmentRejected(code, MESSAGES[code])
+    return EnrolmentRejected(code, str(MESSAGES[code]))
 
 
 def video_error_code(exc: VideoError) -> str:

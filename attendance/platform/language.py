@@ -10,6 +10,7 @@ clears it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,6 +19,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 BROWSER = ""  # the menu's value for "follow the browser"
+SAMESITE = cast(Literal["Lax", "Strict", "None"], settings.LANGUAGE_COOKIE_SAMESITE)
 
 
 def supported(code: str) -> str | None:
@@ -54,13 +56,13 @@ def choose_language(request: HttpRequest) -> HttpResponse:
     code = supported(wanted)
     user = request.user
     if wanted == BROWSER:
-        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite=settings.LANGUAGE_COOKIE_SAMESITE)
+        response.delete_cookie(settings.LANGUAGE_COOKIE_NAME, samesite=SAMESITE)
     elif code is None:
         return response  # a language the app does not have: nothing changes
     else:
         response.set_cookie(
             settings.LANGUAGE_COOKIE_NAME, code, max_age=settings.LANGUAGE_COOKIE_AGE,
-            secure=settings.LANGUAGE_COOKIE_SECURE, httponly=True, samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            secure=settings.LANGUAGE_COOKIE_SECURE, httponly=True, samesite=SAMESITE,
         )
     if user.is_authenticated and getattr(user, "language", None) != (code or ""):
         user.language = code or ""
