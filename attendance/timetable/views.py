@@ -120,10 +120,10 @@ def sessions_import(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             params = {"n": result.created, "already": result.already_planned}
             if result.already_planned:
-                text = ngettext("%(n)s sessions imported; %(already)s were already planned.",
-                                "%(n)s sessions imported; %(already)s were already planned.", result.created)
+                text = ngettext("%(n)s session imported; already planned: %(already)s.",
+                                "%(n)s sessions imported; already planned: %(already)s.", result.created)
             else:
-                text = ngettext("%(n)s sessions imported.", "%(n)s sessions imported.", result.created)
+                text = ngettext("%(n)s session imported.", "%(n)s sessions imported.", result.created)
             messages.success(request, text % params)
             return redirect("course-timetable", pk=course.pk)
     response = _render(request, course, SeriesForm(course=course), series=None, csv_form=csv_form)

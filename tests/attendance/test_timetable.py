@@ -245,7 +245,7 @@ def test_the_lecturer_plans_a_term_in_one_form_and_sees_errors_in_words(client, 
         "plan.csv", b"date,start,end,title\n2026-12-01,08:00,09:00,Exam\n", content_type="text/csv"
     )
     assert (
-        "1 sessions imported"
+        "1 session imported."
         in client.post(reverse("sessions-import", args=[course.pk]), {"file": upload}, follow=True).content.decode()
     )
 
