@@ -189,6 +189,7 @@ def _embedder_for(spec: SpaceSpec) -> Embedder:
             pretrained=spec.clip_pretrained or None,
             checkpoint=spec.clip_checkpoint or None,
             device=settings.ROLLCALL_DEVICE,
+            tower_dir=settings.ROLLCALL_MODEL_DIR,  # the image tower converted from open_clip, once
         )
     return create_embedder(
         "dlib",
