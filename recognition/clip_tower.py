@@ -266,12 +266,15 @@ def _module_classes() -> dict[str, Any]:
             width, grid = config.width, config.image_size // config.patch_size
             scale = width ** -0.5
             self.conv1 = nn.Conv2d(3, width, kernel_size=config.patch_size, stride=config.patch_size, bias=False)
-            self.class_embedding = nn.Parameter(scale * torch.randn(width))
-            self.positional_embedding = nn.Parameter(scale * torch.randn(grid * grid + 1, width))
+            self.class_embedding = nn.Parameter(torch.empty(width))
+            self.positional_embedding = nn.Parameter(torch.empty(grid * grid + 1, width))
             self.ln_pre = nn.LayerNorm(width)
             self.transformer = Transformer(config)
             self.ln_post = nn.LayerNorm(width)
-            self.proj = nn.Parameter(scale * torch.randn(width, config.output_dim))
+            self.proj = nn.Parameter(torch.empty(width, config.output_dim))
+            if not self.proj.is_meta:  # random like open_clip's (randn on "meta" would import sympy: 80 MB)
+                for parameter in (self.class_embedding, self.positional_embedding, self.proj):
+                    nn.init.normal_(parameter, std=scale)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             x = self.conv1(x)
