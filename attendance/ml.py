@@ -48,6 +48,7 @@ def _backbone_choice() -> Choice:
         model_name=settings.ROLLCALL_CLIP_MODEL,
         pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
         checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
+        tower_dir=settings.ROLLCALL_MODEL_DIR,  # a converted tower answers without importing open_clip
     )
 
 

@@ -215,19 +215,25 @@ def test_a_process_that_embeds_through_the_standalone_tower_never_imports_open_c
         import json, sys
         import numpy as np
         from recognition import ClipEmbedder
+        from recognition.choice import choose_backbone
+        # "auto" finds the converted tower (the hub cache may be gone) without open_clip's registry.
+        choice = choose_backbone("auto", model_name="ViT-B-32", pretrained="openai", checkpoint=None,
+                                 cache_dir={str(tmp_path / "empty")!r}, tower_dir={str(models)!r}).name
         crops = [np.full((224, 224, 3), 90, np.uint8), np.full((150, 200, 3), 160, np.uint8)]
         tagged = ClipEmbedder("ViT-B-32", pretrained="openai", cache_dir={str(hub_cache)!r},
                               tower_dir={str(models)!r})
         checkpoint = ClipEmbedder("ViT-B-32", checkpoint={str(whole_checkpoint)!r})
         shapes = [list(e.encode(crops).shape) for e in (tagged, checkpoint)]
         heavy = [m for m in ("open_clip", "timm", "torchvision", "huggingface_hub") if m in sys.modules]
-        print(json.dumps({{"engines": [tagged.engine, checkpoint.engine], "shapes": shapes, "heavy": heavy}}))
+        print(json.dumps({{"choice": choice, "engines": [tagged.engine, checkpoint.engine], "shapes": shapes,
+                          "heavy": heavy}}))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
                           env={**_env(), "HF_HUB_OFFLINE": "1"}, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answer == {"engines": ["standalone", "standalone"], "shapes": [[2, 512], [2, 512]], "heavy": []}
+    assert answer == {"choice": "clip", "engines": ["standalone", "standalone"], "shapes": [[2, 512], [2, 512]],
+                      "heavy": []}
 
 
 def _env() -> dict[str, str]:
