@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,25 @@ def read_tower(weights: Path, meta_path: Path, *, model_name: str, source: str) 
         _discard(weights, meta_path)
         return None
     return ConvertedTower(config, state_dict)
+
+
+@contextlib.contextmanager
+def conversion_lock(meta_path: Path) -> Iterator[None]:
+    """One conversion at a time per tower: web workers and a Celery worker starting together on a
+    fresh model folder would otherwise each write the tower, and one's meta could land beside
+    another's weights (torch.save's bytes differ run to run). The lock file stays (removing it would
+    race with a waiter)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock; a clash then shows as a checksum mismatch, converted again
+        yield
+        return
+    with open(meta_path.with_suffix(".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def write_tower(converted_dir: Path, weights: Path, meta_path: Path, *, model_name: str, source: str) -> None:

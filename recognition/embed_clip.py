@@ -261,7 +261,7 @@ class ClipEmbedder:
 
     def _pretrained_tower(self) -> Any:
         """The converted tower of the pretrained tag: from the cache, else converted now (once)."""
-        from .clip_convert import cache_paths, read_tower, write_tower
+        from .clip_convert import cache_paths, conversion_lock, read_tower, write_tower
 
         assert self.pretrained
         if self.tower_dir is None:
@@ -272,14 +272,19 @@ class ClipEmbedder:
             return cached
         try:
             self.tower_dir.mkdir(parents=True, exist_ok=True)
-            work = tempfile.TemporaryDirectory(dir=self.tower_dir, prefix=".clip-convert-")
+            with conversion_lock(meta):
+                pass
         except OSError as exc:  # a read-only model folder: convert on every load
             logger.warning("Cannot cache CLIP's converted tower in %s (%s)", self.tower_dir, exc)
             return self._convert(None)
-        with work as out:
-            self._convert(Path(out), read=False)
-            write_tower(Path(out), weights, meta, model_name=self.model_name, source=self.pretrained)
-        cached = read_tower(weights, meta, model_name=self.model_name, source=self.pretrained)
+        with conversion_lock(meta):
+            cached = read_tower(weights, meta, model_name=self.model_name, source=self.pretrained)
+            if cached is not None:  # another process converted it while this one waited
+                return cached
+            with tempfile.TemporaryDirectory(dir=self.tower_dir, prefix=".clip-convert-") as out:
+                self._convert(Path(out), read=False)
+                write_tower(Path(out), weights, meta, model_name=self.model_name, source=self.pretrained)
+            cached = read_tower(weights, meta, model_name=self.model_name, source=self.pretrained)
         if cached is None:
             raise ModelUnavailableError(
                 f"CLIP's converted tower at {weights} does not read back intact right after converting "

@@ -165,7 +165,8 @@ def test_a_pretrained_tag_is_converted_once_cached_with_its_checksum_and_reconve
     weights, meta_path = clip_convert.cache_paths(models, "ViT-B-32", "openai")
     meta = json.loads(meta_path.read_text())
     assert meta["sha256"] == clip_convert.file_sha256(weights) and meta["config"]["quick_gelu"] is True
-    assert sorted(p.name for p in models.iterdir()) == sorted([weights.name, meta_path.name])  # no leftovers
+    # No leftovers: the tower, its meta, and the lock that lets one process at a time convert it.
+    assert sorted(p.name for p in models.iterdir()) == sorted([weights.name, meta_path.name, f"{weights.stem}.lock"])
 
     calls: list[str] = []
     real = clip_convert.convert_in_child
@@ -203,7 +204,7 @@ def test_offline_without_weights_or_a_cached_tower_fails_naming_the_offline_swit
     with pytest.raises(ModelUnavailableError, match="HF_HUB_OFFLINE") as caught:
         embedder.load()
     assert "ROLLCALL_CLIP_CHECKPOINT" in str(caught.value)
-    assert not list(models.iterdir())  # the temporary conversion folder is gone
+    assert [p.suffix for p in models.iterdir()] == [".lock"]  # the temporary conversion folder is gone
 
 
 def test_a_process_that_embeds_through_the_standalone_tower_never_imports_open_clip(
