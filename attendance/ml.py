@@ -49,6 +49,7 @@ def _backbone_choice() -> Choice:
         model_name=settings.ROLLCALL_CLIP_MODEL,
         pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
         checkpoint=settings.ROLLCALL_CLIP_CHECKPOINT,
+        tower_dir=settings.ROLLCALL_MODEL_DIR,  # a converted tower answers without importing open_clip
     )
 
 
@@ -190,6 +191,7 @@ def _embedder_for(spec: SpaceSpec) -> Embedder:
             pretrained=spec.clip_pretrained or None,
             checkpoint=spec.clip_checkpoint or None,
             device=settings.ROLLCALL_DEVICE,
+            tower_dir=settings.ROLLCALL_MODEL_DIR,  # the image tower converted from open_clip, once
         )
     return create_embedder(
         "dlib",

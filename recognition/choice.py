@@ -36,15 +36,23 @@ class Choice:
 
 
 def clip_weights_here(
-    *, model_name: str, pretrained: str | None, checkpoint: str | os.PathLike[str] | None, cache_dir: str | None = None
+    *, model_name: str, pretrained: str | None, checkpoint: str | os.PathLike[str] | None, cache_dir: str | None = None,
+    tower_dir: str | os.PathLike[str] | None = None,
 ) -> Choice | None:
     """Where CLIP's weights would load from on this machine, without touching the network; None
-    when they are not here."""
+    when they are not here. A pretrained tag's image tower already converted into ``tower_dir``
+    (see clip_convert) answers without importing open_clip, which a worker otherwise never does."""
     if checkpoint:
         path = Path(checkpoint)
         return Choice("clip", f"checkpoint {path}", path) if path.is_file() else None
     if not pretrained:
         return None
+    if tower_dir is not None:
+        from .clip_convert import cache_paths
+
+        weights, meta = cache_paths(tower_dir, model_name, pretrained)
+        if weights.is_file() and meta.is_file():  # its checksum is checked when it loads
+            return Choice("clip", f"{model_name}/{pretrained} image tower converted in {Path(tower_dir)}", weights)
     import open_clip
 
     tag = open_clip.get_pretrained_cfg(model_name, pretrained)
@@ -59,6 +67,7 @@ def choose_backbone(
     pretrained: str | None,
     checkpoint: str | os.PathLike[str] | None,
     cache_dir: str | None = None,
+    tower_dir: str | os.PathLike[str] | None = None,
 ) -> Choice:
     """The backbone to run for a setting of "auto", "clip" or "dlib"."""
     if requested not in BACKBONE_CHOICES:
@@ -67,7 +76,8 @@ def choose_backbone(
         return Choice("dlib", "ROLLCALL_BACKBONE=dlib")
     if requested == "clip":
         return Choice("clip", "ROLLCALL_BACKBONE=clip")
-    here = clip_weights_here(model_name=model_name, pretrained=pretrained, checkpoint=checkpoint, cache_dir=cache_dir)
+    here = clip_weights_here(model_name=model_name, pretrained=pretrained, checkpoint=checkpoint, cache_dir=cache_dir,
+                             tower_dir=tower_dir)
     if here is not None:
         return Choice("clip", f"auto: {here.reason}", here.path)
     missing = f"checkpoint {checkpoint} missing" if checkpoint else f"no {model_name}/{pretrained} CLIP weights cached"

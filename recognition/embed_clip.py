@@ -1,10 +1,17 @@
-"""CLIP (open_clip) as a face embedder: the image tower only, in the fastest precision that agrees with float32."""
+"""CLIP as a face embedder: the image tower only, in the fastest precision that agrees with float32.
+
+The tower runs as ``recognition.clip_tower`` (plain torch) where the model is a plain ViT, so that a
+worker never imports open_clip and its dependencies (~260 MB resident); open_clip converts a
+pretrained tag's weights once, in a child process (``recognition.clip_convert``). Other models run
+in open_clip itself, as before.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -42,6 +49,12 @@ class ClipEmbedder:
     probe batch are compared with float32's and it falls back to float32 below
     numeric.AGREEMENT_MIN_COSINE. ``precision`` (after ``load``) says which path runs,
     ``agreement`` the cosine measured.
+
+    ``standalone`` (default): run the tower without open_clip where ``clip_tower`` builds it (then
+    ``engine`` is "standalone", else "open_clip"). A pretrained tag's tower is converted by open_clip
+    in a child process on first use and cached in ``tower_dir`` with a sha256 (without a
+    ``tower_dir``, converted on every load); a checkpoint holding exactly the tower's ``visual.*``
+    tensors is read directly, others are converted the same way (not cached).
     """
 
     backbone = "clip"
@@ -58,6 +71,8 @@ class ClipEmbedder:
         allow_download: bool = True,
         margin: float = 0.2,
         precision: str = "auto",
+        tower_dir: str | os.PathLike[str] | None = None,
+        standalone: bool = True,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -74,6 +89,9 @@ class ClipEmbedder:
         self.requested_precision = precision
         self.precision = "fp32" if precision == "auto" else precision
         self.agreement: float | None = None
+        self.tower_dir = Path(tower_dir) if tower_dir is not None else None
+        self.standalone = standalone
+        self.engine: str | None = None  # after load: "standalone" or "open_clip"
         self._model: Any = None
         self._preprocess: Any = None
         self._dtype: Any = None
@@ -124,7 +142,7 @@ class ClipEmbedder:
         Crops already at the model's size (what ``crop`` makes) are normalised in one numpy
         pass: open_clip's resize and centre crop leave such an image unchanged, so this equals
         its PIL preprocessing to float rounding, without a PIL image and a tensor per crop.
-        Other sizes go through open_clip's own preprocessing.
+        Other sizes go through the full preprocessing (clip_tower's copy of open_clip's, or open_clip's).
         """
         import torch
 
@@ -154,9 +172,15 @@ class ClipEmbedder:
         """Load the weights now (normally the first encode does); raises ModelUnavailableError."""
         with self._lock:
             if self._model is None:
-                model, self._preprocess = self._create()
                 apply_torch_threads()
-                self._normalise = _normalisation(self._preprocess)
+                model = self._create_standalone() if self.standalone else None
+                if model is None:
+                    model, self._preprocess = self._create()
+                    self._normalise = _normalisation(self._preprocess)
+                    self.engine = "open_clip"
+                else:
+                    self.engine = "standalone"
+                apply_torch_threads()
                 self._model = self._choose_precision(model)
                 del model
                 release_freed_memory()
@@ -174,6 +198,11 @@ class ClipEmbedder:
         return choice.model
 
     def _config(self) -> dict[str, Any]:
+        from .clip_tower import model_config
+
+        found = model_config(self.model_name)  # open_clip's JSON, read without importing it
+        if found is not None:
+            return found
         import open_clip
 
         config = open_clip.get_model_config(self.model_name)
@@ -184,18 +213,113 @@ class ClipEmbedder:
             )
         return dict(config)
 
+    def _create_standalone(self) -> Any | None:
+        """The tower as clip_tower's module (its preprocessing set up), or None: run open_clip."""
+        import torch
+
+        from . import clip_tower
+        from .clip_convert import UnsupportedTower
+
+        config = clip_tower.vit_config(clip_tower.model_config(self.model_name))
+        if config is None:
+            logger.info("CLIP %s is not a plain ViT clip_tower builds: running open_clip", self.model_name)
+            return None
+        try:
+            if self.checkpoint is not None:
+                converted = self._checkpoint_tower(config)
+            elif self.pretrained:
+                converted = self._pretrained_tower()
+            else:
+                converted = None  # random weights (tests)
+        except UnsupportedTower as exc:
+            logger.info("CLIP %s/%s runs in open_clip: %s", self.model_name, self.pretrained, exc)
+            return None
+        if converted is None:
+            tower = clip_tower.build_tower(config)
+        else:
+            config = converted.config
+            tower = clip_tower.load_tower(config, converted.state_dict)
+        if self.device != "cpu":
+            tower = tower.to(self.device)
+        self._preprocess = lambda image: torch.from_numpy(clip_tower.preprocess(image, config))
+        self._normalise = clip_tower.normalisation(config)
+        return tower
+
+    def _checkpoint_tower(self, config: Any) -> Any:
+        from .clip_convert import checkpoint_tower
+
+        assert self.checkpoint is not None
+        self._check_checkpoint_exists()
+        try:
+            converted = checkpoint_tower(self.checkpoint, config)
+        except Exception as exc:  # torch.load fails in many types on a file that is no checkpoint
+            raise ModelUnavailableError(
+                f"Could not load CLIP {self.model_name} weights from {self.checkpoint} ({exc}). "
+                f"The file must be a checkpoint of that model. {CLIP_SETTINGS_HINT}"
+            ) from exc
+        return converted if converted is not None else self._convert(None)
+
+    def _pretrained_tower(self) -> Any:
+        """The converted tower of the pretrained tag: from the cache, else converted now (once)."""
+        from .clip_convert import cache_paths, conversion_lock, read_tower, write_tower
+
+        assert self.pretrained
+        if self.tower_dir is None:
+            return self._convert(None)
+        weights, meta = cache_paths(self.tower_dir, self.model_name, self.pretrained)
+        cached = read_tower(weights, meta, model_name=self.model_name, source=self.pretrained)
+        if cached is not None:
+            return cached
+        try:
+            self.tower_dir.mkdir(parents=True, exist_ok=True)
+            with conversion_lock(meta):
+                pass
+        except OSError as exc:  # a read-only model folder: convert on every load
+            logger.warning("Cannot cache CLIP's converted tower in %s (%s)", self.tower_dir, exc)
+            return self._convert(None)
+        with conversion_lock(meta):
+            cached = read_tower(weights, meta, model_name=self.model_name, source=self.pretrained)
+            if cached is not None:  # another process converted it while this one waited
+                return cached
+            with tempfile.TemporaryDirectory(dir=self.tower_dir, prefix=".clip-convert-") as out:
+                self._convert(Path(out), read=False)
+                write_tower(Path(out), weights, meta, model_name=self.model_name, source=self.pretrained)
+            cached = read_tower(weights, meta, model_name=self.model_name, source=self.pretrained)
+        if cached is None:
+            raise ModelUnavailableError(
+                f"CLIP's converted tower at {weights} does not read back intact right after converting "
+                f"it (checksum or keys): is something else writing {self.tower_dir}? {CLIP_SETTINGS_HINT}"
+            )
+        return cached
+
+    def _convert(self, out: Path | None, *, read: bool = True) -> Any:
+        """open_clip converts the tower in a child process, into ``out`` (a temporary folder if None)."""
+        from .clip_convert import convert_in_child, read_converted
+
+        if out is None:
+            with tempfile.TemporaryDirectory(prefix="rollcall-clip-") as tmp:
+                return self._convert(Path(tmp))
+        convert_in_child(model_name=self.model_name, pretrained=None if self.checkpoint else self.pretrained,
+                         checkpoint=self.checkpoint, hub_cache_dir=self.cache_dir,
+                         allow_download=self.allow_download, out_dir=out)
+        return read_converted(out) if read else None
+
+    def _check_checkpoint_exists(self) -> None:
+        if self.checkpoint is not None and not self.checkpoint.is_file():
+            raise ModelUnavailableError(
+                f"The CLIP checkpoint {self.checkpoint} does not exist: fix "
+                "ROLLCALL_CLIP_CHECKPOINT, or unset it to use ROLLCALL_CLIP_PRETRAINED."
+            )
+
     def _create(self) -> tuple[Any, Any]:
+        """The tower through open_clip, in this process: its ``ImageTower`` and preprocessing."""
         import open_clip
 
         self._config()
         options: dict[str, Any] = {}
         weights: str | None = None
         if self.checkpoint is not None:
-            if not self.checkpoint.is_file():
-                raise ModelUnavailableError(
-                    f"The CLIP checkpoint {self.checkpoint} does not exist: fix "
-                    "ROLLCALL_CLIP_CHECKPOINT, or unset it to use ROLLCALL_CLIP_PRETRAINED."
-                )
+            self._check_checkpoint_exists()
             weights = str(self.checkpoint)
         elif self.pretrained:
             tag = open_clip.get_pretrained_cfg(self.model_name, self.pretrained)

@@ -76,6 +76,20 @@ def quantize_linear_int8(model: Any) -> Any:
         return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
 
 
+def cast_copy(model: Any, dtype: Any) -> Any:
+    """A copy of ``model`` with its floating-point tensors in ``dtype``, made without a float32 copy
+    first (``copy.deepcopy(model).to(dtype)`` holds both: for CLIP ViT-B-32, 350 MB more at peak)."""
+    import torch
+
+    memo: dict[int, Any] = {}
+    for parameter in model.parameters():
+        cast = parameter.detach().to(dtype, copy=True) if parameter.is_floating_point() else parameter.detach().clone()
+        memo[id(parameter)] = torch.nn.Parameter(cast, requires_grad=parameter.requires_grad)
+    for buffer in model.buffers():
+        memo[id(buffer)] = buffer.to(dtype, copy=True) if buffer.is_floating_point() else buffer.clone()
+    return copy.deepcopy(model, memo).to(dtype)
+
+
 def cpu_flags() -> set[str]:
     try:
         import torch
@@ -152,7 +166,7 @@ def choose_precision(
             if wanted == "int8":
                 reduced_model = quantize_linear_int8(model)
             else:
-                reduced_model = copy.deepcopy(model).to(dtype)
+                reduced_model = cast_copy(model, dtype)
             reduced = run(reduced_model, probe.to(dtype)).float()
         except RuntimeError as exc:
             logger.warning("%s in %s failed (%s): running float32", what, wanted, exc)

@@ -109,11 +109,14 @@ class EnrolmentBench(BenchState):
                 time.sleep(0.05)
             wall = (time.perf_counter() - started) * 1000
             children = child_pids(process.pid)
-            rss, peak = lib.rss_mb(children[0] if children else process.pid)
+            child = children[0] if children else process.pid
+            rss, peak = lib.rss_mb(child)
+            cuda = lib.cuda_library_rss_mb(child)
             self.report.add("enrolment", "through a Celery worker: queued to ready", wall, "ms",
                             note=f"{enrolment.status}; includes the worker's first model load")
             self.report.add("memory", "Celery worker child (model loaded, after an enrolment)", rss, "MB",
-                            note=f"peak {peak:.0f} MB")
+                            note=f"peak {peak:.0f} MB; {cuda:.0f} MB of it CUDA libraries' pages (a CUDA build "
+                                 "of torch maps them at import; the CPU build has none)")
         finally:
             stop(process)
             log.close()

@@ -60,7 +60,7 @@ from .models import (
     passes_per_face,
     sample_crop,
 )
-from .report import Report, Timing, load_average, machine_info, rss_mb, timed, timed_each
+from .report import Report, Timing, cuda_library_rss_mb, load_average, machine_info, rss_mb, timed, timed_each
 from .search import (
     COURSE,
     FACE_MODEL_NOTE,
@@ -85,6 +85,7 @@ __all__ = [
     "Timing",
     "add_limit_rows",
     "benchmark_frames",
+    "cuda_library_rss_mb",
     "default_detector_model",
     "default_faces_dir",
     "describe_embedder",

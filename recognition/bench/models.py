@@ -100,7 +100,8 @@ def make_embedder(backbone: str, *, clip_model: str = "ViT-B-32", precision: str
 def describe_embedder(embedder: Embedder) -> str:
     if isinstance(embedder, ClipEmbedder):
         agreement = "" if embedder.agreement is None else f", cosine to fp32 {embedder.agreement:.5f}"
-        return f"{embedder.name} (engine torch on {embedder.device}, {embedder.precision}{agreement}; "\
+        tower = f", {embedder.engine} tower" if embedder.engine else ""
+        return f"{embedder.name} (engine torch on {embedder.device}{tower}, {embedder.precision}{agreement}; "\
             "random weights (pretrained=None), same speed)"
     if isinstance(embedder, DlibEmbedder):
         agreement = "" if embedder.agreement is None else f", cosine to fp32 {embedder.agreement:.5f}"

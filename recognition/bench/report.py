@@ -200,6 +200,26 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+CUDA_LIBRARY_MARKERS = ("/nvidia/", "libtorch_cuda", "libcudnn", "libnccl", "/triton/")
+
+
+def cuda_library_rss_mb(pid: int | str = "self") -> float:
+    """MB of a process's resident memory that are pages of CUDA libraries (a CUDA build of torch
+    maps cuBLAS, nvrtc, nvJitLink, ... at ``import torch``, GPU or not); 0 where /proc has no smaps."""
+    total_kb, counted = 0, False
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:
+        return 0.0
+    for line in lines:
+        fields = line.split()
+        if fields and "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:  # a mapping's header
+            counted = len(fields) > 5 and any(marker in fields[5] for marker in CUDA_LIBRARY_MARKERS)
+        elif counted and fields and fields[0] == "Rss:":
+            total_kb += int(fields[1])
+    return total_kb / 1024
+
+
 def rss_mb(pid: int | str = "self") -> tuple[float, float]:
     """(resident, peak resident) memory of a process in MB, from /proc (Linux)."""
     values = {}

@@ -55,7 +55,8 @@ class Command(BaseCommand):
             # Not on this machine yet: fetch CLIP's weights now if the hub answers, so that "auto"
             # finds them in every process from now on.
             try:
-                ClipEmbedder(settings.ROLLCALL_CLIP_MODEL, pretrained=settings.ROLLCALL_CLIP_PRETRAINED).load()
+                ClipEmbedder(settings.ROLLCALL_CLIP_MODEL, pretrained=settings.ROLLCALL_CLIP_PRETRAINED,
+                             tower_dir=settings.ROLLCALL_MODEL_DIR).load()  # the tower converted once, too
                 ml.reset()
             except ModelUnavailableError as exc:
                 self.stdout.write(f"CLIP weights not fetched ({exc}); running dlib's backbone instead.")
