@@ -73,17 +73,19 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    # The language: the chooser's cookie, else the browser's Accept-Language, else LANGUAGE_CODE...
+    # The language: the chooser's cookie, else the browser's Accept-Language, else LANGUAGE_CODE (and see below).
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # ...and a signed-in person's saved choice above all three (the same language on every device).
-    "attendance.platform.language.UserLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # PostgreSQL or Redis out of reach: 503 with a sentence instead of a 500 (attendance/platform/middleware.py).
     "attendance.platform.middleware.ServiceUnavailableMiddleware",
+    # The language (after LocaleMiddleware's cookie / Accept-Language / LANGUAGE_CODE): a signed-in person's
+    # saved choice above all three, the same on every device. Inside the 503 middleware: reading request.user
+    # loads the session from the database, whose outage must still be a 503 with a sentence.
+    "attendance.platform.language.UserLanguageMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

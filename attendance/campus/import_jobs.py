@@ -32,7 +32,7 @@ from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from attendance import jobs
 from attendance.campus import uploads
 from attendance.campus.importing import OUTCOMES, Note, Removal, RowPlan, import_apply, import_plan
-from attendance.campus.roster import RosterFileError, RosterRow, read_roster
+from attendance.campus.roster import RosterFileError, RosterRow, file_error_text, read_roster
 from attendance.models import User
 
 logger = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def job_status(job: dict[str, Any]) -> dict[str, Any]:
                                                                          "total": n("write_total")})
     error = job.get("error", "")
     if error:
-        error = gettext(error) % job["error_params"] if job.get("error_params") else gettext(error)
+        error = file_error_text(error, job.get("error_params"))
     return {"kind": kind, "state": job.get("state", QUEUED), "stage": stage,
             "label": str(STAGES.get(stage, stage)), "percent": round(start + (end - start) * fraction),
             "counts": " · ".join(counters), "error": error,

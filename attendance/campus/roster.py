@@ -32,9 +32,10 @@ ReadProgress = Callable[[int, int], None]
 # Column -> the headers accepted for it (compared lower-case, with _ and - read as spaces), in English
 # and in Croatian (the template's headers in both languages are among them).
 HEADERS: dict[str, tuple[str, ...]] = {
+    # Not a bare "ime" (a first name alone in Croatian exports, beside "prezime") nor "broj" (any number).
     "student_number": ("student number", "student no", "student id", "number", "matriculation number",
-                       "broj studenta", "jmbag", "broj"),
-    "name": ("name", "full name", "student name", "ime i prezime", "ime", "ime studenta"),
+                       "broj studenta", "jmbag"),
+    "name": ("name", "full name", "student name", "ime i prezime", "ime i prezime studenta"),
     "email": ("email", "e mail", "mail", "email address", "e pošta", "adresa e pošte", "e adresa"),
     "course_code": ("course code", "course", "code", "šifra kolegija", "kolegij", "šifra"),
     "term": ("term", "semester", "semestar"),
@@ -60,7 +61,16 @@ class RosterFileError(Exception):
         self.message, self.params = message, params
 
     def __str__(self) -> str:
-        return gettext(self.message) % self.params if self.params else gettext(self.message)
+        return file_error_text(self.message, self.params)
+
+
+def file_error_text(message: str, params: dict[str, Any] | None) -> str:
+    """A file error kept as its msgid and parameters, in the active language. `columns` (column keys) is
+    shown as the columns' names in that language: a background job stores keys, never English names."""
+    shown = dict(params or {})
+    if "columns" in shown:
+        shown["names"] = ", ".join(str(TEMPLATE_HEADER[list(HEADERS).index(c)]) for c in shown.pop("columns"))
+    return gettext(message) % shown if shown else gettext(message)
 
 
 @dataclass(frozen=True)
@@ -116,10 +126,9 @@ def _column_map(header: list[str]) -> dict[str, int]:
             found[column] = i
     missing = [c for c in REQUIRED if c not in found]
     if missing:
-        names = ", ".join(str(TEMPLATE_HEADER[list(HEADERS).index(c)]) for c in missing)
         raise RosterFileError(
             gettext_noop("The first row must name the columns; missing: %(names)s. Download the template to see "
-                         "the layout."), names=names)
+                         "the layout."), columns=missing)
     return found
 
 

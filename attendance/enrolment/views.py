@@ -83,7 +83,7 @@ def _render(
         "retention_days": settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS,
         "notice_days": settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS,
         # Consented before to another text: the page says the text changed and asks again.
-        "consent_changed": face.ready is not None and face.ready.consent_version != consent_text.consent_version(),
+        "consent_changed": face.ready is not None and consent_text.consent_outdated(face.ready.consent_version),
         "enrol_config": _page_config(student, self_service=self_service, active=active),
     }
     return render(request, "enrolment/enrol.html", context, status=status)

@@ -174,6 +174,13 @@ def test_the_consent_version_is_stored_and_a_changed_text_asks_for_consent_again
     again = enrolment_images_create(student=student, images=images, by=student, consent=True)
     assert again.consent_version == "changed-text"
 
+    # Consent given to the last version that hashed the template's source is consent to today's words.
+    monkeypatch.undo()
+    FaceEnrolment.objects.filter(pk=again.pk).update(consent_version="0aa19237db14")
+    assert b'id="consent-changed"' not in client.get(reverse("enrolment")).content
+    FaceEnrolment.objects.filter(pk=again.pk).update(consent_version="0123456789ab")
+    assert b'id="consent-changed"' in client.get(reverse("enrolment")).content
+
 
 def test_the_consent_version_follows_the_words_not_the_template_source(settings, tmp_path):
     """Reindenting or marking the text for translation keeps the version; a changed word does not."""

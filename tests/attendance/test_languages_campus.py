@@ -85,3 +85,27 @@ def test_the_croatian_template_has_croatian_headers_and_reads_back(croatian, adm
 def test_the_tick_counter_s_words_come_in_croatian_from_the_javascript_catalogue(croatian):
     catalogue = croatian.get(reverse("javascript-catalog")).content.decode()
     assert "ni\\u0161ta nije ozna\\u010deno" in catalogue or "ništa nije označeno" in catalogue
+
+
+def test_a_missing_column_is_named_in_the_reader_s_language_even_when_a_worker_found_it():
+    """A background preview stores the missing columns as keys; the page names them for its reader."""
+    from attendance.campus.roster import RosterFileError, file_error_text
+
+    with pytest.raises(RosterFileError) as refused:
+        read_roster(b"Name,Email\nAna Horvat,ana@uni.test\n", "r.csv")
+    stored = json.loads(json.dumps({"error": refused.value.message, "params": refused.value.params}))
+    assert stored["params"] == {"columns": ["student_number", "course_code", "term"]}
+    with translation.override("hr"):
+        croatian = file_error_text(stored["error"], stored["params"])
+    assert "Broj studenta" in croatian and "Student number" not in croatian
+    assert "missing: Student number, Course code, Term" in file_error_text(stored["error"], stored["params"])
+
+
+def test_a_croatian_export_with_ime_and_prezime_is_not_read_as_full_names():
+    """"Ime" alone is a first name in Croatian exports: without a full-name column the file is refused."""
+    from attendance.campus.roster import RosterFileError
+
+    data = "JMBAG,Ime,Prezime,E-pošta,Šifra kolegija,Semestar\n0036,Ana,Horvat,a@uni.test,CV101,2026-autumn\n"
+    with pytest.raises(RosterFileError) as refused:
+        read_roster(data.encode(), "r.csv")
+    assert refused.value.params == {"columns": ["name"]}
