@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext
 
 from attendance.enrolment.errors import failure_message
 from attendance.enrolment.progress import STAGE_LABELS, progress_label
@@ -61,7 +62,8 @@ def enrolment_status(*, enrolment: FaceEnrolment) -> EnrolmentStatus:
         label = progress_label(stage, done=done if isinstance(done, int) else 0,
                                total=total if isinstance(total, int) else 0)
     else:
-        label = str(progress.get("label") or enrolment.get_status_display())
+        # A label written by another feature (privacy's withdrawal, the retention sweep): an English msgid.
+        label = gettext(str(progress["label"])) if progress.get("label") else str(enrolment.get_status_display())
     return EnrolmentStatus(
         id=enrolment.pk,
         student=enrolment.student_id,

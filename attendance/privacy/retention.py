@@ -19,6 +19,7 @@ from django.core.mail import send_mail
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from attendance.models import (
     AccessEvent,
@@ -36,8 +37,8 @@ from attendance.privacy.services import face_data_delete
 logger = logging.getLogger(__name__)
 
 RETENTION_PROGRESS = {
-    "stage": "withdrawn", "label": "Face data deleted: no course for the retention period", "percent": 100,
-    "done": 0, "total": 0,
+    "stage": "withdrawn", "label": gettext_noop("Face data deleted: no course for the retention period"),
+    "percent": 100, "done": 0, "total": 0,
 }
 
 

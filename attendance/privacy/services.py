@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from attendance import permissions
 from attendance.courses.indexes import course_index_rebuild
@@ -45,7 +46,8 @@ logger = logging.getLogger(__name__)
 
 # The shape of FaceEnrolment.progress that the enrolment page reads (stage, label, percent, counters).
 WITHDRAWN_PROGRESS = {
-    "stage": "withdrawn", "label": "Consent withdrawn: face data deleted", "percent": 100, "done": 0, "total": 0,
+    "stage": "withdrawn", "label": gettext_noop("Consent withdrawn: face data deleted"), "percent": 100, "done": 0,
+    "total": 0,
 }
 
 

@@ -5,6 +5,7 @@ Needs the Croatian catalogue compiled (locale/hr/LC_MESSAGES/django.mo), as the 
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 from django.utils import timezone, translation
 
@@ -92,3 +93,17 @@ def test_the_calendar_feed_is_named_in_its_owners_language(client, make_user):
     feed = CalendarFeed.objects.create(owner=ana, token="t" * 43)
     body = client.get(reverse("feed-ics", args=[feed.token])).content.decode()
     assert "X-WR-CALNAME:Ana Horvat: nastava" in body
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_enrolment_is_labelled_in_the_reader_s_language(make_user):
+    """The withdrawal writes its label in English (a msgid); the status says it in the reader's language."""
+    from attendance.enrolment.selectors import enrolment_status
+    from attendance.privacy.services import WITHDRAWN_PROGRESS
+
+    student = make_user("student")
+    enrolment = FaceEnrolment.objects.create(student=student, status=FaceEnrolment.Status.WITHDRAWN,
+                                             consent_given_at=timezone.now(), progress=dict(WITHDRAWN_PROGRESS))
+    with translation.override("hr"):
+        assert enrolment_status(enrolment=enrolment).label == "Privola povučena: podaci o licu su izbrisani"
+    assert enrolment_status(enrolment=enrolment).label == "Consent withdrawn: face data deleted"

@@ -373,6 +373,7 @@ PAGES: dict[str, list[AuditedPage]] = {
         AuditedPage("privacy notice", _r("privacy-notice")),
     ],
     "failed_student": [
+        AuditedPage("student home, last video refused", _r("home")),
         AuditedPage("enrol my face, last video refused", _r("enrolment")),
     ],
 }
