@@ -104,6 +104,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "attendance.platform.context_processors.navigation",
+                "attendance.platform.language.language_menu",
             ],
         },
     },

@@ -68,3 +68,11 @@ def choose_language(request: HttpRequest) -> HttpResponse:
         user.language = code or ""
         user.save(update_fields=["language"])
     return response
+
+
+def language_menu(request: HttpRequest) -> dict[str, object]:
+    """Context processor: whether the page's reader has chosen a language (saved or by cookie); the
+    menu shows "the browser's language" selected when not."""
+    user = getattr(request, "user", None)
+    saved = bool(getattr(user, "language", "")) if user is not None and user.is_authenticated else False
+    return {"language_chosen": saved or bool(request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME))}

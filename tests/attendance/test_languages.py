@@ -18,7 +18,10 @@ pytestmark = pytest.mark.django_db
 
 
 def _lang(response) -> str:
-    body = response.content.decode()
+    return _lang_of(response.content.decode())
+
+
+def _lang_of(body: str) -> str:
     start = body.index("<html lang=\"") + len("<html lang=\"")
     return body[start:body.index("\"", start)]
 
@@ -57,6 +60,14 @@ def test_a_signed_in_choice_is_saved_and_follows_the_person_to_another_browser(c
     other.post("/language/", {"language": "en-gb", "next": "/"})
     student.refresh_from_db()
     assert student.language == "en-gb"
+    # "The browser's language" clears the saved choice and the cookie: Accept-Language decides again.
+    body = other.get("/", HTTP_ACCEPT_LANGUAGE="hr", follow=True).content.decode()
+    assert '<option value="en-gb" lang="en-gb" selected>' in body
+    response = other.post("/language/", {"language": "", "next": "/"})
+    student.refresh_from_db()
+    assert student.language == "" and response.cookies["rollcall_language"].value == ""
+    body = other.get("/", HTTP_ACCEPT_LANGUAGE="hr", follow=True).content.decode()
+    assert _lang_of(body) == "hr" and '<option value="" selected>' in body
 
 
 def test_the_menu_refuses_unknown_languages_and_foreign_redirects(client, student):
