@@ -83,8 +83,8 @@ MIDDLEWARE = [
     # PostgreSQL or Redis out of reach: 503 with a sentence instead of a 500 (attendance/platform/middleware.py).
     "attendance.platform.middleware.ServiceUnavailableMiddleware",
     # The language (after LocaleMiddleware's cookie / Accept-Language / LANGUAGE_CODE): a signed-in person's
-    # saved choice above all three, the same on every device. Inside the 503 middleware: reading request.user
-    # loads the session from the database, whose outage must still be a 503 with a sentence.
+    # saved choice above all three, the same on every device. Reading request.user loads the session from the
+    # database: with the database out of reach it keeps the browser's language and the view's 503 follows.
     "attendance.platform.language.UserLanguageMiddleware",
 ]
 

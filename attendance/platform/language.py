@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Literal, cast
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -37,8 +38,14 @@ class UserLanguageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        chosen = supported(getattr(user, "language", "") or "") if user is not None and user.is_authenticated else None
+        try:
+            user = getattr(request, "user", None)
+            signed_in = user is not None and user.is_authenticated
+            chosen = supported(getattr(user, "language", "") or "") if signed_in else None
+        except (OperationalError, InterfaceError):
+            # The session or the user cannot be read (the database is out of reach): the browser's language,
+            # and the view meets the same error, which ServiceUnavailableMiddleware answers with a 503.
+            chosen = None
         if chosen and chosen != translation.get_language():
             translation.activate(chosen)
             request.LANGUAGE_CODE = chosen

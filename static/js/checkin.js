@@ -8,6 +8,10 @@
 "use strict";
 
 (() => {
+  // Numbers and times in the page's language (a decimal comma in Croatian), as the server writes them.
+  const LOCALE = document.documentElement.lang || undefined;
+  const decimals = (x, digits) =>
+    new Intl.NumberFormat(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
   const config = JSON.parse(document.getElementById("checkin-config").textContent);
   const banner = document.getElementById("banner");
   const cameraStatus = document.getElementById("camera-status");
@@ -347,7 +351,7 @@
   let stateTimer = null;
   let arrivalStatus = "present";
   const seen = new Map();
-  const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+  const TIME = new Intl.DateTimeFormat(LOCALE, { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 
   function scheduleState(delay) {
     clearTimeout(stateTimer);
@@ -395,7 +399,7 @@
     if (distance === null || distance === undefined) return "";
     const word = distance <= config.threshold * 0.7 ? pgettext("confidence", "high")
       : distance <= config.doubtfulFrom ? pgettext("confidence", "good") : pgettext("confidence", "low");
-    return `${word} · ${distance.toFixed(2)}`;
+    return `${word} · ${decimals(distance, 2)}`;
   }
 
   function button(text, onClick, className, action) {
@@ -553,9 +557,9 @@
           button(gettext("Not them"), () => dismiss(d.student_id)));
         list.append(item);
       }
-      item.dataset.distance = d.distance.toFixed(2);
+      item.dataset.distance = decimals(d.distance, 2);
       item.querySelector(".doubtful-text").textContent =
-        interpolate(gettext("%(name)s (distance %(distance)s)"), { name: d.name, distance: d.distance.toFixed(2) }, true);
+        interpolate(gettext("%(name)s (distance %(distance)s)"), { name: d.name, distance: decimals(d.distance, 2) }, true);
     }
     box.hidden = items.length === 0;
   }

@@ -7,6 +7,10 @@
 "use strict";
 
 (() => {
+  // Numbers in the page's language (a decimal comma in Croatian), as the server writes them.
+  const LOCALE = document.documentElement.lang || undefined;
+  const decimals = (x, digits) =>
+    new Intl.NumberFormat(LOCALE, { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(x);
   const config = JSON.parse(document.getElementById("enrol-config").textContent);
   const $ = (id) => document.getElementById(id);
   const form = $("enrol-form");
@@ -53,7 +57,7 @@
   }
 
   function megabytes(bytes) {
-    return interpolate(gettext("%(n)s MB"), { n: (bytes / 1024 / 1024).toFixed(1) }, true);
+    return interpolate(gettext("%(n)s MB"), { n: decimals(bytes / 1024 / 1024, 1) }, true);
   }
 
   // Focus goes to `target` when the focused control is about to disappear (hidden or disabled),
@@ -242,7 +246,7 @@
       // Not a live update each tick: the status line is aria-live (it says "Recording finished.").
       cameraStatus.setAttribute("aria-live", "off");
       cameraStatus.textContent = interpolate(gettext("Recording… %(elapsed)s of %(total)s s"),
-        { elapsed: elapsed.toFixed(0), total: seconds }, true);
+        { elapsed: decimals(elapsed, 0), total: seconds }, true);
       await sleep(200);
     }
     recorder.stop();
