@@ -23,11 +23,11 @@ class ReportFilterForm(forms.Form):
     ]
 
     start = forms.DateField(
-        required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}),
+        required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": gettext_lazy("Enter the start date as YYYY-MM-DD, for example 2026-09-28.")},
     )
     end = forms.DateField(
-        required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}),
+        required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": gettext_lazy("Enter the end date as YYYY-MM-DD, for example 2026-12-18.")},
     )
     sort = forms.ChoiceField(required=False, choices=SORTS, label=gettext_lazy("Sort by"))

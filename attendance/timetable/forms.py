@@ -28,12 +28,12 @@ class SeriesForm(forms.Form):
         error_messages={"required": _("Choose at least one weekday.")},
     )
     start_time = forms.TimeField(
-        widget=forms.TimeInput(attrs={"type": "time"}),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         label=_("Starts at"),
         error_messages={"invalid": _("Enter the start time as HH:MM, for example 10:15.")},
     )
     end_time = forms.TimeField(
-        widget=forms.TimeInput(attrs={"type": "time"}),
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
         label=_("Ends at"),
         error_messages={"invalid": _("Enter the end time as HH:MM, for example 11:45.")},
     )
@@ -45,12 +45,12 @@ class SeriesForm(forms.Form):
         error_messages={"min_value": _("Repeat every 1 to 8 weeks."), "max_value": _("Repeat every 1 to 8 weeks.")},
     )
     starts_on = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         label=_("First day"),
         error_messages={"invalid": _("Enter the first day as YYYY-MM-DD, for example 2026-10-05.")},
     )
     ends_on = forms.DateField(
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         label=_("Last day"),
         error_messages={"invalid": _("Enter the last day as YYYY-MM-DD, for example 2027-01-29.")},
     )

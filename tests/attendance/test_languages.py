@@ -205,3 +205,14 @@ def test_every_page_is_in_croatian_for_a_croatian_reader(client, make_user, role
         assert 'lang="hr"' in response.content.decode()[:200], page.name
         problems += [f"{page.name} ({url}): {text}" for text in _english_on(response.content.decode(), data)]
     assert not problems, "English on Croatian pages:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("language", ["en-gb", "hr"])
+def test_date_and_time_fields_render_the_iso_values_a_browser_s_picker_reads(language, course):
+    """<input type=date> reads only 2026-12-03: en-gb's first input format (03/12/2026) showed as empty."""
+    from attendance.timetable.forms import SeriesForm
+
+    with translation.override(language):
+        form = SeriesForm(course=course, initial={"starts_on": datetime.date(2026, 12, 3),
+                                                  "start_time": datetime.time(9, 15)})
+        assert 'value="2026-12-03"' in str(form["starts_on"]) and 'value="09:15"' in str(form["start_time"])
