@@ -58,6 +58,26 @@ def test_the_beat_task_in_a_real_worker_emails_the_student_once(worker_with_smtp
     assert WarningEmail.objects.get().status == "sent"
 
 
+def test_each_student_is_emailed_in_their_own_language_by_the_real_worker(worker_with_smtp, make_user):
+    """The worker has no reader: each email is written in its recipient's saved language, whatever the
+    site's default, and arrives as UTF-8 with the Croatian letters intact."""
+    smtp, worker = worker_with_smtp
+    course = _student_below(make_user)
+    iva = make_user("student", username="iva", first_name="Iva", last_name="Šarić", email="iva@uni.example",
+                    language="hr")
+    CourseMembership.objects.create(course=course, student=iva, joined_at=datetime(2026, 9, 1, tzinfo=UTC))
+    for session in Session.objects.filter(course=course):
+        AttendanceRecord.objects.create(session=session, student=iva, status="absent", method="auto")
+    assert tasks.warnings_check.delay().get(timeout=60) == 2, worker.log()[-3000:]
+    by_recipient = {message["To"]: message for message in smtp.inbox.messages}
+    assert set(by_recipient) == {"sam@uni.example", "iva@uni.example"}
+    assert by_recipient["sam@uni.example"]["Subject"] == "Your attendance in NET1 is below 75 %"
+    croatian = by_recipient["iva@uni.example"]
+    assert croatian["Subject"] == "Vaša je prisutnost na kolegiju NET1 ispod 75 %"
+    body = croatian.get_body(preferencelist=("plain",)).get_content()
+    assert "Iva" in body and "prisutnost" in body and "attendance" not in body.lower().replace("/attendance", "")
+
+
 class _HeldInbox(Inbox):
     """Stores the first message, then holds its answer until the test releases it (or the client gives up:
     aiosmtpd drops a handler whose connection is gone, so what is stored must be stored first)."""
