@@ -14,7 +14,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation
-from django.utils.translation import gettext as _
 from django_auth_ldap.backend import LDAPBackend, _LDAPUser
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
@@ -109,7 +108,7 @@ class OpenIDConnectBackend(OIDCAuthenticationBackend):
     def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> User | None:
         claims = self.get_userinfo(access_token, id_token, payload)
         if not self.verify_claims(claims):
-            raise SuspiciousOperation(_("the provider sent no subject (sub) claim"))
+            raise SuspiciousOperation("the provider sent no subject (sub) claim")
         email = str(claims.get("email") or "").strip().lower()
         if email and not email_is_verified(claims):
             # A provider that lets people type any address must not let them claim someone's account.
@@ -138,7 +137,7 @@ class OpenIDConnectBackend(OIDCAuthenticationBackend):
             return account_sign_in(person=person)
         except SignInRefused as exc:
             # mozilla-django-oidc turns this into a failed sign-in (the sign-in page says so).
-            raise SuspiciousOperation(_("OpenID Connect sign-in refused: %(reason)s") % {"reason": exc}) from None
+            raise SuspiciousOperation(f"OpenID Connect sign-in refused: {exc}") from None
 
     @staticmethod
     def username_for(subject: str) -> str:

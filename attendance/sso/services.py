@@ -16,7 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils.translation import gettext as _
 
 from attendance.courses.services import user_role_problem
 from attendance.models import SsoIdentity, User
@@ -61,7 +60,7 @@ class RoleMap:
         if not self.configured:
             return None
         if self.student and not held & self.student:
-            raise SignInRefused(_("the account is in none of the groups that give a role in Rollcall"))
+            raise SignInRefused("the account is in none of the groups that give a role in Rollcall")
         return User.Role.STUDENT
 
 
@@ -93,26 +92,25 @@ def _match(person: DirectoryPerson) -> User | None:
     by_email = list(User.objects.filter(email__iexact=person.email)) if person.email else []
     if len(by_email) > 1 and not by_username and not by_number:
         raise SignInRefused(
-            _("%(n)s accounts share the email address %(email)s") % {"n": len(by_email), "email": person.email}
+            f"{len(by_email)} accounts share the email address {person.email}"
         )
     # An email shared by several accounts cannot pick one, but it may confirm the one found otherwise.
     candidates = {u.pk: u for u in (*by_username, *by_number, *(by_email if len(by_email) == 1 else []))}
     if len(candidates) > 1:
         raise SignInRefused(
-            _("the username, student number and email match different accounts: %(accounts)s")
-            % {"accounts": ", ".join(sorted(u.username for u in candidates.values()))}
+            "the username, student number and email match different accounts: "
+            + ", ".join(sorted(u.username for u in candidates.values()))
         )
     user = next(iter(candidates.values()), None)
     if user is None or by_username:
         return user
     if user.is_staff or user.is_superuser:
         raise SignInRefused(
-            _("%(username)s is a staff account, never matched by email or student number") % {"username": user.username}
+            f"{user.username} is a staff account, never matched by email or student number"
         )
     if person.subject and SsoIdentity.objects.filter(user=user, issuer=person.issuer).exists():
         raise SignInRefused(
-            _("%(username)s belongs to another %(source)s identity of the same provider")
-            % {"username": user.username, "source": person.source}
+            f"{user.username} belongs to another {person.source} identity of the same provider"
         )
     return user
 
@@ -129,17 +127,16 @@ def account_sign_in(*, person: DirectoryPerson) -> User:
         # The local break-glass admin is never taken over by a directory account that shares its
         # name or email: it must stay usable when the directory is wrong or down.
         raise SignInRefused(
-            _("%(username)s is a superuser, who signs in with a local password only") % {"username": user.username}
+            f"{user.username} is a superuser, who signs in with a local password only"
         )
     elif not user.is_active:
-        raise SignInRefused(_("the account %(username)s is deactivated") % {"username": user.username})
+        raise SignInRefused(f"the account {user.username} is deactivated")
     elif person.role is not None and user.role != person.role:
         # Only students are on rosters and only lecturers teach (the database refuses anything else):
         # a directory role that would break a roster is refused in words, not as a database error.
         if problem := user_role_problem(user=user, role=person.role):
             raise SignInRefused(
-                _("the directory gives %(username)s the role %(role)s, but %(problem)s")
-                % {"username": user.username, "role": person.role, "problem": problem}
+                f"the directory gives {user.username} the role {person.role}, but {problem}"
             )
         logger.info("%s sign-in changed %s's role from %s to %s", person.source, user.username, user.role, person.role)
         user.role = person.role

@@ -165,6 +165,9 @@ EXCEPTIONS = {"ValidationError", "PermissionDenied", "Http404", "NotFound", "Par
               "APIException", "SuspiciousOperation", "BadRequest"}
 # ...and ours (CampusError, EnrolmentError, SignInRefused, Conflict...): their messages are shown to people.
 OUR_EXCEPTION = re.compile(r"[A-Z]\w*(Error|Refused|Rejected|Conflict|TooLarge|Unavailable)$")
+# Refusals nobody reads but the log (English, like the log): the sign-in page shows a sentence of its own
+# ("Your directory password is right, but this account cannot sign in..."), whatever the reason.
+LOG_ONLY_EXCEPTIONS = {"SignInRefused", "SuspiciousOperation"}
 # Errors for the people who run or write the app, not its users: English like Python's own.
 DEVELOPER_EXCEPTIONS = {"ValueError", "TypeError", "RuntimeError", "KeyError", "LookupError", "OSError",
                         "AttributeError", "NotImplementedError", "AssertionError", "ImproperlyConfigured",
@@ -222,7 +225,8 @@ def _unmarked_in_python(tree: ast.AST) -> Iterator[tuple[int, str]]:
         qualifier = _name(node.func.value) if isinstance(node.func, ast.Attribute) else ""
         if name in MESSAGE_FUNCTIONS and qualifier == "messages" and len(node.args) >= 2 and _is_words(node.args[1]):
             yield node.lineno, f"messages.{name}({ast.unparse(node.args[1])})"
-        shown = name in EXCEPTIONS or (OUR_EXCEPTION.match(name) and name not in DEVELOPER_EXCEPTIONS)
+        shown = (name in EXCEPTIONS or (OUR_EXCEPTION.match(name) and name not in DEVELOPER_EXCEPTIONS)) \
+            and name not in LOG_ONLY_EXCEPTIONS
         if shown and any(_is_words(arg) for arg in node.args):
             yield node.lineno, f"{name}({', '.join(ast.unparse(a) for a in node.args)[:100]})"
         if shown:
