@@ -10,7 +10,20 @@ class RecognitionError(Exception):
 
 
 class VideoError(RecognitionError):
-    """A video file cannot be used."""
+    """A video file cannot be used.
+
+    The message is English. ``reason`` names the refusal ("too_long", "no_picture"...) and ``params``
+    holds its numbers (JSON values), so that an app can say it in its reader's language instead of
+    parsing the English; every refusal raised in recognition.video has one.
+    """
+
+    def __init__(self, message: str, *, reason: str = "", **params: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.params = params
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickled with its reason (a worker's result, a log handler)
+        return (self.__class__, (str(self),), {"reason": self.reason, "params": self.params})
 
 
 class NotAVideoError(VideoError):

@@ -170,14 +170,16 @@ def _decode(
                     return
                 raise VideoTruncatedError(
                     f"{file.name} ends after {index} of its {info.frame_count} frames: it is cut "
-                    "off or damaged. Upload or record it again."
+                    "off or damaged. Upload or record it again.",
+                    reason="ends_early", done=index, total=info.frame_count,
                 )
             if index == target:
                 ok, bgr = cap.retrieve()
                 if not ok or bgr is None:
                     raise VideoTruncatedError(
                         f"Frame {index} of {file.name} cannot be decoded: the file is damaged. "
-                        "Upload or record it again."
+                        "Upload or record it again.",
+                        reason="frame_undecodable", frame=index,
                     )
                 image = _to_rgb(bgr, info, max_side)
                 yield Frame(index=index, time_s=index / info.fps, image=image)
@@ -202,16 +204,17 @@ def _to_rgb(bgr: np.ndarray, info: VideoInfo, max_side: int | None) -> np.ndarra
 
 def _open(file: Path, *, max_duration_s: float | None = None) -> tuple[cv2.VideoCapture, VideoInfo]:
     if not file.is_file():
-        raise VideoError(f"No video file at {file}.")
+        raise VideoError(f"No video file at {file}.", reason="missing")
     if file.stat().st_size == 0:
-        raise EmptyVideoError(f"{file.name} is empty (0 bytes): upload or record the video again.")
+        raise EmptyVideoError(f"{file.name} is empty (0 bytes): upload or record the video again.", reason="empty")
     with file.open("rb") as fh:
         head = fh.read(16)
     for magic, what in _IMAGE_MAGIC.items():
         if head.startswith(magic):
             raise NotAVideoError(
                 f"{file.name} is {what}, not a video: upload a video (MP4 or WebM), "
-                "or add the picture as a photo instead."
+                "or add the picture as a photo instead.",
+                reason="image", format=what.split()[1],
             )
     cap = cv2.VideoCapture(str(file), cv2.CAP_FFMPEG)
     if not cap.isOpened():
@@ -219,9 +222,10 @@ def _open(file: Path, *, max_duration_s: float | None = None) -> tuple[cv2.Video
         if _looks_like_video(head):
             raise VideoTruncatedError(
                 f"{file.name} looks like a video but cannot be opened: it is probably incomplete "
-                "(an interrupted upload) or damaged. Upload or record it again."
+                "(an interrupted upload) or damaged. Upload or record it again.",
+                reason="cannot_open",
             )
-        raise NotAVideoError(f"{file.name} is not a video this server reads: send an MP4 or WebM.")
+        raise NotAVideoError(f"{file.name} is not a video this server reads: send an MP4 or WebM.", reason="unreadable")
     # Rotation is applied by hand so that it does not depend on the backend's default.
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
     try:
@@ -243,7 +247,8 @@ def _reopen(file: Path) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(str(file), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
-        raise VideoTruncatedError(f"{file.name} can no longer be opened: upload or record it again.")
+        raise VideoTruncatedError(f"{file.name} can no longer be opened: upload or record it again.",
+                                  reason="reopen_failed")
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
     return cap
 
@@ -255,11 +260,12 @@ def _info(
     width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
     if width <= 0 or height <= 0:
-        raise NotAVideoError(f"{file.name} has no picture (an audio file?): upload a video.")
+        raise NotAVideoError(f"{file.name} has no picture (an audio file?): upload a video.", reason="no_picture")
     if width * height > MAX_VIDEO_PIXELS:
         raise VideoTooLargeError(
             f"{file.name} claims {width}x{height} pixels, more than this server decodes (8K): "
-            "record at a lower resolution."
+            "record at a lower resolution.",
+            reason="too_many_pixels", width=width, height=height,
         )
     fps = float(cap.get(cv2.CAP_PROP_FPS))
     if not math.isfinite(fps) or fps <= 0 or fps > 1000:
@@ -269,7 +275,8 @@ def _info(
     if not math.isfinite(claimed) or claimed > MAX_VIDEO_FRAMES:
         raise VideoTooLargeError(
             f"{file.name} claims {claimed:.0f} frames, more than this server decodes "
-            f"({MAX_VIDEO_FRAMES}): upload a shorter clip."
+            f"({MAX_VIDEO_FRAMES}): upload a shorter clip.",
+            reason="too_many_frames_claimed", claimed=f"{claimed:.0f}", limit=MAX_VIDEO_FRAMES,
         )
     counted = head.startswith(_EBML_MAGIC) or claimed <= 0
     limit = MAX_VIDEO_FRAMES
@@ -285,7 +292,7 @@ def _info(
     else:
         frame_count = int(claimed)
     if frame_count == 0:
-        raise EmptyVideoError(f"{file.name} contains no video frames: record the video again.")
+        raise EmptyVideoError(f"{file.name} contains no video frames: record the video again.", reason="no_frames")
     rotation = int(cap.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
     if rotation in (90, 270):
         width, height = height, width
@@ -312,10 +319,11 @@ def _count_frames(cap: cv2.VideoCapture, file: Path, limit: int, fps: float) -> 
         if count > limit:
             if limit < MAX_VIDEO_FRAMES:
                 raise VideoTooLongError(
-                    f"{file.name} is longer than {limit / fps:.0f} seconds: record a shorter clip."
+                    f"{file.name} is longer than {limit / fps:.0f} seconds: record a shorter clip.",
+                    reason="too_long", limit=f"{limit / fps:.0f}",
                 )
             message = f"{file.name} has more than {MAX_VIDEO_FRAMES} frames: upload a shorter clip."
-            raise VideoTooLargeError(message)
+            raise VideoTooLargeError(message, reason="too_many_frames", limit=MAX_VIDEO_FRAMES)
     span_s = (last_ms - first_ms) / 1000 if math.isfinite(last_ms) and math.isfinite(first_ms) else 0.0
     return count, max(0.0, span_s)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -24,10 +25,13 @@ class EnrolmentError(Exception):
 
     status_code = 400
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, refusal: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # recognition's refusal of a video ({"reason": ..., "params": ...}): kept with a failed enrolment,
+        # so that the reason is said in each reader's language, not parsed back out of the English.
+        self.refusal = refusal
 
 
 class EnrolmentPermissionError(EnrolmentError):
@@ -112,8 +116,8 @@ def _english_video_message(message: str) -> str:
     return f"The video{(' ' + rest) if rest else ''}" if PurePosixPath(first).suffix else message
 
 
-# recognition/ is pure Python and writes its messages in English; these are the same sentences in the
-# reader's language, matched on the English (as raised, or as stored on a failed enrolment).
+# Failures stored before refusals kept their reason: the same sentences in the reader's language,
+# matched on the English recognition/ wrote.
 _VIDEO_MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r" is empty \(0 bytes\): upload or record the video again\.$"),
      lambda m: gettext("The video is empty (0 bytes): upload or record the video again.")),
@@ -170,14 +174,63 @@ def _localized_video_message(english: str) -> str | None:
     return None
 
 
+# recognition's refusals by reason (VideoError.reason and .params), in the reader's language.
+VIDEO_REFUSALS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "missing": lambda p: gettext("The uploaded video is no longer on the server. Upload or record it again."),
+    "empty": lambda p: gettext("The video is empty (0 bytes): upload or record the video again."),
+    "image": lambda p: gettext("The video is a %(format)s image, not a video: upload a video (MP4 or WebM), "
+                               "or add the picture as a photo instead.") % {"format": p["format"]},
+    "cannot_open": lambda p: gettext("The video looks like a video but cannot be opened: it is probably incomplete "
+                                     "(an interrupted upload) or damaged. Upload or record it again."),
+    "unreadable": lambda p: gettext("The video is not a video this server reads: send an MP4 or WebM."),
+    "reopen_failed": lambda p: gettext("The video can no longer be opened: upload or record it again."),
+    "no_picture": lambda p: gettext("The video has no picture (an audio file?): upload a video."),
+    "too_many_pixels": lambda p: gettext(
+        "The video claims %(width)sx%(height)s pixels, more than this server decodes (8K): record at a lower "
+        "resolution.") % {"width": p["width"], "height": p["height"]},
+    "too_many_frames_claimed": lambda p: gettext(
+        "The video claims %(claimed)s frames, more than this server decodes (%(limit)s): upload a shorter clip."
+    ) % {"claimed": p["claimed"], "limit": p["limit"]},
+    "no_frames": lambda p: gettext("The video contains no video frames: record the video again."),
+    "too_long": lambda p: gettext("The video is longer than %(limit)s seconds: record a shorter clip.")
+    % {"limit": p["limit"]},
+    "too_many_frames": lambda p: gettext("The video has more than %(limit)s frames: upload a shorter clip.")
+    % {"limit": p["limit"]},
+    "ends_early": lambda p: gettext("The video ends after %(done)s of its %(total)s frames: it is cut off or "
+                                    "damaged. Upload or record it again.") % {"done": p["done"], "total": p["total"]},
+    "frame_undecodable": lambda p: gettext("Frame %(frame)s of the video cannot be decoded: the file is damaged. "
+                                           "Upload or record it again.") % {"frame": p["frame"]},
+}
+
+
+def video_refusal(exc: VideoError) -> dict[str, Any] | None:
+    """What to keep of recognition's refusal to say it again later: its reason and numbers."""
+    reason = getattr(exc, "reason", "")
+    return {"reason": reason, "params": dict(getattr(exc, "params", {}))} if reason in VIDEO_REFUSALS else None
+
+
+def _refusal_message(refusal: Any) -> str | None:
+    if not isinstance(refusal, dict) or refusal.get("reason") not in VIDEO_REFUSALS:
+        return None
+    try:
+        return VIDEO_REFUSALS[refusal["reason"]](dict(refusal.get("params") or {}))
+    except (KeyError, TypeError):  # a stored refusal without the numbers its sentence needs
+        return None
+
+
 def student_video_message(exc: VideoError) -> str:
     """recognition's refusal of a video, for the student, in the active language."""
+    said = _refusal_message(video_refusal(exc))
+    if said is not None:
+        return said
     english = _english_video_message(str(exc))
     return _localized_video_message(english) or english
 
 
-def failure_message(code: str, stored: str) -> str:
-    """A failed enrolment's reason in the reader's language: the row stores the code and the English."""
+def failure_message(code: str, stored: str, refusal: Any = None) -> str:
+    """A failed enrolment's reason in the reader's language: the row keeps the code, the English and,
+    for a refused video, the refusal's reason and numbers (read first; failures stored before them are
+    matched on the English)."""
     if code in MESSAGES:
         return str(MESSAGES[code])
-    return _localized_video_message(stored) or stored
+    return _refusal_message(refusal) or _localized_video_message(stored) or stored

@@ -23,6 +23,7 @@ from attendance.enrolment.errors import (
     student_video_message,
     too_long_message,
     video_error_code,
+    video_refusal,
 )
 from attendance.enrolment.progress import UNSENT, ClaimLost, Progress, progress_payload
 from attendance.models import FaceEmbedding, FaceEnrolment
@@ -129,7 +130,8 @@ def enrolment_video_process(*, enrolment_id: int, rebuild_indexes: bool = True) 
     except EnrolmentRejection as exc:
         return _fail(enrolment, rejected(exc.code))
     except VideoError as exc:
-        return _fail(enrolment, EnrolmentRejected(video_error_code(exc), student_video_message(exc)))
+        return _fail(enrolment, EnrolmentRejected(video_error_code(exc), student_video_message(exc),
+                                                  refusal=video_refusal(exc)))
     except BaseException:
         _release(enrolment)
         raise
@@ -227,6 +229,8 @@ def _fail(enrolment: FaceEnrolment, error: EnrolmentError) -> FaceEnrolment | No
         locked.error_message = error.message
         locked.finished_at = timezone.now()
         locked.progress = {**progress_payload("failed"), "previous": locked.progress}
+        if error.refusal is not None:
+            locked.progress["refusal"] = error.refusal  # said in each reader's language (errors.failure_message)
         _drop_video(locked)
         locked.save()
     logger.info("enrolment %s failed: %s", enrolment.pk, error.code)

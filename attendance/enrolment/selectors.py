@@ -74,7 +74,8 @@ def enrolment_status(*, enrolment: FaceEnrolment) -> EnrolmentStatus:
         percent=100 if status in FINISHED_STATUSES else int(progress.get("percent") or 0),
         counters=counters,
         error_code=enrolment.error_code,
-        error_message=failure_message(enrolment.error_code, enrolment.error_message) if enrolment.error_message else "",
+        error_message=failure_message(enrolment.error_code, enrolment.error_message, progress.get("refusal"))
+        if enrolment.error_message else "",
         embeddings=embeddings,
         backbone=enrolment.backbone,
         created_at=enrolment.created_at,

@@ -73,7 +73,9 @@ def _render(
         "active": active,
         "latest_failed": latest_failed,
         "latest_failed_message": (
-            failure_message(latest_failed.error_code, latest_failed.error_message) if latest_failed else ""
+            failure_message(latest_failed.error_code, latest_failed.error_message,
+                            latest_failed.progress.get("refusal") if isinstance(latest_failed.progress, dict) else None)
+            if latest_failed else ""
         ),
         "error": error,
         "max_mb": settings.ROLLCALL_ENROLMENT_MAX_UPLOAD_MB,

@@ -197,6 +197,25 @@ def test_a_video_deleted_before_processing_fails_with_a_message(clips, student):
     assert (enrolment.status, enrolment.error_code) == ("failed", "video_missing")
 
 
+def test_a_video_the_decoder_refuses_keeps_the_reason_to_say_it_in_each_reader_s_language(clips, student):
+    """recognition's refusal is kept with its reason and numbers, not only as the worker's English."""
+    from django.utils import translation
+
+    from attendance.enrolment.selectors import enrolment_status
+
+    enrolment = _upload(student, clips.katie_three_s)
+    with default_storage.open(enrolment.video.name, "wb") as replaced:  # became a photo on the server's disk
+        replaced.write(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    enrolment_video_process(enrolment_id=enrolment.pk)
+    enrolment.refresh_from_db()
+    assert (enrolment.status, enrolment.error_code) == ("failed", "not_a_video")
+    assert enrolment.progress["refusal"] == {"reason": "image", "params": {"format": "JPEG"}}
+    assert enrolment.error_message.startswith("The video is a JPEG image, not a video")
+    with translation.override("hr"):
+        croatian = enrolment_status(enrolment=enrolment).error_message
+    assert "JPEG" in croatian and "not a video" not in croatian
+
+
 # --- Crash, retry and success (the talking head's first half) -----------------------------------
 
 @pytest.mark.slow

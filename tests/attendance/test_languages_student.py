@@ -107,3 +107,63 @@ def test_a_withdrawn_enrolment_is_labelled_in_the_reader_s_language(make_user):
     with translation.override("hr"):
         assert enrolment_status(enrolment=enrolment).label == "Privola povučena: podaci o licu su izbrisani"
     assert enrolment_status(enrolment=enrolment).label == "Consent withdrawn: face data deleted"
+
+
+def _video_raises() -> list[tuple[int, str, dict[str, str]]]:
+    """(line, exception, keyword arguments) of every video refusal raised in recognition/video.py."""
+    import ast
+    from pathlib import Path
+
+    import recognition.video
+
+    tree = ast.parse(Path(recognition.video.__file__).read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and isinstance(node.exc.func, ast.Name):
+            if node.exc.func.id in {"VideoError", "NotAVideoError", "EmptyVideoError", "VideoTruncatedError",
+                                    "VideoTooLargeError", "VideoTooLongError"}:
+                found.append((node.lineno, node.exc.func.id, {k.arg: ast.unparse(k.value) for k in node.exc.keywords}))
+    return found
+
+
+def test_every_video_refusal_has_a_reason_said_in_croatian():
+    """recognition/video.py's refusals carry a reason, and each reason has its sentence in both languages: a
+    new refusal without one fails here (it would reach a Croatian student in English)."""
+    from attendance.enrolment.errors import VIDEO_REFUSALS
+
+    raises = _video_raises()
+    assert len(raises) >= 14
+    reasons = {}
+    for line, name, keywords in raises:
+        assert "reason" in keywords, f"recognition/video.py:{line}: {name} without a reason"
+        reasons[keywords["reason"].strip("'\"")] = keywords
+    assert set(reasons) <= set(VIDEO_REFUSALS), set(reasons) - set(VIDEO_REFUSALS)
+    numbers = {"format": "JPEG", "width": 9000, "height": 9000, "claimed": "99999", "limit": 20, "done": 3,
+               "total": 40, "frame": 7}
+    for reason, say in VIDEO_REFUSALS.items():
+        english = say(numbers)
+        with translation.override("hr"):
+            croatian = say(numbers)
+        assert croatian != english, (reason, croatian)
+
+
+def test_a_refused_video_is_stored_with_its_reason_and_said_in_the_reader_s_language(tmp_path):
+    """A JPEG renamed .mp4: recognition refuses it with a reason; the stored failure says it in Croatian."""
+    import pickle
+
+    from attendance.enrolment.errors import failure_message, student_video_message, video_refusal
+    from recognition import NotAVideoError, probe_video
+
+    photo = tmp_path / "clip.mp4"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    with pytest.raises(NotAVideoError) as refused:
+        probe_video(photo)
+    assert refused.value.reason == "image" and refused.value.params == {"format": "JPEG"}
+    again = pickle.loads(pickle.dumps(refused.value))
+    assert (again.reason, again.params, str(again)) == ("image", {"format": "JPEG"}, str(refused.value))
+    stored = student_video_message(refused.value)  # what the worker keeps: English
+    assert stored.startswith("The video is a JPEG image, not a video")
+    refusal = video_refusal(refused.value)
+    with translation.override("hr"):
+        croatian = failure_message("not_a_video", stored, refusal)
+    assert "JPEG" in croatian and "not a video" not in croatian
