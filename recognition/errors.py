@@ -17,13 +17,11 @@ class VideoError(RecognitionError):
     parsing the English; every refusal raised in recognition.video has one.
     """
 
-    def __init__(self, message: str, *, reason: str = "", **params: object) -> None:
+    def __init__(self, message: str, /, *, reason: str = "", **params: object) -> None:
         super().__init__(message)
+        # Attributes, not arguments: Exception's own pickling (args, then __dict__) keeps them.
         self.reason = reason
         self.params = params
-
-    def __reduce__(self) -> tuple[object, ...]:  # pickled with its reason (a worker's result, a log handler)
-        return (self.__class__, (str(self),), {"reason": self.reason, "params": self.params})
 
 
 class NotAVideoError(VideoError):

@@ -272,11 +272,16 @@ def _info(
         # A missing rate only affects the reported times; 25 is the common camera rate.
         fps = 25.0
     claimed = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-    if not math.isfinite(claimed) or claimed > MAX_VIDEO_FRAMES:
+    if not math.isfinite(claimed):
+        raise VideoTooLargeError(
+            f"{file.name} does not say how many frames it has: record it again with a camera or a browser.",
+            reason="frame_count_unreadable",
+        )
+    if claimed > MAX_VIDEO_FRAMES:
         raise VideoTooLargeError(
             f"{file.name} claims {claimed:.0f} frames, more than this server decodes "
             f"({MAX_VIDEO_FRAMES}): upload a shorter clip.",
-            reason="too_many_frames_claimed", claimed=f"{claimed:.0f}", limit=MAX_VIDEO_FRAMES,
+            reason="too_many_frames_claimed", claimed=int(claimed), limit=MAX_VIDEO_FRAMES,
         )
     counted = head.startswith(_EBML_MAGIC) or claimed <= 0
     limit = MAX_VIDEO_FRAMES

@@ -69,7 +69,8 @@ def user_role_problem(*, user: User, role: str, is_superuser: bool | None = None
     if user.pk is None:
         return ""
     if (role != User.Role.STUDENT or superuser) and CourseMembership.objects.filter(student=user).exists():
-        return f"{user.display_name} is on courses as a student: take them off those courses first."
+        return gettext("%(name)s is on courses as a student: take them off those courses first.") % {
+            "name": user.display_name}
     if role != User.Role.LECTURER and Course.objects.filter(lecturers=user).exists():
-        return f"{user.display_name} teaches courses: take them off those courses first."
+        return gettext("%(name)s teaches courses: take them off those courses first.") % {"name": user.display_name}
     return ""

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import Any
 
-from django.utils.translation import gettext
+from django.utils import formats
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from recognition import (
@@ -174,6 +175,12 @@ def _localized_video_message(english: str) -> str | None:
     return None
 
 
+def _count(shown: Any) -> int:
+    """The plural's number back from its shown form ("1.000" in Croatian)."""
+    digits = "".join(ch for ch in str(shown) if ch.isdigit())
+    return int(digits) if digits else 0
+
+
 # recognition's refusals by reason (VideoError.reason and .params), in the reader's language.
 VIDEO_REFUSALS: dict[str, Callable[[dict[str, Any]], str]] = {
     "missing": lambda p: gettext("The uploaded video is no longer on the server. Upload or record it again."),
@@ -196,10 +203,14 @@ VIDEO_REFUSALS: dict[str, Callable[[dict[str, Any]], str]] = {
     % {"limit": p["limit"]},
     "too_many_frames": lambda p: gettext("The video has more than %(limit)s frames: upload a shorter clip.")
     % {"limit": p["limit"]},
-    "ends_early": lambda p: gettext("The video ends after %(done)s of its %(total)s frames: it is cut off or "
-                                    "damaged. Upload or record it again.") % {"done": p["done"], "total": p["total"]},
+    "ends_early": lambda p: ngettext(
+        "The video ends after %(done)s of its %(total)s frame: it is cut off or damaged. Upload or record it again.",
+        "The video ends after %(done)s of its %(total)s frames: it is cut off or damaged. Upload or record it again.",
+        _count(p["total"])) % {"done": p["done"], "total": p["total"]},
     "frame_undecodable": lambda p: gettext("Frame %(frame)s of the video cannot be decoded: the file is damaged. "
                                            "Upload or record it again.") % {"frame": p["frame"]},
+    "frame_count_unreadable": lambda p: gettext(
+        "The video does not say how many frames it has: record it again with a camera or a browser."),
 }
 
 
@@ -209,12 +220,21 @@ def video_refusal(exc: VideoError) -> dict[str, Any] | None:
     return {"reason": reason, "params": dict(getattr(exc, "params", {}))} if reason in VIDEO_REFUSALS else None
 
 
+def _shown(value: Any) -> Any:
+    """A refusal's number as the reader writes it (1.000.000 in Croatian); text as it is."""
+    return formats.number_format(value, force_grouping=True) if isinstance(value, int) else value
+
+
 def _refusal_message(refusal: Any) -> str | None:
-    if not isinstance(refusal, dict) or refusal.get("reason") not in VIDEO_REFUSALS:
+    """The stored refusal's sentence in the active language, or None when it cannot be read back."""
+    if not isinstance(refusal, dict):
+        return None
+    reason, params = refusal.get("reason"), refusal.get("params") or {}
+    if not isinstance(reason, str) or reason not in VIDEO_REFUSALS or not isinstance(params, dict):
         return None
     try:
-        return VIDEO_REFUSALS[refusal["reason"]](dict(refusal.get("params") or {}))
-    except (KeyError, TypeError):  # a stored refusal without the numbers its sentence needs
+        return VIDEO_REFUSALS[reason]({k: _shown(v) for k, v in params.items()})
+    except (KeyError, TypeError, ValueError):  # without the numbers its sentence needs: the English instead
         return None
 
 

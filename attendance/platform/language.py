@@ -81,5 +81,6 @@ def language_menu(request: HttpRequest) -> dict[str, object]:
     """Context processor: whether the page's reader has chosen a language (saved or by cookie); the
     menu shows "the browser's language" selected when not."""
     user = getattr(request, "user", None)
-    saved = bool(getattr(user, "language", "")) if user is not None and user.is_authenticated else False
-    return {"language_chosen": saved or bool(request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME))}
+    signed_in = user is not None and user.is_authenticated
+    saved = bool(supported(getattr(user, "language", "") or "")) if signed_in else False
+    return {"language_chosen": saved or bool(supported(request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")))}

@@ -122,7 +122,8 @@ def face_data_delete(
         # and it stores nothing.
         withdrawn = FaceEnrolment.objects.filter(student=student).exclude(status=FaceEnrolment.Status.WITHDRAWN)
         withdrawn_count = withdrawn.update(
-            status=FaceEnrolment.Status.WITHDRAWN, video="", progress=progress, finished_at=now
+            status=FaceEnrolment.Status.WITHDRAWN, video="", progress=progress, finished_at=now,
+            error_code="", error_message="",  # a refused video's reason no longer matters once withdrawn
         )
         FaceEnrolment.objects.filter(student=student).exclude(video="").update(video="")
         course_ids = sorted(

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.utils import translation
 
 from attendance.courses.services import user_role_problem
 from attendance.models import SsoIdentity, User
@@ -134,7 +135,9 @@ def account_sign_in(*, person: DirectoryPerson) -> User:
     elif person.role is not None and user.role != person.role:
         # Only students are on rosters and only lecturers teach (the database refuses anything else):
         # a directory role that would break a roster is refused in words, not as a database error.
-        if problem := user_role_problem(user=user, role=person.role):
+        with translation.override("en-gb"):  # for the log, like every refusal here
+            problem = user_role_problem(user=user, role=person.role)
+        if problem:
             raise SignInRefused(
                 f"the directory gives {user.username} the role {person.role}, but {problem}"
             )

@@ -138,6 +138,9 @@ def test_every_video_refusal_has_a_reason_said_in_croatian():
         assert "reason" in keywords, f"recognition/video.py:{line}: {name} without a reason"
         reasons[keywords["reason"].strip("'\"")] = keywords
     assert set(reasons) <= set(VIDEO_REFUSALS), set(reasons) - set(VIDEO_REFUSALS)
+    for line, _name, keywords in raises:  # each raise passes what its sentence needs
+        given = {k: 1 for k in keywords if k != "reason"}
+        VIDEO_REFUSALS[keywords["reason"].strip("'\"")](given)  # a KeyError names the missing number
     numbers = {"format": "JPEG", "width": 9000, "height": 9000, "claimed": "99999", "limit": 20, "done": 3,
                "total": 40, "frame": 7}
     for reason, say in VIDEO_REFUSALS.items():
@@ -167,3 +170,19 @@ def test_a_refused_video_is_stored_with_its_reason_and_said_in_the_reader_s_lang
     with translation.override("hr"):
         croatian = failure_message("not_a_video", stored, refusal)
     assert "JPEG" in croatian and "not a video" not in croatian
+
+
+def test_a_refusal_no_english_pattern_knows_is_said_from_its_reason_alone(client, make_user):
+    """The stored English is not parsed: a refusal is said from its reason, on the page and in the API."""
+    student = make_user("student", language="hr")
+    FaceEnrolment.objects.create(
+        student=student, status="failed", consent_given_at=timezone.now(), error_code="truncated",
+        error_message="(English the patterns do not know)",
+        progress={"stage": "failed", "refusal": {"reason": "ends_early", "params": {"done": 3, "total": 1042}}})
+    client.force_login(student)
+    page = client.get(reverse("enrolment")).content.decode()
+    assert "Videozapis završava nakon 3 od ukupno 1.042 sličice" in page, page[page.find("završava") - 200:][:400]
+    assert "English the patterns" not in page
+    # A refusal stored in a shape that cannot be read back shows the stored English, never a 500.
+    FaceEnrolment.objects.filter(student=student).update(progress={"refusal": {"reason": ["x"], "params": "abc"}})
+    assert "(English the patterns do not know)" in client.get(reverse("enrolment")).content.decode()
