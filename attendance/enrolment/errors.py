@@ -221,8 +221,8 @@ def video_refusal(exc: VideoError) -> dict[str, Any] | None:
 
 
 def _shown(value: Any) -> Any:
-    """A refusal's number as the reader writes it (1.000.000 in Croatian); text as it is."""
-    return formats.number_format(value, force_grouping=True) if isinstance(value, int) else value
+    """A refusal's number in the reader's format (no grouping, as the English has always shown it)."""
+    return formats.number_format(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def _refusal_message(refusal: Any) -> str | None:

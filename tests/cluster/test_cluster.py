@@ -33,6 +33,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -226,12 +227,19 @@ def test_a_cluster_behind_a_balancer_loses_a_host_worker_redis_and_balancer_and_
     clip = write_mp4(video_frames(KATIE_VIDEO, end_s=SPLIT_S), tmp_path / "katie_first_half.mp4").read_bytes()
     uploads: dict[str, int] = {}
 
+    def upload(token: str):
+        body, content_type = multipart({"consent": "true"}, {"video": ("katie.mp4", clip, "video/mp4")})
+        return in_namespace(cluster.net.namespace("client"), lambda: request(
+            "POST", cluster.url + reverse("api-enrolment-create"), body=body, timeout=60,
+            headers={"Content-Type": content_type, "Authorization": f"Token {token}", "Accept": "application/json"}))
+
     def kill_worker(started: float) -> dict:
-        for uploader, token in uploaders:
-            body, content_type = multipart({"consent": "true"}, {"video": ("katie.mp4", clip, "video/mp4")})
-            reply = in_namespace(cluster.net.namespace("client"), lambda b=body, c=content_type, t=token: request(
-                "POST", cluster.url + reverse("api-enrolment-create"), body=b, timeout=60,
-                headers={"Content-Type": c, "Authorization": f"Token {t}", "Accept": "application/json"}))
+        # Both uploads at once: an enrolment takes under a second on a fast machine, so the first would be
+        # stored before a second upload sent after it reached the queue, and the two would never be
+        # processing together.
+        with ThreadPoolExecutor(len(uploaders)) as pool:
+            replies = list(pool.map(upload, [token for _, token in uploaders]))
+        for (uploader, _), reply in zip(uploaders, replies, strict=True):
             assert reply.status == 202, reply.text[:500]
             uploads[uploader.username] = FaceEnrolment.objects.filter(student=uploader).latest("pk").pk
         rows = FaceEnrolment.objects.filter(pk__in=uploads.values())
