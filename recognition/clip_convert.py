@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -41,6 +40,7 @@ from typing import Any
 
 from .clip_tower import TowerConfig, load_tower, preprocess, visual_keys
 from .errors import ModelUnavailableError
+from .weights import sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -64,14 +64,6 @@ class UnsupportedTower(Exception):
     """The model is not one the standalone tower reproduces: run open_clip in this process."""
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cache_paths(tower_dir: str | os.PathLike[str], model_name: str, source: str) -> tuple[Path, Path]:
     """(weights, meta) paths of the cached tower of ``model_name`` from ``source`` (a tag)."""
     stem = "clip-tower." + ".".join(re.sub(r"[^A-Za-z0-9_.+-]", "_", part) for part in (model_name, source))
@@ -89,7 +81,7 @@ def read_tower(weights: Path, meta_path: Path, *, model_name: str, source: str) 
             logger.info("The cached CLIP tower %s is of another model or format: converting again", weights)
             return None
         config = TowerConfig.from_json(meta["config"])
-        digest = file_sha256(weights)
+        digest = sha256_of(weights)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         logger.warning("The cached CLIP tower %s is unreadable (%s): converting again", weights, exc)
         _discard(weights, meta_path)
@@ -132,7 +124,7 @@ def write_tower(converted_dir: Path, weights: Path, meta_path: Path, *, model_na
     """Move a child's output into the cache: the weights first, the meta (with their sha256) last."""
     weights.parent.mkdir(parents=True, exist_ok=True)
     config = json.loads((converted_dir / _META_NAME).read_text(encoding="utf-8"))["config"]
-    digest = file_sha256(converted_dir / _WEIGHTS_NAME)
+    digest = sha256_of(converted_dir / _WEIGHTS_NAME)
     meta = {"format": CACHE_FORMAT, "model_name": model_name, "source": source, "config": config, "sha256": digest}
     meta_path.unlink(missing_ok=True)  # never a meta beside weights it does not describe
     _replace(converted_dir / _WEIGHTS_NAME, weights)

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from recognition import ClipEmbedder, ModelUnavailableError, clip_convert, clip_tower
+from recognition.weights import sha256_of
 
 pytestmark = pytest.mark.slow  # model loads, and child processes that import open_clip
 
@@ -164,7 +165,7 @@ def test_a_pretrained_tag_is_converted_once_cached_with_its_checksum_and_reconve
     assert first.engine == "standalone" and cosines(vectors, expected).min() >= MIN_COSINE
     weights, meta_path = clip_convert.cache_paths(models, "ViT-B-32", "openai")
     meta = json.loads(meta_path.read_text())
-    assert meta["sha256"] == clip_convert.file_sha256(weights) and meta["config"]["quick_gelu"] is True
+    assert meta["sha256"] == sha256_of(weights) and meta["config"]["quick_gelu"] is True
     # No leftovers: the tower, its meta, and the lock that lets one process at a time convert it.
     assert sorted(p.name for p in models.iterdir()) == sorted([weights.name, meta_path.name, f"{weights.stem}.lock"])
 
@@ -187,7 +188,7 @@ def test_a_pretrained_tag_is_converted_once_cached_with_its_checksum_and_reconve
     with caplog.at_level("WARNING", logger="recognition.clip_convert"):
         np.testing.assert_allclose(repaired.encode(crops), vectors, rtol=0, atol=1e-6)
     assert calls == ["ViT-B-32"] and "does not match its checksum" in caplog.text
-    assert json.loads(meta_path.read_text())["sha256"] == clip_convert.file_sha256(weights)
+    assert json.loads(meta_path.read_text())["sha256"] == sha256_of(weights)
 
     # A tower that still does not read back after converting again is refused, not run.
     monkeypatch.setattr(clip_convert, "read_tower", lambda *args, **kwargs: None)
