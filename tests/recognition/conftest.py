@@ -110,3 +110,17 @@ def passive_liveness(antispoof_model_dir: Path) -> Any:
     scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False)
     scorer.load()
     return scorer
+
+
+def write_openai_hub_cache(cache: Path, state_dict: dict[str, Any]) -> Path:
+    """A Hugging Face cache under `cache` holding `state_dict` as the file open_clip's ViT-B-32 "openai"
+    tag resolves to: the tag's weights without a network (tests save random weights there)."""
+    import torch
+
+    repo = cache / "models--timm--vit_base_patch32_clip_224.openai"
+    snapshot = repo / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(snapshot.name)
+    torch.save(state_dict, snapshot / "open_clip_pytorch_model.bin")
+    return cache

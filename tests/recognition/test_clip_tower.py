@@ -19,6 +19,7 @@ import pytest
 
 from recognition import ClipEmbedder, ModelUnavailableError, clip_convert, clip_tower
 from recognition.weights import sha256_of
+from tests.recognition.conftest import write_openai_hub_cache
 
 pytestmark = pytest.mark.slow  # model loads, and child processes that import open_clip
 
@@ -139,16 +140,7 @@ def test_a_checkpoint_missing_a_tower_weight_is_refused_by_name(whole_checkpoint
 @pytest.fixture(scope="module")
 def hub_cache(reference: ClipEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A Hugging Face cache holding the "openai" tag's file (the reference's random weights)."""
-    import torch
-
-    cache = tmp_path_factory.mktemp("hub")
-    repo = cache / "models--timm--vit_base_patch32_clip_224.openai"
-    snapshot = repo / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(snapshot.name)
-    torch.save(reference.model.state_dict(), snapshot / "open_clip_pytorch_model.bin")
-    return cache
+    return write_openai_hub_cache(tmp_path_factory.mktemp("hub"), reference.model.state_dict())
 
 
 def test_a_pretrained_tag_is_converted_once_cached_with_its_checksum_and_reconverted_when_damaged(

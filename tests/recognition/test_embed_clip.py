@@ -15,6 +15,7 @@ from recognition import (
     create_embedder,
     load_image,
 )
+from tests.recognition.conftest import write_openai_hub_cache
 
 pytestmark = pytest.mark.slow  # each model load takes seconds on a small CPU
 
@@ -135,15 +136,7 @@ def test_cached_pretrained_weights_load_without_the_network(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
-    import torch
-
-    # The Hugging Face cache layout open_clip's "openai" tag resolves to.
-    repo = tmp_path / "models--timm--vit_base_patch32_clip_224.openai"
-    snapshot = repo / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
-    snapshot.mkdir(parents=True)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(snapshot.name)
-    torch.save(clip.model.state_dict(), snapshot / "open_clip_pytorch_model.bin")
+    write_openai_hub_cache(tmp_path, clip.model.state_dict())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cached = ClipEmbedder("ViT-B-32", pretrained="openai", cache_dir=tmp_path)
     vectors = cached.encode(crops)
