@@ -117,35 +117,24 @@ def _english_video_message(message: str) -> str:
     return f"The video{(' ' + rest) if rest else ''}" if PurePosixPath(first).suffix else message
 
 
-# Failures stored before refusals kept their reason: the same sentences in the reader's language,
-# matched on the English recognition/ wrote.
-_VIDEO_MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
-    (re.compile(r" is empty \(0 bytes\): upload or record the video again\.$"),
-     lambda m: gettext("The video is empty (0 bytes): upload or record the video again.")),
-    (re.compile(r" is an? (\w+) image, not a video: "),
-     lambda m: gettext("The video is a %(format)s image, not a video: upload a video (MP4 or WebM), "
-                       "or add the picture as a photo instead.") % {"format": m[1]}),
-    (re.compile(r" looks like a video but cannot be opened: "),
-     lambda m: gettext("The video looks like a video but cannot be opened: it is probably incomplete "
-                       "(an interrupted upload) or damaged. Upload or record it again.")),
-    (re.compile(r" is not a video this server reads: "),
-     lambda m: gettext("The video is not a video this server reads: send an MP4 or WebM.")),
-    (re.compile(r" can no longer be opened: "),
-     lambda m: gettext("The video can no longer be opened: upload or record it again.")),
-    (re.compile(r" has no picture \(an audio file\?\): "),
-     lambda m: gettext("The video has no picture (an audio file?): upload a video.")),
-    (re.compile(r" claims (\d+)x(\d+) pixels, "),
-     lambda m: gettext("The video claims %(width)sx%(height)s pixels, more than this server decodes (8K): "
-                       "record at a lower resolution.") % {"width": m[1], "height": m[2]}),
-    (re.compile(r" claims (\d+) frames, more than this server decodes \((\d+)\)"),
-     lambda m: gettext("The video claims %(claimed)s frames, more than this server decodes (%(limit)s): "
-                       "upload a shorter clip.") % {"claimed": m[1], "limit": m[2]}),
-    (re.compile(r" contains no video frames: "),
-     lambda m: gettext("The video contains no video frames: record the video again.")),
-    (re.compile(r" is longer than (\d+) seconds: "),
-     lambda m: gettext("The video is longer than %(limit)s seconds: record a shorter clip.") % {"limit": m[1]}),
-    (re.compile(r" has more than (\d+) frames: "),
-     lambda m: gettext("The video has more than %(limit)s frames: upload a shorter clip.") % {"limit": m[1]}),
+# Failures stored before refusals kept their reason: the refusal read back from the English
+# recognition/ wrote (pattern, reason, the names of its numbers), said as VIDEO_REFUSALS says it.
+_STORED_REFUSALS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
+    (re.compile(r" is empty \(0 bytes\): upload or record the video again\.$"), "empty", ()),
+    (re.compile(r" is an? (\w+) image, not a video: "), "image", ("format",)),
+    (re.compile(r" looks like a video but cannot be opened: "), "cannot_open", ()),
+    (re.compile(r" is not a video this server reads: "), "unreadable", ()),
+    (re.compile(r" can no longer be opened: "), "reopen_failed", ()),
+    (re.compile(r" has no picture \(an audio file\?\): "), "no_picture", ()),
+    (re.compile(r" claims (\d+)x(\d+) pixels, "), "too_many_pixels", ("width", "height")),
+    (re.compile(r" claims (\d+) frames, more than this server decodes \((\d+)\)"), "too_many_frames_claimed",
+     ("claimed", "limit")),
+    (re.compile(r" contains no video frames: "), "no_frames", ()),
+    (re.compile(r" is longer than (\d+) seconds: "), "too_long", ("limit",)),
+    (re.compile(r" has more than (\d+) frames: "), "too_many_frames", ("limit",)),
+]
+# The upload's own limits (this module's sentences), stored in English the same way.
+_STORED_LIMITS: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"^The video is (\d+) seconds long; the limit is (\d+) seconds\."),
      lambda m: too_long_message(int(m[1]), int(m[2]))),
     (re.compile(r"^The video is (\d+) MB, over the (\d+) MB limit\."),
@@ -168,9 +157,11 @@ def too_large_message(size_mb: float, limit_mb: int) -> str:
 
 
 def _localized_video_message(english: str) -> str | None:
-    for pattern, message in _VIDEO_MESSAGES:
-        match = pattern.search(english)
-        if match:
+    for pattern, reason, names in _STORED_REFUSALS:
+        if match := pattern.search(english):
+            return _refusal_message({"reason": reason, "params": dict(zip(names, match.groups(), strict=True))})
+    for pattern, message in _STORED_LIMITS:
+        if match := pattern.search(english):
             return message(match)
     return None
 
