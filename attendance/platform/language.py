@@ -10,6 +10,7 @@ clears it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Literal, cast
 
 from django.conf import settings
@@ -17,7 +18,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import etag, require_POST
+from django.views.i18n import JavaScriptCatalog
 
 BROWSER = ""  # the menu's value for "follow the browser"
 SAMESITE = cast(Literal["Lax", "Strict", "None"], settings.LANGUAGE_COOKIE_SAMESITE)
@@ -84,3 +86,15 @@ def language_menu(request: HttpRequest) -> dict[str, object]:
     signed_in = user is not None and user.is_authenticated
     saved = bool(supported(getattr(user, "language", "") or "")) if signed_in else False
     return {"language_chosen": saved or bool(supported(request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")))}
+
+
+def catalogue_etag(request: HttpRequest) -> str | None:
+    """The /jsi18n/ answer's version: the page's language and when its catalogues were compiled. A page
+    view revalidates it (304) instead of having it built again, and a language changed elsewhere (the
+    account's, on another device) is a new version, never the old catalogue."""
+    times = [mo.stat().st_mtime_ns for path in settings.LOCALE_PATHS
+             for mo in Path(path).glob("*/LC_MESSAGES/djangojs.mo")]
+    return f"{translation.get_language()}-{max(times, default=0)}"
+
+
+javascript_catalog = etag(catalogue_etag)(JavaScriptCatalog.as_view())

@@ -112,6 +112,12 @@ def test_the_javascript_catalogue_is_served_in_the_page_language(client):
     assert "const v = n%10==1 && n%100!=11 ? 0 : n%10>=2 && n%10<=4 && (n%100<10 || n%100>=20) ? 1 : 2;" in body
     english = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "n%10==1" not in english
+    # Every page loads it: a browser holding it revalidates instead of having it built again, and the
+    # same browser in another language gets that language's catalogue, never a 304 for the old one.
+    tag = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="hr")["ETag"]
+    assert client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="hr", HTTP_IF_NONE_MATCH=tag).status_code == 304
+    other = client.get("/jsi18n/", HTTP_ACCEPT_LANGUAGE="en", HTTP_IF_NONE_MATCH=tag)
+    assert other.status_code == 200 and "n%10==1" not in other.content.decode()
 
 
 # --- The whole app in Croatian ------------------------------------------------------------------
