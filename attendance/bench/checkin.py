@@ -125,6 +125,8 @@ class CheckinBench(BenchState):
         again, so after its confirmations it is refused as frozen: the work per request is the same."""
         from django.test.utils import override_settings
 
+        from attendance import ml
+
         session, token = fixture["session"], fixture["token"]
         client = Client(HTTP_HOST="127.0.0.1")
         url = f"/api/sessions/{session.pk}/check-in/"
@@ -140,6 +142,10 @@ class CheckinBench(BenchState):
             self.say(f"check-in through the API, 1 face, liveness {policy}")
             with override_settings(ROLLCALL_LIVENESS_KIOSK=policy):
                 post()  # loads the liveness models the first time
+                if policy != "off":
+                    problem = ml.liveness_problem()
+                    if problem is not None:  # the check-ins would run without liveness: nothing to measure
+                        raise CommandError(f"Liveness did not load, so its cost cannot be measured: {problem}")
                 timing = lib.timed(post, warmup=2, repeats=self.repeats, budget_s=60)
             self._clear_redis(fixture)
             medians[policy] = timing.median

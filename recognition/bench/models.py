@@ -42,6 +42,21 @@ def default_detector_model() -> Path | None:
     return None
 
 
+def default_liveness_model_dir() -> Path | None:
+    """A folder holding both MiniFASNet files (../shared/models beside the repository, or var/models)."""
+    from ..liveness.passive import ANTISPOOF_MODELS
+
+    candidates = [
+        os.environ.get("ROLLCALL_LIVENESS_MODEL_DIR"),
+        REPO_ROOT.parent / "shared" / "models",
+        REPO_ROOT / "var" / "models",
+    ]
+    for candidate in candidates:
+        if candidate and all((Path(candidate) / model.filename).is_file() for model in ANTISPOOF_MODELS):
+            return Path(candidate)
+    return None
+
+
 def _fit_frame(rgb: np.ndarray) -> np.ndarray:
     """Scale to fit 640x480 and pad with repeated edges: a webcam-sized frame."""
     width, height = FRAME_SIZE
