@@ -129,7 +129,10 @@ class CheckinFaceSerializer(serializers.Serializer):
     confirmations = serializers.IntegerField(help_text=gettext_lazy("Agreeing snapshots within the window so far."))
     record_status = serializers.CharField(allow_null=True)
     liveness_score = serializers.FloatField(
-        allow_null=True, help_text=gettext_lazy("This snapshot's passive live score, 0-1 (null with liveness off).")
+        allow_null=True, help_text=gettext_lazy(
+            "This snapshot's passive live score, 0-1; null with liveness off and for a face that cannot be "
+            "marked now (unknown, already recorded or doubtful), which is not scored."
+        )
     )
     challenge = CheckinChallengeSerializer(
         allow_null=True, help_text=gettext_lazy('The head turn to answer now (outcome "challenge"), else null.')

@@ -19,7 +19,7 @@ import logging
 import statistics
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -36,7 +36,7 @@ from attendance.platform.redis import redis_client, session_key, session_state_c
 from attendance.privacy.services import checkin_snapshot_store
 from attendance.sessions.records import attendance_record_mark_face
 from attendance.sessions.services import SessionClosedError
-from recognition import BackboneDefaults, Embedder, Match, assign_unique, candidate_matches, load_image
+from recognition import BackboneDefaults, Embedder, Face, Match, assign_unique, candidate_matches, load_image
 from recognition.liveness import Challenge, LivenessDecision, LivenessPolicy, Observation
 
 logger = logging.getLogger(__name__)
@@ -138,12 +138,6 @@ def session_check_in(
     if not found:
         return CheckinResult(width=width, height=height, faces=[], confirmations_needed=needed,
                              processing_ms=_ms_since(started), liveness=applied, notice=notice)
-    # All faces of the snapshot in one batch per model, right after detection.
-    scores: list[float | None] = (
-        [None] * len(found) if policy is LivenessPolicy.OFF
-        else list(ml.liveness().score(rgb, [face for face, _ in found]))
-    )
-
     params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course_threshold(course=course).value)
     matches = _identify(session=session, vectors=np.stack([vector for _, vector in found]), params=params,
                         embedder=recognizer.embedder)
@@ -154,6 +148,7 @@ def session_check_in(
         AttendanceRecord.objects.filter(session=session, student_id__in=student_ids).values_list("student_id", "status")
     )
     doubtful_above = doubtful_from(params.threshold)
+    scores = _live_scores(rgb, found, matches, policy=policy, recorded=recorded, doubtful_above=doubtful_above)
     faces: list[FaceResult] = []
     marked: list[int] = []
     for (face, vector), match, score in zip(found, matches, scores, strict=True):
@@ -199,6 +194,28 @@ def session_check_in(
         _store_snapshot(session=session, image_bytes=image_bytes, student_ids=marked)
     return CheckinResult(width=width, height=height, faces=faces, confirmations_needed=needed, marked=marked,
                          processing_ms=_ms_since(started), liveness=applied, notice=notice)
+
+
+def _live_scores(
+    rgb: np.ndarray, found: Sequence[tuple[Face, np.ndarray]], matches: Sequence[Match], *,
+    policy: LivenessPolicy, recorded: Mapping[int, str], doubtful_above: float,
+) -> list[float | None]:
+    """The passive live score of each face that could be marked now, None for the others.
+
+    Only a face that may count towards a mark is scored: one recognised, not yet recorded in this
+    session and not doubtful. An unknown face, a student already marked and a doubtful match are
+    answered without the models (in a class most faces are soon marked). The faces that are scored
+    go through both models in one batch."""
+    wanted = [
+        i for i, match in enumerate(matches)
+        if policy is not LivenessPolicy.OFF and match.label is not None and match.distance is not None
+        and int(match.label) not in recorded and match.distance <= doubtful_above  # type: ignore[arg-type]
+    ]
+    scores: list[float | None] = [None] * len(found)
+    if wanted:
+        for i, score in zip(wanted, ml.liveness().score(rgb, [found[i][0] for i in wanted]), strict=True):
+            scores[i] = score
+    return scores
 
 
 def _live_step(

@@ -259,3 +259,25 @@ def test_without_its_models_liveness_degrades_says_so_and_check_in_still_marks(
     record = AttendanceRecord.objects.get(session=session, student=katie)
     assert record.liveness_checks == [] and record.liveness_score is None  # marked as with liveness off
     assert problem is not None and str(tmp_path) in problem  # the operator's detail, for health and the log
+
+
+def test_only_a_face_that_could_be_marked_is_scored(katie_session, settings, monkeypatch):
+    """Unknown faces and students already marked are answered without the liveness models."""
+    from attendance import ml
+    from tests.attendance.factories_faces import person_images
+
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    katie, session = katie_session
+    scorer = ml.liveness()
+    scored: list[int] = []
+    real_score = scorer.score
+    monkeypatch.setattr(scorer, "score", lambda rgb, faces: scored.append(len(faces)) or real_score(rgb, faces))
+
+    first = checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[0], now=T0)
+    assert first.marked == [katie.pk] and first.faces[0].liveness_score is not None and scored == [1]
+    again = checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[1], now=T0 + 0.4)
+    assert again.faces[0].outcome == "recorded" and again.faces[0].liveness_score is None
+    stranger = person_images("yale_subject14", folder="unknown")[0].read_bytes()
+    unknown = checkin_service.session_check_in(session=session, image_bytes=stranger, now=T0 + 0.8)
+    assert [f.outcome for f in unknown.faces] == ["unknown"] and unknown.faces[0].liveness_score is None
+    assert scored == [1], "the models ran for a face that could not be marked"
