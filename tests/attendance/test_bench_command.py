@@ -63,6 +63,8 @@ def test_the_in_process_sections_measure_the_real_code_paths(transactional_db: N
         assert "no model or index loaded during the timed requests" in row["note"]
     # The enrolled student is recognised through the API (confirming, then recorded once marked).
     assert "recorded" in one["note"] or "confirming" in one["note"] or "marked" in one["note"]
+    assert "liveness off" in one["note"]  # the recognition path alone; liveness has its own rows
+    assert _row(data, "liveness dlib", "API, 1 face, liveness passive")["ratio"] > 0
 
     wall = _row(data, "enrolment dlib", f"{short_video.name}: wall time")
     assert wall["ratio"] > 0 and "faces embedded" in wall["note"]
@@ -111,3 +113,14 @@ def test_unknown_sections_and_backbones_are_refused(db: None):
 def test_a_missing_video_is_refused_before_anything_runs(db: None, tmp_path: Path):
     with pytest.raises(CommandError, match="test video is not at"):
         call_command("bench", "--video", str(tmp_path / "missing.mp4"))
+
+
+def test_a_bench_without_the_liveness_models_says_so_instead_of_timing_liveness_off(
+    db: None, tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+):
+    from recognition import bench as lib
+
+    settings.ROLLCALL_LIVENESS_MODEL_DIR = tmp_path  # empty, and no other folder holds them
+    monkeypatch.setattr(lib, "default_liveness_model_dir", lambda: None)
+    with pytest.raises(CommandError, match="No MiniFASNet models in"):
+        call_command("bench", *TINY, "--sections", "checkin", "--faces-dir", str(FACES_DIR))
