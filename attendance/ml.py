@@ -248,7 +248,8 @@ def _liveness() -> PassiveLiveness:
     _threads()
     # Fetches both MiniFASNet files from upstream where the machine is online (sha256 checked);
     # raises a clear error naming the folder otherwise. The weights load on the first score.
-    return PassiveLiveness.from_dir(settings.ROLLCALL_LIVENESS_MODEL_DIR, device=settings.ROLLCALL_DEVICE)
+    return PassiveLiveness.from_dir(settings.ROLLCALL_LIVENESS_MODEL_DIR, device=settings.ROLLCALL_DEVICE,
+                                    cache_dir=settings.ROLLCALL_MODEL_DIR)
 
 
 def liveness() -> PassiveLiveness:

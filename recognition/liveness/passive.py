@@ -4,13 +4,25 @@ Each model sees its own crop of the frame around the detector's box (2.7x and 4x
 ``crop_for_model``), as BGR 0-255 floats at 80x80. Both models' softmax vectors are added and
 halved; the face's live score is that average's "real" entry (index 1), in [0, 1]. Upstream reads
 the arg-max of the same average; a threshold on the real entry is that rule made adjustable.
+
+Engines. The networks are built in torch from the published files (``minifasnet``). On the CPU
+each is then exported to ONNX in memory and run by OpenCV's DNN module (the detector's engine):
+a MiniFASNet is about a hundred small layers (depthwise convolutions, batch norms, PReLUs), where
+torch's per-layer cost dominates and OpenCV, which fuses them, is about twice as fast (both models
+9.6 -> 4.8 ms for one face, one thread; BENCHMARKS.md). The export runs once, in a child process
+(``onnx_export``: the exporter would add ~90 MB to every web worker), and is kept in the cache
+folder under the source file's checksum. It is used only if OpenCV's scores on a fixed probe batch
+agree with torch's to ``ENGINE_AGREEMENT`` (measured: live scores within 1.2e-6 on pad/);
+otherwise, on a CUDA device, or without the ``onnx`` package, torch runs them.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +41,13 @@ _UPSTREAM = (
 )
 INPUT_SIZE = 80
 REAL_CLASS = 1
+ENGINES = ("auto", "torch")
+"""auto: OpenCV where the export agrees with torch (the CPU), else torch; torch: torch always
+(the reference the OpenCV engine is checked against)."""
+ENGINE_AGREEMENT = 1e-4
+"""Largest difference allowed between OpenCV's and torch's class probabilities on the probe batch."""
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -123,12 +142,17 @@ class PassiveLiveness:
     ``model_paths`` maps each AntiSpoofModel to its file (``resolve_antispoof_models`` gives
     one); each file's sha256 is checked when it loads. Construction only checks that the files
     exist; the networks load on first use, once, under a lock, and one scorer may be shared
-    between threads. Torch's thread count follows ``recognition.set_threads``.
+    between threads. Torch's and OpenCV's thread counts follow ``recognition.set_threads``.
+    ``engine`` (ENGINES) and ``cache_dir`` (where the OpenCV exports are kept; None: exported
+    again in each process) as in the module's docstring; ``engine`` says which ran, after load.
     """
 
     def __init__(
-        self, model_paths: Mapping[AntiSpoofModel, str | os.PathLike[str]], *, device: str = "cpu"
+        self, model_paths: Mapping[AntiSpoofModel, str | os.PathLike[str]], *, device: str = "cpu",
+        engine: str = "auto", cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
         missing = [spec for spec in ANTISPOOF_MODELS if spec not in model_paths]
         if missing:
             raise ValueError(f"model_paths lacks {', '.join(s.filename for s in missing)}")
@@ -140,20 +164,116 @@ class PassiveLiveness:
                     f"{spec.url}, or fetch it with resolve_antispoof_models()."
                 )
         self.device = device
-        self._models: list[tuple[AntiSpoofModel, Any]] | None = None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.requested_engine = engine
+        self.engine = ""  # after load: "opencv" or "torch"
+        self._models: list[tuple[AntiSpoofModel, Callable[[np.ndarray], np.ndarray]]] | None = None
         self._lock = threading.Lock()
+        self._net_lock = threading.Lock()  # an OpenCV net is not safe to run from two threads at once
 
     @classmethod
     def from_dir(
-        cls, model_dir: str | os.PathLike[str], *, download: bool = True, device: str = "cpu"
+        cls, model_dir: str | os.PathLike[str], *, download: bool = True, device: str = "cpu",
+        engine: str = "auto", cache_dir: str | os.PathLike[str] | None = None,
     ) -> PassiveLiveness:
         """Both files from (or fetched into) one folder, like the detector's model folder."""
-        return cls(resolve_antispoof_models(model_dir, download=download), device=device)
+        return cls(resolve_antispoof_models(model_dir, download=download), device=device, engine=engine,
+                   cache_dir=cache_dir)
 
     def load(self) -> None:
         with self._lock:
             if self._models is None:
-                self._models = [(spec, self._load_one(spec)) for spec in ANTISPOOF_MODELS]
+                models = [(spec, self._load_one(spec)) for spec in ANTISPOOF_MODELS]
+                runners = None
+                if self.requested_engine == "auto" and self.device == "cpu":
+                    runners = self._opencv_runners(models)
+                if runners is None:
+                    runners = [(spec, self._torch_runner(model)) for spec, model in models]
+                    self.engine = "torch"
+                else:
+                    self.engine = "opencv"
+                self._models = runners
+
+    def _torch_runner(self, model: Any) -> Callable[[np.ndarray], np.ndarray]:
+        import torch
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return model(torch.from_numpy(batch).to(self.device)).float().cpu().numpy()
+
+        return run
+
+    def _opencv_runners(
+        self, models: Sequence[tuple[AntiSpoofModel, Any]]
+    ) -> list[tuple[AntiSpoofModel, Callable[[np.ndarray], np.ndarray]]] | None:
+        """Each model in OpenCV, if every one loads there and agrees with torch on the probe
+        batch; None (torch runs) otherwise."""
+        probe = _probe_batch()
+        runners = []
+        for spec, model in models:
+            run = self._opencv_run(spec, _softmax(self._torch_runner(model)(probe)), probe)
+            if run is None:
+                return None
+            runners.append((spec, run))
+        return runners
+
+    def _opencv_run(
+        self, spec: AntiSpoofModel, reference: np.ndarray, probe: np.ndarray
+    ) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The model's OpenCV runner, from the cached export or a new one (a cached export that does
+        not load or agree is replaced once); None, with the reason logged, where neither works."""
+        problem = ""
+        for fresh in (False, True):
+            cached = False
+            try:
+                graph, cached = self._onnx_graph(spec, fresh=fresh)
+                net = cv2.dnn.readNetFromONNX(np.frombuffer(graph, dtype=np.uint8))
+                run = self._opencv_runner(net)
+                difference = float(np.abs(_softmax(run(probe)) - reference).max())
+            except Exception as exc:  # no onnx package, an exporter or importer that refuses
+                problem = f"no OpenCV export: {exc}"
+            else:
+                if difference <= ENGINE_AGREEMENT:
+                    return run
+                problem = f"OpenCV differs from torch by {difference:.2g} (> {ENGINE_AGREEMENT:g})"
+            if not cached:
+                break
+        logger.warning("liveness model %s runs in torch (%s)", spec.filename, problem)
+        return None
+
+    def _onnx_graph(self, spec: AntiSpoofModel, *, fresh: bool = False) -> tuple[bytes, bool]:
+        """The model's ONNX graph and whether it came from ``cache_dir``: read from there when it
+        was exported from this very file (its sha256 in the name) and not ``fresh``, else exported
+        now in a child process and kept there if the folder can be written."""
+        from .onnx_export import export_in_child
+
+        name = f"{Path(spec.filename).stem}.{spec.sha256[:16]}.opencv.onnx"
+        if self.cache_dir is not None and not fresh:
+            try:
+                return (self.cache_dir / name).read_bytes(), True
+            except OSError:
+                pass
+        with tempfile.TemporaryDirectory(prefix="rollcall-liveness-") as folder:
+            out = Path(folder) / name
+            export_in_child(spec.architecture, self.model_paths[spec], out)
+            graph = out.read_bytes()
+        if self.cache_dir is not None:
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+                with tempfile.NamedTemporaryFile(dir=self.cache_dir, suffix=".part", delete=False) as part:
+                    part.write(graph)
+                os.replace(part.name, self.cache_dir / name)
+            except OSError as exc:  # a read-only folder: export again in the next process
+                logger.info("could not keep the liveness export in %s (%s)", self.cache_dir, exc)
+        return graph, False
+
+    def _opencv_runner(self, net: Any) -> Callable[[np.ndarray], np.ndarray]:
+        def run(batch: np.ndarray) -> np.ndarray:
+            with self._net_lock:
+                net.setInput(np.ascontiguousarray(batch, dtype=np.float32))
+                return np.array(net.forward(), dtype=np.float32)  # a copy: the net reuses its output
+
+        return run
 
     def _load_one(self, spec: AntiSpoofModel) -> Any:
         import torch
@@ -186,18 +306,30 @@ class PassiveLiveness:
             return np.zeros((0, 3), dtype=np.float32)
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"expected an H x W x 3 uint8 RGB frame, got {rgb.dtype} {rgb.shape}")
-        import torch
-
         self.load()
         assert self._models is not None
         total = np.zeros((len(faces), 3), dtype=np.float64)
-        with torch.inference_mode():
-            for (_spec, model), batch in zip(self._models, self.crops(rgb, faces), strict=True):
-                # Raw 0-255 BGR, no mean or std: what the models were trained on.
-                tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float().to(self.device)
-                total += torch.softmax(model(tensor), dim=1).cpu().numpy()
+        for (_spec, run), batch in zip(self._models, self.crops(rgb, faces), strict=True):
+            # Raw 0-255 BGR, no mean or std: what the models were trained on.
+            total += _softmax(run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)))
         return (total / len(self._models)).astype(np.float32)
 
     def score(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[float]:
         """The live score in [0, 1] of each face (all faces of the frame in one batch per model)."""
         return [float(p) for p in self.probabilities(rgb, faces)[:, REAL_CLASS]]
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.asarray(logits, dtype=np.float64)
+    shifted = shifted - shifted.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _probe_batch() -> np.ndarray:
+    """Four smooth 80x80 BGR images (0-255 floats, NCHW) to compare the engines on."""
+    rng = np.random.default_rng(20240607)
+    coarse = rng.integers(0, 256, size=(4, 8, 8, 3), dtype=np.uint8)
+    images = [cv2.resize(c, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_CUBIC) for c in coarse]
+    return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), dtype=np.float32)
+

@@ -104,10 +104,16 @@ def antispoof_model_dir(detector_model: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def passive_liveness(antispoof_model_dir: Path) -> Any:
+def liveness_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the session's scorers keep their OpenCV exports (made once, in a child process)."""
+    return tmp_path_factory.mktemp("liveness-exports")
+
+
+@pytest.fixture(scope="session")
+def passive_liveness(antispoof_model_dir: Path, liveness_cache_dir: Path) -> Any:
     from recognition.liveness import PassiveLiveness
 
-    scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False)
+    scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False, cache_dir=liveness_cache_dir)
     scorer.load()
     return scorer
 

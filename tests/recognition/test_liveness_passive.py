@@ -42,12 +42,67 @@ def silentface_samples(pad_dir: Path) -> dict[str, Path]:
 
 
 def test_the_weights_load_strictly_into_the_architectures(passive_liveness: PassiveLiveness) -> None:
-    # load() went through load_state_dict(strict=True): every key and shape of both files matched.
+    # _load_one goes through load_state_dict(strict=True): every key and shape of both files matched.
     assert passive_liveness._models is not None
     assert [spec for spec, _ in passive_liveness._models] == list(ANTISPOOF_MODELS)
-    for _, model in passive_liveness._models:
-        parameters = sum(p.numel() for p in model.parameters())
+    for spec in ANTISPOOF_MODELS:
+        parameters = sum(p.numel() for p in passive_liveness._load_one(spec).parameters())
         assert 400_000 < parameters < 450_000  # "about 0.4 M parameters" (upstream)
+
+
+@pytest.fixture(scope="module")
+def torch_liveness(antispoof_model_dir: Path) -> PassiveLiveness:
+    scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False, engine="torch")
+    scorer.load()
+    return scorer
+
+
+def test_opencv_runs_the_models_here_and_scores_every_pad_face_as_torch_does(
+    pad_dir: Path, detector: FaceDetector, passive_liveness: PassiveLiveness, torch_liveness: PassiveLiveness
+) -> None:
+    assert (passive_liveness.engine, torch_liveness.engine) == ("opencv", "torch")
+    compared = 0
+    for path in sorted(pad_dir.glob("*/*.jpg")):
+        rgb = load_image(path)
+        faces = detector.detect(rgb)
+        if faces:  # all faces of the frame in one batch, as at check-in
+            assert passive_liveness.score(rgb, faces) == pytest.approx(torch_liveness.score(rgb, faces), abs=1e-4)
+            compared += len(faces)
+    assert compared >= 30, compared
+
+
+def test_the_export_is_kept_under_the_files_checksum_and_a_broken_one_is_made_again(
+    antispoof_model_dir: Path, tmp_path: Path
+) -> None:
+    first = PassiveLiveness.from_dir(antispoof_model_dir, download=False, cache_dir=tmp_path)
+    first.load()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == sorted(f"{Path(s.filename).stem}.{s.sha256[:16]}.opencv.onnx" for s in ANTISPOOF_MODELS)
+    broken = tmp_path / kept[0]
+    good = broken.read_bytes()
+    broken.write_bytes(b"not an onnx graph")
+    again = PassiveLiveness.from_dir(antispoof_model_dir, download=False, cache_dir=tmp_path)
+    again.load()
+    assert again.engine == "opencv" and broken.read_bytes() == good
+
+
+def test_without_an_export_torch_runs_the_models(
+    antispoof_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, torch_liveness: PassiveLiveness
+) -> None:
+    from recognition.liveness import onnx_export
+
+    def refuse(architecture: str, weights: Path, out: Path) -> None:
+        raise RuntimeError("the export failed (exit 1): No module named 'onnx'")
+
+    monkeypatch.setattr(onnx_export, "export_in_child", refuse)
+    scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False, cache_dir=tmp_path)
+    scorer.load()
+    assert scorer.engine == "torch" and not any(tmp_path.iterdir())
+    rgb = np.full((240, 320, 3), 128, dtype=np.uint8)
+    face = Face(box=(100.0, 60.0, 100.0, 120.0), score=0.9, landmarks=np.zeros((5, 2), dtype=np.float32))
+    assert scorer.score(rgb, [face]) == torch_liveness.score(rgb, [face])
+    with pytest.raises(ValueError, match="engine must be one of auto, torch"):
+        PassiveLiveness.from_dir(antispoof_model_dir, download=False, engine="tpu")
 
 
 def test_the_port_gives_upstreams_answers_on_its_three_samples(

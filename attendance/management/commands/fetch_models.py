@@ -90,6 +90,8 @@ class Command(BaseCommand):
     def _liveness(self, *, offline: bool) -> None:
         try:
             paths = resolve_antispoof_models(settings.ROLLCALL_LIVENESS_MODEL_DIR, download=not offline)
+            scorer = ml.liveness()
+            scorer.load()  # checks both files and prepares the faster engine once, not at the first check-in
         except ModelUnavailableError as exc:
             self.stdout.write(self.style.WARNING(
                 f"Liveness: not available ({exc}) Check-ins go on without liveness checks until the files are in "
@@ -97,4 +99,4 @@ class Command(BaseCommand):
             ))
             return
         folder = settings.ROLLCALL_LIVENESS_MODEL_DIR
-        self.stdout.write(self.style.SUCCESS(f"Liveness: {len(paths)} models in {folder}."))
+        self.stdout.write(self.style.SUCCESS(f"Liveness: {len(paths)} models in {folder} (run by {scorer.engine})."))
