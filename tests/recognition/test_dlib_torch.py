@@ -252,3 +252,19 @@ def test_an_unknown_engine_is_refused():
     with pytest.raises(ValueError, match="engine"):
         DlibEmbedder(engine="onnx")
 
+
+
+@pytest.mark.parametrize("size", [72, 71, 9, 3])
+def test_the_stems_max_pool_is_torchs_to_the_bit(size: int):
+    import torch
+    from torch.nn import functional as F
+
+    from recognition.dlib_resnet import _module_classes
+
+    pool = _module_classes()["max_pool_3x3_stride_2"]
+    generator = torch.Generator().manual_seed(size)
+    for dtype in (torch.float32, torch.bfloat16):
+        x = torch.randn(3, 32, size, size + 1, generator=generator).to(dtype)
+        for layout in (torch.contiguous_format, torch.channels_last):
+            y = x.contiguous(memory_format=layout)
+            assert torch.equal(pool(y), F.max_pool2d(y, 3, 2)), (dtype, layout)
