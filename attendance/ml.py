@@ -280,18 +280,23 @@ def liveness_problem() -> str | None:
     """None when the passive liveness models are loaded (or load now); otherwise why not, in the
     operator's words. A failure is remembered for a minute: each check-in must not wait for a
     download that just failed, and weights copied into place are found within that minute."""
-    with _lock:
-        if _liveness_failure and time.monotonic() - _liveness_failure[0][0] < _LIVENESS_RETRY_S:
-            return _liveness_failure[0][1]
-        try:
-            _liveness().load()
-        except ModelUnavailableError as exc:
+    try:
+        with _lock:
+            if _liveness_failure and time.monotonic() - _liveness_failure[0][0] < _LIVENESS_RETRY_S:
+                return _liveness_failure[0][1]
+            scorer = _liveness()
+        # Outside the module's lock: a first load may export the models for OpenCV (seconds), and
+        # the recognizer and the health check must not wait for it. The scorer has its own lock.
+        scorer.load()
+    except ModelUnavailableError as exc:
+        with _lock:
             if not _liveness_failure:
                 logger.error("liveness checks are off until their models load: %s", exc)
             _liveness_failure[:] = [(time.monotonic(), str(exc))]
-            return str(exc)
+        return str(exc)
+    with _lock:
         _liveness_failure.clear()
-        return None
+    return None
 
 
 _POLICIES = {"off": LivenessPolicy.OFF, "passive": LivenessPolicy.PASSIVE, "challenge": LivenessPolicy.CHALLENGE}

@@ -109,6 +109,20 @@ def download_file(url: str, target: Path, *, sha256: str, what: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def write_file_atomically(target: Path, data: bytes) -> None:
+    """``data`` under ``target`` through a temporary file beside it and os.replace: a reader sees
+    the old file or the whole new one, and a failed write leaves nothing behind. Raises OSError."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def cached_clip_weights(cfg: Mapping[str, Any], cache_dir: str | None) -> Path | None:
     """The local file open_clip would load for a pretrained config, if it is already cached."""
     hub_id = str(cfg.get("hf_hub", ""))

@@ -16,7 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-EXPORT_TIMEOUT_S = 300
+EXPORT_TIMEOUT_S = 120  # the child imports torch (a few seconds) and exports two small networks
 INPUT_SIZE = 80
 
 

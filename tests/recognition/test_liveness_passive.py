@@ -98,6 +98,7 @@ def test_without_an_export_torch_runs_the_models(
     scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False, cache_dir=tmp_path)
     scorer.load()
     assert scorer.engine == "torch" and not any(tmp_path.iterdir())
+    assert "No module named 'onnx'" in scorer.engine_reason
     rgb = np.full((240, 320, 3), 128, dtype=np.uint8)
     face = Face(box=(100.0, 60.0, 100.0, 120.0), score=0.9, landmarks=np.zeros((5, 2), dtype=np.float32))
     assert scorer.score(rgb, [face]) == torch_liveness.score(rgb, [face])
@@ -186,3 +187,42 @@ def test_a_corrupt_cached_file_is_deleted_and_a_wrong_file_never_loads(
     with pytest.raises(ModelUnavailableError):
         resolve_antispoof_models(tmp_path, download=False)
     assert not broken.exists()
+
+
+def test_an_export_that_disagrees_with_torch_is_neither_used_nor_kept(
+    antispoof_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recognition.liveness import passive
+
+    monkeypatch.setattr(passive, "ENGINE_AGREEMENT", -1.0)  # no difference is small enough
+    scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False, cache_dir=tmp_path)
+    scorer.load()
+    assert scorer.engine == "torch" and "differ from torch's" in scorer.engine_reason
+    assert list(tmp_path.iterdir()) == []  # nothing kept, no temporary file left
+
+
+def test_without_the_onnx_package_torch_runs_and_no_export_is_tried(
+    antispoof_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from recognition.liveness import onnx_export, passive
+
+    monkeypatch.setattr(passive, "_onnx_installed", lambda: False)
+    monkeypatch.setattr(onnx_export, "export_in_child", lambda *args: pytest.fail("an export was started"))
+    scorer = PassiveLiveness.from_dir(antispoof_model_dir, download=False, cache_dir=tmp_path)
+    scorer.load()
+    assert (scorer.engine, scorer.engine_reason) == ("torch", "the onnx package is not installed")
+
+
+def test_threads_sharing_one_scorer_get_the_answers_of_one_thread(
+    pad_dir: Path, detector: FaceDetector, passive_liveness: PassiveLiveness
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    frames = []
+    for path in sorted(pad_dir.glob("*/*.jpg"))[:6]:
+        rgb = load_image(path)
+        frames.append((rgb, detector.detect(rgb)))
+    alone = [passive_liveness.score(rgb, faces) for rgb, faces in frames]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda job: passive_liveness.score(*job), frames * 8))
+    assert together == alone * 8

@@ -99,4 +99,5 @@ class Command(BaseCommand):
             ))
             return
         folder = settings.ROLLCALL_LIVENESS_MODEL_DIR
-        self.stdout.write(self.style.SUCCESS(f"Liveness: {len(paths)} models in {folder} (run by {scorer.engine})."))
+        engine = scorer.engine if not scorer.engine_reason else f"{scorer.engine}: {scorer.engine_reason}"
+        self.stdout.write(self.style.SUCCESS(f"Liveness: {len(paths)} models in {folder} (run by {engine})."))
