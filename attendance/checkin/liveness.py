@@ -18,14 +18,17 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.utils import formats
 from django.utils.translation import gettext
 
+from attendance import ml
 from attendance.platform.redis import redis_client, session_key
+from recognition import Face, Match
 from recognition.liveness import (
     CHALLENGE_SECONDS,
     Challenge,
@@ -245,3 +248,33 @@ def reason_words(reason: str) -> str:
     if match := re.fullmatch(r"head-turn challenge failed: (.+)", reason):
         return gettext("head-turn challenge failed: %(why)s") % {"why": reason_words(match[1])}
     return "; ".join(_reason_part_words(part) for part in reason.split("; "))
+
+
+def live_scores(
+    rgb: np.ndarray, faces: Sequence[Face], matches: Sequence[Match], *, policy: LivenessPolicy,
+    recorded: Mapping[int, str], doubtful_above: float,
+) -> list[float | None]:
+    """The passive live score of each face that could be marked now, None for the others.
+
+    Only a face that may count towards a mark is scored: one recognised, not yet recorded in this
+    session and not doubtful (the tests of session_check_in's loop, written the same way). An
+    unknown face, a student already marked and a doubtful match are answered without the models
+    (in a class most faces are soon marked). The faces that are scored go through both models in
+    one batch."""
+    wanted = [
+        i for i, match in enumerate(matches)
+        if policy is not LivenessPolicy.OFF and match.label is not None and match.distance is not None
+        and int(match.label) not in recorded and not match.distance > doubtful_above  # type: ignore[arg-type]
+    ]
+    scores: list[float | None] = [None] * len(faces)
+    if wanted:
+        for i, score in zip(wanted, ml.liveness().score(rgb, [faces[i] for i in wanted]), strict=True):
+            scores[i] = score
+    return scores
+
+
+def challenge_info(challenge: Challenge, now: float) -> dict[str, object]:
+    """What a check-in answers about an open challenge: the prompt, its direction and time."""
+    return {"prompt": challenge_prompt(challenge.direction), "direction": challenge.direction,
+            "seconds_left": round(max(0.0, challenge.deadline - now), 1),
+            "seconds": round(challenge.deadline - challenge.issued_at, 1)}

@@ -19,7 +19,7 @@ import logging
 import statistics
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -36,8 +36,8 @@ from attendance.platform.redis import redis_client, session_key, session_state_c
 from attendance.privacy.services import checkin_snapshot_store
 from attendance.sessions.records import attendance_record_mark_face
 from attendance.sessions.services import SessionClosedError
-from recognition import BackboneDefaults, Embedder, Face, Match, assign_unique, candidate_matches, load_image
-from recognition.liveness import Challenge, LivenessDecision, LivenessPolicy, Observation
+from recognition import BackboneDefaults, Embedder, Match, assign_unique, candidate_matches, load_image
+from recognition.liveness import LivenessDecision, LivenessPolicy, Observation
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class FaceResult:
     votes: int = 0
     confirmations: int = 0
     record_status: str | None = None
-    liveness_score: float | None = None  # this snapshot's passive live score (None with liveness off)
+    liveness_score: float | None = None  # this snapshot's passive live score (None if not scored)
     challenge: dict[str, object] | None = None  # prompt, direction, seconds_left (outcome "challenge")
     reason: str = ""  # why not live, for the not_live and challenge_failed outcomes
 
@@ -148,7 +148,8 @@ def session_check_in(
         AttendanceRecord.objects.filter(session=session, student_id__in=student_ids).values_list("student_id", "status")
     )
     doubtful_above = doubtful_from(params.threshold)
-    scores = _live_scores(rgb, found, matches, policy=policy, recorded=recorded, doubtful_above=doubtful_above)
+    scores = checkin_liveness.live_scores(rgb, [face for face, _ in found], matches, policy=policy,
+                                          recorded=recorded, doubtful_above=doubtful_above)
     faces: list[FaceResult] = []
     marked: list[int] = []
     for (face, vector), match, score in zip(found, matches, scores, strict=True):
@@ -168,10 +169,13 @@ def session_check_in(
             faces.append(replace(seen, outcome=Outcome.DOUBTFUL))
             continue
         decision: LivenessDecision | None = None
-        if score is None:  # liveness off
+        if policy is LivenessPolicy.OFF:
             result = seen
             distances = _confirm(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
             markable = len(distances) >= needed
+        elif score is None:  # under a liveness policy a face is never marked without its check
+            faces.append(seen)
+            continue
         else:
             sighting = checkin_liveness.Sighting(Observation.from_face(face, now, embedding=vector), score)
             result, decision, distances = _live_step(session=session, seen=seen, sighting=sighting,
@@ -196,28 +200,6 @@ def session_check_in(
                          processing_ms=_ms_since(started), liveness=applied, notice=notice)
 
 
-def _live_scores(
-    rgb: np.ndarray, found: Sequence[tuple[Face, np.ndarray]], matches: Sequence[Match], *,
-    policy: LivenessPolicy, recorded: Mapping[int, str], doubtful_above: float,
-) -> list[float | None]:
-    """The passive live score of each face that could be marked now, None for the others.
-
-    Only a face that may count towards a mark is scored: one recognised, not yet recorded in this
-    session and not doubtful. An unknown face, a student already marked and a doubtful match are
-    answered without the models (in a class most faces are soon marked). The faces that are scored
-    go through both models in one batch."""
-    wanted = [
-        i for i, match in enumerate(matches)
-        if policy is not LivenessPolicy.OFF and match.label is not None and match.distance is not None
-        and int(match.label) not in recorded and match.distance <= doubtful_above  # type: ignore[arg-type]
-    ]
-    scores: list[float | None] = [None] * len(found)
-    if wanted:
-        for i, score in zip(wanted, ml.liveness().score(rgb, [found[i][0] for i in wanted]), strict=True):
-            scores[i] = score
-    return scores
-
-
 def _live_step(
     *, session: Session, seen: FaceResult, sighting: checkin_liveness.Sighting, match: Match,
     policy: LivenessPolicy, needed: int, now: float,
@@ -236,7 +218,8 @@ def _live_step(
         if verdict.state == "passed":
             return seen, verdict.decision, distances
         if verdict.state == "pending":
-            return replace(seen, outcome=Outcome.CHALLENGE, challenge=_challenge_info(challenge, now)), None, distances
+            info = checkin_liveness.challenge_info(challenge, now)
+            return replace(seen, outcome=Outcome.CHALLENGE, challenge=info), None, distances
         _not_live(session_id=session_id, student_id=student_id, reason=f"head-turn challenge failed: {verdict.reason}",
                   now=now)
         return replace(seen, outcome=Outcome.CHALLENGE_FAILED, reason=verdict.reason), None, []
@@ -259,7 +242,8 @@ def _live_step(
         return replace(seen, outcome=Outcome.NOT_LIVE, reason=decision.reason), None, []
     if policy is LivenessPolicy.CHALLENGE:
         challenge = checkin_liveness.challenge_issue(session_id=session_id, student_id=student_id, now=now)
-        return replace(seen, outcome=Outcome.CHALLENGE, challenge=_challenge_info(challenge, now)), None, distances
+        info = checkin_liveness.challenge_info(challenge, now)
+        return replace(seen, outcome=Outcome.CHALLENGE, challenge=info), None, distances
     return seen, decision, distances
 
 
@@ -268,12 +252,6 @@ def _not_live(*, session_id: int, student_id: int, reason: str, now: float) -> N
     redis_client().delete(_seen_key(session_id, student_id))
     checkin_liveness.liveness_forget(session_id=session_id, student_id=student_id)
     checkin_liveness.suspect_remember(session_id=session_id, student_id=student_id, reason=reason, now=now)
-
-
-def _challenge_info(challenge: Challenge, now: float) -> dict[str, object]:
-    return {"prompt": checkin_liveness.challenge_prompt(challenge.direction), "direction": challenge.direction,
-            "seconds_left": round(max(0.0, challenge.deadline - now), 1),
-            "seconds": round(challenge.deadline - challenge.issued_at, 1)}
 
 
 def _round(score: float | None) -> float | None:

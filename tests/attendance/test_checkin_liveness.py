@@ -281,3 +281,9 @@ def test_only_a_face_that_could_be_marked_is_scored(katie_session, settings, mon
     unknown = checkin_service.session_check_in(session=session, image_bytes=stranger, now=T0 + 0.8)
     assert [f.outcome for f in unknown.faces] == ["unknown"] and unknown.faces[0].liveness_score is None
     assert scored == [1], "the models ran for a face that could not be marked"
+    # A doubtful match (here every match: the band is the whole threshold) is not scored either.
+    settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 1.0
+    AttendanceRecord.objects.filter(session=session).delete()
+    doubtful = checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[2], now=T0 + 1.2)
+    assert doubtful.faces[0].outcome == "doubtful" and doubtful.faces[0].liveness_score is None
+    assert scored == [1] and doubtful.marked == []
