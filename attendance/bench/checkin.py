@@ -168,8 +168,10 @@ class CheckinBench(BenchState):
             self._clear_redis(fixture)
             medians[policy] = timing.median
             ratio = timing.median / medians["off"]
+            engine = f"models run by {ml.liveness().engine}; " if policy != "off" else ""
             self.report.add_timing("liveness", f"API, 1 face, liveness {policy}", timing, ratio=ratio,
-                                   note="confirming, not yet recorded; ratio to liveness off (target: at most 1.15)")
+                                   note=f"confirming, not yet recorded; {engine}ratio to liveness off (target: at "
+                                        "most 1.15)")
 
     def _measure_concurrency(self, fixture: dict[str, Any]) -> None:
         session, token = fixture["session"], fixture["token"]
@@ -179,8 +181,8 @@ class CheckinBench(BenchState):
         process = subprocess.Popen(  # noqa: S603  (this interpreter, fixed arguments)
             [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
              "--workers", str(self.web_workers), "--timeout", "60", "--graceful-timeout", "5"],
-            cwd=REPO_ROOT, env={**self._env(), "ROLLCALL_LIVENESS_KIOSK": "off"}, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            cwd=REPO_ROOT, env={**self._env(), "ROLLCALL_LIVENESS_KIOSK": "off", "ROLLCALL_LIVENESS_LECTURER": "off"},
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
             wait_for_http(port, process, timeout=90)

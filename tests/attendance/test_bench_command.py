@@ -64,7 +64,8 @@ def test_the_in_process_sections_measure_the_real_code_paths(transactional_db: N
     # The enrolled student is recognised through the API (confirming, then recorded once marked).
     assert "recorded" in one["note"] or "confirming" in one["note"] or "marked" in one["note"]
     assert "liveness off" in one["note"]  # the recognition path alone; liveness has its own rows
-    assert _row(data, "liveness dlib", "API, 1 face, liveness passive")["ratio"] > 0
+    passive = _row(data, "liveness dlib", "API, 1 face, liveness passive")
+    assert passive["ratio"] > 0 and "models run by opencv" in passive["note"]
 
     wall = _row(data, "enrolment dlib", f"{short_video.name}: wall time")
     assert wall["ratio"] > 0 and "faces embedded" in wall["note"]
