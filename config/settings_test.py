@@ -20,6 +20,9 @@ os.environ.setdefault("ROLLCALL_DETECTOR_MODEL", str(_shared_detector))
 # A throwaway key per run, generated on first use (as ./rollcall up does), read by test workers too.
 os.environ.setdefault("ROLLCALL_BIOMETRIC_KEY_FILE", str(_tmp / "biometric.key"))
 os.environ.setdefault("ROLLCALL_BIOMETRIC_KEY_GENERATE", "true")
+# Converted models (dlib's network, the liveness models' OpenCV exports) are made afresh per run,
+# outside the repository.
+os.environ.setdefault("ROLLCALL_MODEL_DIR", str(_tmp / "models"))
 # The MiniFASNet liveness weights sit beside it: no download in tests.
 os.environ.setdefault("ROLLCALL_LIVENESS_MODEL_DIR", str(_shared / "models"))
 
