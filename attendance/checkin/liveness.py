@@ -99,8 +99,11 @@ def _suspects_key(session_id: int) -> str:
     return session_key(session_id, "liveness", "suspects")
 
 
-def sighting_add(*, session_id: int, student_id: int, sighting: Sighting, now: float) -> list[Sighting]:
-    """Keep this snapshot of the face; every sighting still inside the window, oldest first."""
+def sighting_add(
+    *, session_id: int, student_id: int, sighting: Sighting, now: float
+) -> tuple[list[Sighting], Challenge | None]:
+    """Keep this snapshot of the face: every sighting still inside the window, oldest first, and
+    the face's open challenge (None if none), read in the same round trip."""
     keep = _keep_seconds()
     name = _obs_key(session_id, student_id)
     pipe = redis_client().pipeline(transaction=True)
@@ -108,8 +111,10 @@ def sighting_add(*, session_id: int, student_id: int, sighting: Sighting, now: f
     pipe.zadd(name, {f"{uuid.uuid4().hex}|{sighting.as_json()}": sighting.observation.time_s})
     pipe.expire(name, int(keep) + 5)
     pipe.zrange(name, 0, -1)
-    members = pipe.execute()[-1]
-    return [Sighting.from_json(m.split(b"|", 1)[1]) for m in members]
+    pipe.get(_challenge_key(session_id, student_id))
+    *_, members, challenge = pipe.execute()
+    sightings = [Sighting.from_json(m.split(b"|", 1)[1]) for m in members]
+    return sightings, Challenge.from_dict(json.loads(challenge)) if challenge else None
 
 
 def decide_passive(*, sightings: Sequence[Sighting], confirming: int) -> LivenessDecision:

@@ -207,9 +207,8 @@ def _live_step(
     """One recognised face under a liveness policy: (its result, the live verdict when it is to be
     marked now or None, the confirming distances)."""
     session_id, student_id = session.pk, int(match.label)  # type: ignore[arg-type]
-    sightings = checkin_liveness.sighting_add(session_id=session_id, student_id=student_id,
-                                              sighting=sighting, now=now)
-    challenge = checkin_liveness.challenge_get(session_id=session_id, student_id=student_id)
+    sightings, challenge = checkin_liveness.sighting_add(session_id=session_id, student_id=student_id,
+                                                         sighting=sighting, now=now)
     if challenge is not None:
         # Turned heads score and match worse: while a prompt is open, only its answer matters.
         verdict = checkin_liveness.challenge_judge(challenge=challenge, sightings=sightings, confirming=needed,

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recognition import FaceDetector
+from recognition import Face, FaceDetector
 from recognition.liveness import (
     TURN_YAW,
     Challenge,
@@ -153,3 +153,19 @@ def test_the_decision_refuses_a_photo_a_frozen_face_or_an_unanswered_prompt(turn
     assert not decide_liveness("passive+challenge", scores=[0.9], observations=observations).live
     off = decide_liveness(LivenessPolicy.OFF, scores=[])
     assert off.live and off.score is None and off.checks == ()
+
+
+def test_an_observations_embedding_survives_its_json_to_the_bit_and_the_older_form_is_read():
+    import json
+
+    rng = np.random.default_rng(3)
+    embedding = rng.standard_normal(128).astype(np.float32)
+    face = Face(box=(10.0, 20.0, 30.0, 40.0), landmarks=rng.random((5, 2)).astype(np.float32), score=0.9)
+    observation = Observation.from_face(face, 1.5, embedding=embedding)
+    data = json.loads(json.dumps(observation.as_dict()))
+    again = Observation.from_dict(data)
+    assert again == observation and np.array_equal(np.asarray(again.embedding, dtype=np.float32), embedding)
+    assert "embedding" not in data and len(json.dumps(data)) < 1000  # base64 float32, not 128 decimals
+    older = {**data, "embedding": [float(v) for v in embedding]}
+    del older["emb32"]  # a sighting written before the base64 form
+    assert Observation.from_dict(older).embedding == again.embedding
