@@ -14,6 +14,7 @@ session forgets all of it):
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -27,8 +28,10 @@ from django.utils import formats
 from django.utils.translation import gettext
 
 from attendance import ml
-from attendance.platform.redis import redis_client, session_key
-from recognition import Face, Match
+from attendance.platform import biometric
+from attendance.platform.biometric import BiometricKeyError
+from attendance.platform.redis import key, redis_client, session_key
+from recognition import Face, IndexFormatError, Match
 from recognition.liveness import (
     CHALLENGE_SECONDS,
     Challenge,
@@ -57,13 +60,29 @@ class Sighting:
     def passed(self) -> bool:
         return passive_passes(self.score)
 
-    def as_json(self) -> str:
-        return json.dumps({"obs": self.observation.as_dict(), "score": round(self.score, 5)})
+    def as_json(self, *, context: str) -> str:
+        """For Redis. The embedding (biometric: a face can be rebuilt from one) is sealed with the
+        biometric key, bound to ``context`` (the key it is kept under), like every stored one."""
+        obs = self.observation.as_dict()
+        if "emb32" in obs:
+            raw = base64.b64decode(obs.pop("emb32"))
+            obs["emb_sealed"] = base64.b64encode(biometric.seal(raw, context=context)).decode("ascii")
+        return json.dumps({"obs": obs, "score": round(self.score, 5)})
 
     @classmethod
-    def from_json(cls, raw: bytes | str) -> Sighting:
+    def from_json(cls, raw: bytes | str, *, context: str) -> Sighting:
+        """A sighting ``as_json`` wrote under ``context``. An embedding that no longer opens (its key
+        rotated out within the seconds a sighting is kept) is left out: the frozen-face check then
+        compares landmarks only."""
         data = json.loads(raw)
-        return cls(observation=Observation.from_dict(data["obs"]), score=float(data["score"]))
+        obs = data["obs"]
+        sealed = obs.pop("emb_sealed", None)
+        if sealed is not None:
+            try:
+                obs["emb32"] = base64.b64encode(biometric.unseal(base64.b64decode(sealed), context=context)).decode()
+            except (BiometricKeyError, IndexFormatError):
+                pass
+        return cls(observation=Observation.from_dict(obs), score=float(data["score"]))
 
 
 @dataclass(frozen=True)
@@ -108,13 +127,22 @@ def sighting_add(
     name = _obs_key(session_id, student_id)
     pipe = redis_client().pipeline(transaction=True)
     pipe.zremrangebyscore(name, "-inf", f"({now - keep}")
-    pipe.zadd(name, {f"{uuid.uuid4().hex}|{sighting.as_json()}": sighting.observation.time_s})
+    pipe.zadd(name, {f"{uuid.uuid4().hex}|{sighting.as_json(context=name)}": sighting.observation.time_s})
     pipe.expire(name, int(keep) + 5)
     pipe.zrange(name, 0, -1)
     pipe.get(_challenge_key(session_id, student_id))
     *_, members, challenge = pipe.execute()
-    sightings = [Sighting.from_json(m.split(b"|", 1)[1]) for m in members]
+    sightings = [Sighting.from_json(m.split(b"|", 1)[1], context=name) for m in members]
     return sightings, Challenge.from_dict(json.loads(challenge)) if challenge else None
+
+
+def sightings_forget(*, student_id: int) -> int:
+    """Delete the student's sightings in every session (their sealed embeddings with them): a
+    withdrawal of consent leaves no face data behind, not even for the seconds they are kept."""
+    client = redis_client()
+    pattern = key("session", "*", "liveness", "obs", student_id)  # session_key's form, any session
+    names = list(client.scan_iter(match=pattern, count=1000))
+    return int(client.delete(*names)) if names else 0
 
 
 def decide_passive(*, sightings: Sequence[Sighting], confirming: int) -> LivenessDecision:

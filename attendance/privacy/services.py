@@ -23,6 +23,7 @@ from django.db.models import Count, F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
+from redis.exceptions import RedisError
 
 from attendance import permissions
 from attendance.courses.indexes import course_index_rebuild
@@ -103,6 +104,16 @@ def consent_withdraw(*, student: User, by: User) -> WithdrawalResult:
     return result
 
 
+def _forget_sightings(student_id: int) -> None:
+    """The live check-in's recent sightings of the student (Redis, seconds; embeddings sealed)."""
+    from attendance.checkin.liveness import sightings_forget
+
+    try:
+        sightings_forget(student_id=student_id)
+    except RedisError as exc:  # they expire within seconds anyway
+        logger.warning("could not delete the live check-in sightings of student %s: %s", student_id, exc)
+
+
 def face_data_delete(
     *, student: User, progress: dict[str, Any], also_course_ids: Iterable[int] = ()
 ) -> WithdrawalResult:
@@ -133,6 +144,7 @@ def face_data_delete(
         # transaction, means no search can use an index that still holds the deleted vectors.
         Course.objects.filter(pk__in=course_ids).update(index_version=F("index_version") + 1)
         transaction.on_commit(lambda: _delete_files([*videos, *snapshot_files]))
+        transaction.on_commit(lambda: _forget_sightings(student.pk))
         schedule_index_rebuild(course_ids)
     return WithdrawalResult(
         embeddings_deleted=embeddings, videos_deleted=len(videos), snapshots_deleted=len(snapshots),

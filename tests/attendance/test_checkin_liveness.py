@@ -287,3 +287,36 @@ def test_only_a_face_that_could_be_marked_is_scored(katie_session, settings, mon
     doubtful = checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[2], now=T0 + 1.2)
     assert doubtful.faces[0].outcome == "doubtful" and doubtful.faces[0].liveness_score is None
     assert scored == [1] and doubtful.marked == []
+
+
+def test_the_sightings_kept_in_redis_hold_the_embedding_sealed_and_a_withdrawal_deletes_them(
+    katie_session, settings, django_capture_on_commit_callbacks
+):
+    import base64
+    import json
+
+    from attendance.platform import biometric
+    from attendance.platform.redis import redis_client
+    from attendance.privacy import services as privacy
+
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    katie, session = katie_session
+    result = checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[0], now=T0)
+    assert result.faces[0].outcome == "confirming"
+    name = checkin_liveness._obs_key(session.pk, katie.pk)
+    (member,) = redis_client().zrange(name, 0, -1)
+    stored = json.loads(member.split(b"|", 1)[1])["obs"]
+    assert "embedding" not in stored and "emb32" not in stored  # no face template in the clear
+    opened = biometric.unseal(base64.b64decode(stored["emb_sealed"]), context=name)
+    assert len(opened) == 128 * 4  # the float32 descriptor, only with the key and under this key's name
+    with pytest.raises(Exception):  # noqa: B017  (bound to the key name: another name does not open it)
+        biometric.unseal(base64.b64decode(stored["emb_sealed"]), context=name + "x")
+    (sighting,) = checkin_liveness.sighting_add(
+        session_id=session.pk, student_id=katie.pk,
+        sighting=checkin_liveness.Sighting.from_json(member.split(b"|", 1)[1], context=name), now=T0 + 0.4,
+    )[0][:1]
+    assert sighting.observation.embedding is not None and len(sighting.observation.embedding) == 128
+
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.consent_withdraw(student=katie, by=katie)
+    assert not redis_client().exists(name)
