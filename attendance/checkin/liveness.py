@@ -158,6 +158,17 @@ def failed_passive(sightings: Sequence[Sighting]) -> int:
     return sum(not s.passed for s in sightings)
 
 
+def too_many_failures(sightings: Sequence[Sighting]) -> str | None:
+    """Why a passing snapshot must not count now, or None: passes must clearly outnumber failures
+    in the window (at least two passes for each failure; a live face fails about 7% of snapshots).
+    Otherwise a fake that passes now and then would collect its confirmations out of many tries.
+    The failures keep counting until they leave the window."""
+    failed = failed_passive(sightings)
+    if failed and 2 * failed > len(sightings) - failed:
+        return f"possible photo or screen ({failed} of {len(sightings)} snapshots failed the live check)"
+    return None
+
+
 def _issue(now: float) -> Challenge:
     """The server's random prompt (recognition.liveness.new_challenge: drawn with `secrets`)."""
     return new_challenge(now)
@@ -267,6 +278,9 @@ def _reason_part_words(part: str) -> str:
             "score": _number(match[1]), "threshold": _number(match[2])}
     if match := re.fullmatch(r"possible photo or screen \(live score ([\d.]+)\)", part):
         return gettext("possible photo or screen (live score %(score)s)") % {"score": _number(match[1])}
+    if match := re.fullmatch(r"possible photo or screen \((\d+) of (\d+) snapshots failed the live check\)", part):
+        return gettext("possible photo or screen (%(failed)s of %(total)s snapshots failed the live check)") % {
+            "failed": match[1], "total": match[2]}
     if match := re.fullmatch(r"challenge not answered \((.+)\)", part):
         return gettext("challenge not answered (%(why)s)") % {"why": _challenge_code_words(match[1])}
     if match := re.fullmatch(r"head-turn challenge failed: (.+)", part):

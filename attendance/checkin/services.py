@@ -231,6 +231,10 @@ def _live_step(
             checkin_liveness.suspect_remember(session_id=session_id, student_id=student_id, reason=reason, now=now)
             return replace(seen, outcome=Outcome.NOT_LIVE, reason=reason), None, distances
         return seen, None, distances
+    if failures := checkin_liveness.too_many_failures(sightings):  # not counted: see there
+        checkin_liveness.suspect_remember(session_id=session_id, student_id=student_id, reason=failures, now=now)
+        distances = _confirmations(session_id=session_id, student_id=student_id, now=now)
+        return replace(seen, outcome=Outcome.NOT_LIVE, reason=failures), None, distances
     distances = _confirm(session_id=session_id, student_id=student_id, distance=float(match.distance or 0.0),
                          now=now)
     if len(distances) < needed:

@@ -320,3 +320,20 @@ def test_the_sightings_kept_in_redis_hold_the_embedding_sealed_and_a_withdrawal_
     with django_capture_on_commit_callbacks(execute=True):
         privacy.consent_withdraw(student=katie, by=katie)
     assert not redis_client().exists(name)
+
+
+def test_a_fake_that_passes_every_other_snapshot_is_never_marked(katie_session, settings, monkeypatch):
+    """Failures are not forgiven by passes in between: passes must clearly outnumber them."""
+    from attendance import ml
+
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    katie, session = katie_session
+    scores = iter([0.1, 0.99] * 4)  # the passive models' verdicts on a fake: fail, pass, fail, pass, ...
+    monkeypatch.setattr(ml.liveness(), "score", lambda rgb, faces: [next(scores) for _ in faces])
+    seen = [checkin_service.session_check_in(session=session, image_bytes=frame, now=T0 + 0.4 * i).faces[0]
+            for i, frame in enumerate(katie_probe_jpegs()[:8])]
+    assert "marked" not in [f.outcome for f in seen], [f.outcome for f in seen]
+    assert seen[-1].outcome == "not_live" and "snapshots failed the live check" in seen[-1].reason
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+    listed = checkin_liveness.suspects(session_id=session.pk, now=T0 + 3.0)
+    assert [s.student_id for s in listed] == [katie.pk]  # "possible photo or screen of Katie Hill"
