@@ -18,11 +18,15 @@ decompression bomb (a tiny file claiming a huge size) would otherwise eat the se
 ImageSource = str | os.PathLike[str] | bytes
 
 
-def load_image(source: ImageSource, *, max_side: int = 1920) -> np.ndarray:
+def load_image(source: ImageSource, *, max_side: int = 1920, max_full_decode_pixels: int | None = None) -> np.ndarray:
     """Decode a photo (path or bytes) to an RGB uint8 array no larger than ``max_side``.
 
     EXIF orientation is applied (phones store portraits sideways), grey, palette and alpha images
     become RGB (transparency over white), and large images are shrunk while decoding.
+
+    Only JPEG decodes at a reduced scale; any other format is decoded whole before it is shrunk
+    (a 7,900 x 7,900 PNG of 139 KB takes 1.56 GB). ``max_full_decode_pixels`` refuses such an image
+    above that many pixels: what a server that takes images from strangers passes.
     """
     if max_side < 1:
         raise ValueError("max_side must be positive")
@@ -40,7 +44,7 @@ def load_image(source: ImageSource, *, max_side: int = 1920) -> np.ndarray:
     try:
         # Image.open reads only the header; _decode checks the size before any pixel is decoded.
         with Image.open(stream) as img:
-            return _decode(img, name, max_side)
+            return _decode(img, name, max_side, max_full_decode_pixels)
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -53,14 +57,17 @@ def load_image(source: ImageSource, *, max_side: int = 1920) -> np.ndarray:
         raise ImageError(f"{name} is damaged or incomplete ({exc}): upload it again.") from exc
 
 
-def _decode(img: Image.Image, name: str, max_side: int) -> np.ndarray:
+def _decode(img: Image.Image, name: str, max_side: int, max_full_decode_pixels: int | None) -> np.ndarray:
     width, height = img.size
     if width < 1 or height < 1:
         raise ImageError(f"{name} has no pixels.")
-    if width * height > MAX_IMAGE_PIXELS:
+    limit = MAX_IMAGE_PIXELS
+    if img.format != "JPEG" and max_full_decode_pixels is not None:
+        limit = min(limit, max_full_decode_pixels)
+    if width * height > limit:
         raise ImageError(
-            f"{name} is {width}x{height} pixels, more than the {MAX_IMAGE_PIXELS // 1_000_000} MP "
-            "limit: resize it before uploading."
+            f"{name} is {width}x{height} pixels, more than the {limit / 1_000_000:g} MP "
+            "limit: resize it before uploading (or send a JPEG)."
         )
     # JPEG can decode at 1/2, 1/4 or 1/8 scale, so a 48 MP photo never exists in full.
     img.draft("RGB", (max_side, max_side))

@@ -44,6 +44,7 @@ logger = logging.getLogger(__name__)
 # Snapshots are downscaled by the page to about 640 px; anything larger is shrunk while decoding,
 # which bounds the detector's work whatever a client sends.
 CHECKIN_MAX_SIDE = 1280
+CHECKIN_MAX_FULL_DECODE_PIXELS = 8_000_000  # a non-JPEG is decoded whole (recognition.load_image)
 # How long a doubtful match stays on the lecturer's list without being seen again.
 DOUBTFUL_TTL_SECONDS = 300
 
@@ -130,7 +131,7 @@ def session_check_in(
         # Degrade rather than refuse every check-in: marked as with liveness off (no checks stored
         # with the record), the page says so and /healthz and the admin overview say why.
         policy, applied, notice = LivenessPolicy.OFF, LIVENESS_UNAVAILABLE, str(LIVENESS_UNAVAILABLE_NOTICE)
-    rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE)
+    rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE, max_full_decode_pixels=CHECKIN_MAX_FULL_DECODE_PIXELS)
     height, width = rgb.shape[:2]
     recognizer = ml.recognizer()  # one space for this snapshot: embedded and searched in it
     found = recognizer.embed_faces(rgb)

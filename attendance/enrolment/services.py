@@ -41,6 +41,8 @@ from attendance.platform.access_trail import access_event_record
 from recognition import ImageError, VideoError, load_image, probe_video
 
 logger = logging.getLogger(__name__)
+# A PNG (or any non-JPEG) photo is decoded whole: bounded so that one small file cannot take gigabytes.
+ENROLMENT_IMAGE_MAX_FULL_DECODE_PIXELS = 16_000_000
 
 
 def _check_who(*, student: User, by: User) -> None:
@@ -263,7 +265,7 @@ def enrolment_images_create(
     names: list[str] = []
     for path in images:
         try:
-            rgb = load_image(path)
+            rgb = load_image(path, max_full_decode_pixels=ENROLMENT_IMAGE_MAX_FULL_DECODE_PIXELS)
         except ImageError:
             continue
         # Tight chips give YuNet no context around the face; padding with repeated edges finds it.

@@ -552,3 +552,21 @@ def test_no_snapshot_is_kept_by_default(classroom, settings):
     _, session = classroom
     assert checkin_service.session_check_in(session=session, image_bytes=katie_probe_jpegs()[0]).marked
     assert not CheckinSnapshot.objects.exists()
+
+
+def test_a_huge_png_snapshot_is_refused_before_it_is_decoded_and_a_jpeg_of_that_size_is_not(course, lecturer):
+    from PIL import Image
+
+    session = session_open(course=course, by=lecturer)
+    client = lecturer_client(lecturer)
+    huge = Image.new("RGB", (4000, 3000), (120, 110, 100))  # 12 MP: a few KB as PNG, 36 MB decoded
+    png, jpg = io.BytesIO(), io.BytesIO()
+    huge.save(png, format="PNG")
+    huge.save(jpg, format="JPEG")
+    assert len(png.getvalue()) < 200_000
+    refused = client.post(checkin_url(session), data=png.getvalue(), content_type="image/png")
+    assert refused.status_code == 400
+    detail = refused.json()["detail"]
+    assert "4000x3000" in detail and "8 MP" in detail and "JPEG" in detail
+    # A JPEG decodes at a reduced scale, so its size costs nothing: checked in as usual.
+    assert client.post(checkin_url(session), data=jpg.getvalue(), content_type="image/jpeg").status_code == 200

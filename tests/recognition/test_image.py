@@ -101,3 +101,14 @@ def test_a_decompression_bomb_is_refused_before_decoding():
 
 def test_an_all_black_frame_has_no_face(detector: FaceDetector):
     assert detector.detect(np.zeros((480, 640, 3), dtype=np.uint8)) == []
+
+
+def test_a_cap_on_full_decoding_refuses_a_large_png_but_not_a_jpeg_of_the_same_size():
+    image = Image.new("RGB", (3000, 3000), (10, 200, 30))
+    jpeg = io.BytesIO()
+    image.save(jpeg, format="JPEG")
+    png = png_bytes(image)
+    with pytest.raises(ImageError, match=r"3000x3000 pixels, more than the 4 MP limit.*JPEG"):
+        load_image(png, max_full_decode_pixels=4_000_000)
+    assert load_image(jpeg.getvalue(), max_full_decode_pixels=4_000_000).shape == (1920, 1920, 3)
+    assert load_image(png).shape == (1920, 1920, 3)  # no cap asked for: decoded, then shrunk
