@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import statistics
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -194,10 +195,19 @@ def challenge_issue(*, session_id: int, student_id: int, now: float) -> Challeng
 def challenge_judge(*, challenge: Challenge, sightings: Sequence[Sighting], confirming: int,
                     now: float) -> ChallengeVerdict:
     """Passed when the sightings answer the challenge and pass the passive checks; failed when the
-    answer went the wrong way or the deadline passed; otherwise pending."""
+    answer went the wrong way or the deadline passed, or the answering snapshots' median live score
+    fails the passive threshold; otherwise pending.
+
+    A turned head scores lower than a frontal one, so the answer is judged by its median, not snapshot
+    by snapshot (a live clip's turns: medians 0.68-0.99, lowest single snapshot 0.30; screen
+    replays: medians 0.000-0.024). Without it a screen could answer the prompt after a live face
+    had passed the frontal stage."""
     observations = [s.observation for s in sightings]
     result = judge_challenge(challenge, observations)
     if result.passed:
+        answering = [s.score for s in sightings if s.observation.time_s >= challenge.issued_at]
+        if answering and not passive_passes(median := statistics.median(answering)):
+            return ChallengeVerdict("failed", None, f"possible photo or screen (live score {median:.2f})")
         passing = [s for s in sightings if s.passed and s.observation.time_s <= challenge.issued_at]
         decision = decide_liveness(
             LivenessPolicy.CHALLENGE, scores=[s.score for s in passing[-confirming:]],

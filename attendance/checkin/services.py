@@ -211,7 +211,7 @@ def _live_step(
     sightings, challenge = checkin_liveness.sighting_add(session_id=session_id, student_id=student_id,
                                                          sighting=sighting, now=now)
     if challenge is not None:
-        # Turned heads score and match worse: while a prompt is open, only its answer matters.
+        # Turned heads score and match worse: while a prompt is open, its answer decides (see there).
         verdict = checkin_liveness.challenge_judge(challenge=challenge, sightings=sightings, confirming=needed,
                                                    now=now)
         distances = _confirmations(session_id=session_id, student_id=student_id, now=now)

@@ -337,3 +337,23 @@ def test_a_fake_that_passes_every_other_snapshot_is_never_marked(katie_session, 
     assert not AttendanceRecord.objects.filter(session=session).exists()
     listed = checkin_liveness.suspects(session_id=session.pk, now=T0 + 3.0)
     assert [s.student_id for s in listed] == [katie.pk]  # "possible photo or screen of Katie Hill"
+
+
+def test_a_real_turn_answered_by_snapshots_that_score_as_a_screen_is_not_marked(tran_session, monkeypatch):
+    """A live face through the frontal stage, then the prompt answered by a replay: the answer's
+    median live score fails the passive threshold."""
+    from attendance import ml
+
+    tran, session = tran_session
+    ask(monkeypatch, "left")
+    scorer = ml.liveness()
+    real_score = scorer.score
+    calls = iter(range(1000))
+    # The first three snapshots (the frontal stage) keep their real scores; the rest score 0.002,
+    # what the screen replays of pad/ score.
+    monkeypatch.setattr(scorer, "score", lambda rgb, faces: real_score(rgb, faces) if next(calls) < 3
+                        else [0.002 for _ in faces])
+    seen = outcomes(kiosk_check_in(session, tran_snapshots()))
+    assert seen[:3] == ["confirming", "confirming", "challenge"], seen
+    assert "marked" not in seen and "challenge_failed" in seen, seen
+    assert not AttendanceRecord.objects.filter(session=session, student=tran).exists()
