@@ -29,6 +29,7 @@ from attendance.models import (
     User,
     WarningEmail,
 )
+from attendance.privacy.services import face_data_delete_before_account
 
 
 class RollcallUserChangeForm(UserChangeForm):
@@ -60,6 +61,18 @@ class UserAdmin(DjangoUserAdmin):
         (None, {"classes": ("wide",), "fields": ("username", "password1", "password2")}),
         ("Rollcall", {"fields": ("role", "first_name", "last_name", "email", "student_number")}),
     )
+
+    # Deleting an account here goes through the privacy service first: the cascade alone would drop
+    # the embedding rows but leave their video and snapshot files, the course index files and every
+    # web process's cached index holding the student's face (PRIVACY.md).
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        face_data_delete_before_account(student=obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            face_data_delete_before_account(student=user)
+        super().delete_queryset(request, queryset)
 
 
 class MembershipInline(admin.TabularInline):

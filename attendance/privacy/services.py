@@ -104,6 +104,21 @@ def consent_withdraw(*, student: User, by: User) -> WithdrawalResult:
     return result
 
 
+ACCOUNT_DELETED_PROGRESS = {
+    "stage": "withdrawn", "label": gettext_noop("Account deleted: face data deleted"), "percent": 100, "done": 0,
+    "total": 0,
+}
+
+
+def face_data_delete_before_account(*, student: User) -> WithdrawalResult:
+    """What a withdrawal deletes, before an account is deleted (the admin's delete): the row's
+    cascade would drop the embeddings but leave the video and snapshot files, the course index files
+    and every process's cached index holding them. Also rebuilds the courses the student has
+    attendance in, which they may have left."""
+    past = AttendanceRecord.objects.filter(student=student).values_list("session__course_id", flat=True)
+    return face_data_delete(student=student, progress=ACCOUNT_DELETED_PROGRESS, also_course_ids=set(past))
+
+
 def _forget_sightings(student_id: int) -> None:
     """The live check-in's recent sightings of the student (Redis, seconds; embeddings sealed)."""
     from attendance.checkin.liveness import sightings_forget

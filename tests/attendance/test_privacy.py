@@ -292,3 +292,28 @@ def test_withdrawal_removes_the_student_from_search_results(
     # A process starting afresh reads the same from disk.
     indexes.clear_cache()
     assert set(found("john_schneider")) == {students["john_salley"].pk}
+
+
+def test_deleting_a_student_in_the_django_admin_deletes_their_face_files_and_rebuilds_their_courses(
+    classroom, course, rebuilt, make_user, client, django_capture_on_commit_callbacks
+):
+    student, other, _session = classroom
+    enrolment = _enrol(student)
+    video = enrolment.video.name
+    others = _enrol(other)
+    left = Course.objects.create(code="OLD1", title="Left last term", term="2026-spring")
+    old_session = Session.objects.create(course=left)
+    AttendanceRecord.objects.create(session=old_session, student=student, status="present", method="face")
+    versions = dict(Course.objects.values_list("pk", "index_version"))
+    superuser = make_user("admin", username="root", is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:attendance_user_delete", args=[student.pk]), {"post": "yes"})
+
+    assert response.status_code == 302 and not type(student).objects.filter(pk=student.pk).exists()
+    assert not default_storage.exists(video)
+    assert rebuilt == [sorted([course.pk, left.pk])]  # its course, and the one it has attendance in
+    after = dict(Course.objects.values_list("pk", "index_version"))
+    assert after[course.pk] == versions[course.pk] + 1 and after[left.pk] == versions[left.pk] + 1
+    assert FaceEmbedding.objects.filter(student=other).count() == 3 and default_storage.exists(others.video.name)
