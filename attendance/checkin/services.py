@@ -196,7 +196,7 @@ def session_check_in(
         faces.append(replace(result, confirmations=needed, outcome=Outcome.MARKED if created else Outcome.RECORDED,
                              record_status=record_status))
     if marked:
-        _store_snapshot(session=session, image_bytes=image_bytes, student_ids=marked)
+        _store_snapshot(session=session, image_bytes=image_bytes, student_ids=student_ids)  # all recognised
     return CheckinResult(width=width, height=height, faces=faces, confirmations_needed=needed, marked=marked,
                          processing_ms=_ms_since(started), liveness=applied, notice=notice)
 

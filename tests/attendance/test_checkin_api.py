@@ -570,3 +570,37 @@ def test_a_huge_png_snapshot_is_refused_before_it_is_decoded_and_a_jpeg_of_that_
     assert "4000x3000" in detail and "8 MP" in detail and "JPEG" in detail
     # A JPEG decodes at a reduced scale, so its size costs nothing: checked in as usual.
     assert client.post(checkin_url(session), data=jpg.getvalue(), content_type="image/jpeg").status_code == 200
+
+
+def test_a_kept_snapshot_names_every_student_recognised_in_it_so_each_ones_withdrawal_deletes_it(
+    classroom, settings, django_capture_on_commit_callbacks
+):
+    """Not only the student it marked: a student already recorded is in the picture too."""
+    import cv2
+    import numpy as np
+
+    from attendance.models import AttendanceRecord, CheckinSnapshot, User
+    from attendance.privacy import services as privacy
+    from recognition import load_image
+    from tests.attendance.factories_faces import person_images
+
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    settings.ROLLCALL_STORE_SNAPSHOTS = True
+    settings.ROLLCALL_LIVENESS_LECTURER = "off"
+    katie, session = classroom
+    john = User.objects.get(first_name="john_salley")
+    AttendanceRecord.objects.create(session=session, student=john, status="present", method="manual")
+    frame = load_image(katie_probe_jpegs()[0])
+    chip = cv2.copyMakeBorder(load_image(person_images("john_salley")[0]), 90, 90, 90, 90, cv2.BORDER_REPLICATE)
+    canvas = np.full((max(frame.shape[0], chip.shape[0]), frame.shape[1] + chip.shape[1], 3), 128, np.uint8)
+    canvas[: frame.shape[0], : frame.shape[1]] = frame
+    canvas[: chip.shape[0], frame.shape[1] :] = chip
+    result = checkin_service.session_check_in(session=session, image_bytes=jpeg(canvas))
+    assert result.marked == [katie.pk]
+    assert sorted((f.outcome, f.student_id) for f in result.faces) == sorted([("marked", katie.pk),
+                                                                             ("recorded", john.pk)])
+    snapshot = CheckinSnapshot.objects.get()
+    assert set(snapshot.students.all()) == {katie, john}
+    with django_capture_on_commit_callbacks(execute=True):
+        privacy.consent_withdraw(student=john, by=john)
+    assert not CheckinSnapshot.objects.exists()  # "any check-in snapshot showing you" is deleted
