@@ -32,7 +32,7 @@ from attendance.checkin import liveness as checkin_liveness
 from attendance.checkin import selectors as checkin_selectors
 from attendance.checkin import services as checkin_service
 from attendance.models import AttendanceRecord, Session
-from attendance.platform.api import Conflict, PayloadTooLarge, error_responses, models_unavailable
+from attendance.platform.api import Conflict, PayloadTooLarge, ServiceUnavailable, error_responses, models_unavailable
 from attendance.platform.redis import key, redis_client
 from attendance.sessions.api import AUTHENTICATION, SessionInfoSerializer, require_manager, session_or_404
 from attendance.sessions.records import RecordError, RecordPermissionError, attendance_record_set
@@ -292,6 +292,8 @@ class SessionCheckinApi(APIView):
             ) % {"detail": str(exc).rstrip(".")}) from exc
         except SessionClosedError as exc:
             raise Conflict(str(exc)) from exc
+        except checkin_liveness.KioskPausedError as exc:
+            raise ServiceUnavailable(str(exc)) from exc
         except ModelUnavailableError as exc:
             raise models_unavailable(request.user, exc) from exc
         return Response(CheckinResultSerializer(_in_reader_words(result)).data)

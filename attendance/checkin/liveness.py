@@ -26,12 +26,12 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.utils import formats
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from attendance import ml
 from attendance.platform import biometric
 from attendance.platform.biometric import BiometricKeyError
-from attendance.platform.redis import key, redis_client, session_key
+from attendance.platform.redis import redis_client, session_key, sightings_key
 from recognition import Face, IndexFormatError, Match
 from recognition.liveness import (
     CHALLENGE_SECONDS,
@@ -45,6 +45,22 @@ from recognition.liveness import (
     passive_passes,
 )
 from recognition.liveness.challenge import START_LEAD_SECONDS
+
+UNAVAILABLE = "unavailable"
+UNAVAILABLE_NOTICE = gettext_lazy(
+    "Liveness checks are not available on this server right now, so students are recognised and marked "
+    "without them. Your administrator has been told."
+)
+
+KIOSK_PAUSED = gettext_lazy(
+    "Check-in at this kiosk is paused: its liveness checks are not available right now. Ask your lecturer "
+    "to mark you present."
+)
+
+
+class KioskPausedError(Exception):
+    """A kiosk check-in while the liveness models cannot load: refused, never marked without them."""
+
 
 # How long "possible photo or screen of <name>" stays on the lecturer's list without a new failure.
 SUSPECT_TTL_SECONDS = 300
@@ -108,7 +124,7 @@ def _keep_seconds() -> float:
 
 
 def _obs_key(session_id: int, student_id: int) -> str:
-    return session_key(session_id, "liveness", "obs", student_id)
+    return sightings_key(session_id, student_id)
 
 
 def _challenge_key(session_id: int, student_id: int) -> str:
@@ -135,15 +151,6 @@ def sighting_add(
     *_, members, challenge = pipe.execute()
     sightings = [Sighting.from_json(m.split(b"|", 1)[1], context=name) for m in members]
     return sightings, Challenge.from_dict(json.loads(challenge)) if challenge else None
-
-
-def sightings_forget(*, student_id: int) -> int:
-    """Delete the student's sightings in every session (their sealed embeddings with them): a
-    withdrawal of consent leaves no face data behind, not even for the seconds they are kept."""
-    client = redis_client()
-    pattern = key("session", "*", "liveness", "obs", student_id)  # session_key's form, any session
-    names = list(client.scan_iter(match=pattern, count=1000))
-    return int(client.delete(*names)) if names else 0
 
 
 def decide_passive(*, sightings: Sequence[Sighting], confirming: int) -> LivenessDecision:

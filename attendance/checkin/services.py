@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext
 
 from attendance import ml
 from attendance.checkin import liveness as checkin_liveness
@@ -89,12 +89,6 @@ class CheckinResult:
     notice: str = ""  # a plain sentence for the lecturer or the kiosk, e.g. liveness unavailable
 
 
-LIVENESS_UNAVAILABLE = "unavailable"
-LIVENESS_UNAVAILABLE_NOTICE = gettext_lazy(
-    "Liveness checks are not available on this server right now, so students are recognised and marked "
-    "without them. Your administrator has been told."
-)
-
 
 @dataclass(frozen=True)
 class DoubtfulMatch:
@@ -128,9 +122,12 @@ def session_check_in(
     policy = ml.liveness_policy(course_policy=course.liveness, kiosk=kiosk)
     applied, notice = policy.value, ""
     if policy is not LivenessPolicy.OFF and ml.liveness_problem() is not None:
-        # Degrade rather than refuse every check-in: marked as with liveness off (no checks stored
-        # with the record), the page says so and /healthz and the admin overview say why.
-        policy, applied, notice = LivenessPolicy.OFF, LIVENESS_UNAVAILABLE, str(LIVENESS_UNAVAILABLE_NOTICE)
+        if kiosk:  # unattended: without liveness a photo held up to it would mark
+            raise checkin_liveness.KioskPausedError(str(checkin_liveness.KIOSK_PAUSED))
+        # The lecturer's page (the lecturer is in the room) degrades: marked as with liveness off, no
+        # checks stored, the page says so, and /healthz and the admin overview say why.
+        policy, applied = LivenessPolicy.OFF, checkin_liveness.UNAVAILABLE
+        notice = str(checkin_liveness.UNAVAILABLE_NOTICE)
     rgb = load_image(image_bytes, max_side=CHECKIN_MAX_SIDE, max_full_decode_pixels=CHECKIN_MAX_FULL_DECODE_PIXELS)
     height, width = rgb.shape[:2]
     recognizer = ml.recognizer()  # one space for this snapshot: embedded and searched in it

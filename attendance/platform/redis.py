@@ -21,6 +21,17 @@ def key(*parts: object) -> str:
     return ":".join(["rollcall", *(str(part) for part in parts)])
 
 
+def sightings_key(session_id: int, student_id: int) -> str:
+    """Where the live check-in keeps a face's recent sightings (their embeddings sealed), so that a
+    withdrawal of consent (privacy) can delete them without the check-in feature."""
+    return session_key(session_id, "liveness", "obs", student_id)
+
+
+def sightings_pattern(student_id: int) -> str:
+    """sightings_key of the student in any session, for SCAN."""
+    return key("session", "*", "liveness", "obs", student_id)
+
+
 def session_key(session_id: int, *parts: object) -> str:
     """A key of a session's live state (check-in confirmations, doubtful matches, challenges).
 

@@ -41,6 +41,7 @@ from attendance.models import (
     User,
 )
 from attendance.platform.access_trail import access_event_record
+from attendance.platform.redis import redis_client, sightings_pattern
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +121,13 @@ def face_data_delete_before_account(*, student: User) -> WithdrawalResult:
 
 
 def _forget_sightings(student_id: int) -> None:
-    """The live check-in's recent sightings of the student (Redis, seconds; embeddings sealed)."""
-    from attendance.checkin.liveness import sightings_forget
-
+    """The live check-in's recent sightings of the student in every session (Redis, kept seconds;
+    their embeddings sealed): a withdrawal leaves no face data behind, not even for those seconds."""
     try:
-        sightings_forget(student_id=student_id)
+        client = redis_client()
+        names = list(client.scan_iter(match=sightings_pattern(student_id), count=1000))
+        if names:
+            client.delete(*names)
     except RedisError as exc:  # they expire within seconds anyway
         logger.warning("could not delete the live check-in sightings of student %s: %s", student_id, exc)
 

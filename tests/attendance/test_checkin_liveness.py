@@ -261,6 +261,29 @@ def test_without_its_models_liveness_degrades_says_so_and_check_in_still_marks(
     assert problem is not None and str(tmp_path) in problem  # the operator's detail, for health and the log
 
 
+def test_without_its_models_the_kiosk_refuses_check_ins_instead_of_marking_unchecked(
+    katie_session, lecturer, settings, tmp_path, monkeypatch
+):
+    from attendance import ml
+
+    _, session = katie_session
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    settings.ROLLCALL_LIVENESS_MODEL_DIR = tmp_path  # empty, and no download in tests' reach
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    token = session_kiosk_token_create(session=session, by=lecturer)
+    ml.reset()
+    try:
+        response = APIClient().post(reverse("api-session-checkin", args=[session.pk]), data=katie_probe_jpegs()[0],
+                                    content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token)
+    finally:
+        ml.reset()
+    assert response.status_code == 503
+    detail = response.json()["detail"]
+    assert detail.startswith("Check-in at this kiosk is paused") and "lecturer" in detail
+    assert str(tmp_path) not in detail
+    assert not AttendanceRecord.objects.filter(session=session).exists()
+
+
 def test_only_a_face_that_could_be_marked_is_scored(katie_session, settings, monkeypatch):
     """Unknown faces and students already marked are answered without the liveness models."""
     from attendance import ml
