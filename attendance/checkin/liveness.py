@@ -157,6 +157,10 @@ def decide_passive(*, sightings: Sequence[Sighting], confirming: int) -> Livenes
     """The passive verdict (passive score and frozen face) on the last ``confirming`` passing
     sightings, the frozen-face check on every sighting of the window."""
     passing = [s for s in sightings if s.passed][-confirming:]
+    if len(passing) < confirming:
+        # Some of the confirmations were counted while liveness was off or unavailable: each one
+        # must have passed the check, so the face starts again ("no passive score").
+        passing = []
     return decide_liveness(
         LivenessPolicy.PASSIVE, scores=[s.score for s in passing], observations=[s.observation for s in sightings]
     )

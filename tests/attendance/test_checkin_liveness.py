@@ -380,3 +380,16 @@ def test_a_real_turn_answered_by_snapshots_that_score_as_a_screen_is_not_marked(
     assert seen[:3] == ["confirming", "confirming", "challenge"], seen
     assert "marked" not in seen and "challenge_failed" in seen, seen
     assert not AttendanceRecord.objects.filter(session=session, student=tran).exists()
+
+
+def test_confirmations_counted_with_liveness_off_do_not_complete_a_mark_under_passive(katie_session, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    _, session = katie_session
+    probes = katie_probe_jpegs()
+    settings.ROLLCALL_LIVENESS_LECTURER = "off"  # two confirmations without the check...
+    for i in range(2):
+        assert checkin_service.session_check_in(session=session, image_bytes=probes[i], now=T0 + 0.4 * i).marked == []
+    settings.ROLLCALL_LIVENESS_LECTURER = "passive"  # ...then the policy changes mid-session
+    third = checkin_service.session_check_in(session=session, image_bytes=probes[2], now=T0 + 0.8)
+    assert third.marked == [] and third.faces[0].outcome == "not_live", third.faces[0]
+    assert not AttendanceRecord.objects.filter(session=session).exists()
