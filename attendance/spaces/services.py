@@ -95,6 +95,8 @@ def space_reembed(*, progress: Callable[[int, int], None] | None = None) -> Reem
                       "activated_at": timezone.now()},
         )
         FaceEmbedding.objects.exclude(backbone=target.name).delete()
+        # And the new space's rows of any enrolment no longer ready (withdrawn after it was re-embedded).
+        FaceEmbedding.objects.filter(backbone=target.name).exclude(enrolment__status=FaceEnrolment.Status.READY).delete()
         FaceEnrolment.objects.filter(pk__in=done).update(backbone=target.name)
         ml.forget_space()  # this transaction already sees the new space: the indexes are built in it
         courses_index_rebuild(course_ids=list(Course.objects.values_list("pk", flat=True)))
@@ -128,5 +130,12 @@ def _reembed_one(enrolment: FaceEnrolment, embedder: Embedder) -> bool:
         rows.append(FaceEmbedding(enrolment=enrolment, student_id=enrolment.student_id, backbone=embedder.name,
                                   dim=int(vectors.shape[1]), vector=sealed, key_id=key_id, frame_time=view.time_s,
                                   quality=view.quality))
-    FaceEmbedding.objects.bulk_create(rows)
+    with transaction.atomic():
+        # Decoding and embedding ran outside any transaction: a withdrawal (or a new video) may have
+        # come meanwhile. The row lock orders this with the withdrawal, which locks it too.
+        if not FaceEnrolment.objects.select_for_update().filter(pk=enrolment.pk,
+                                                                status=FaceEnrolment.Status.READY).exists():
+            logger.info("enrolment %s withdrawn or replaced while it was re-embedded: nothing stored", enrolment.pk)
+            return False
+        FaceEmbedding.objects.bulk_create(rows)
     return True

@@ -192,3 +192,30 @@ def test_a_model_outage_uses_no_attempt_tells_the_student_plainly_and_the_enrolm
     with django_capture_on_commit_callbacks(execute=True):
         done = enrolment_video_process(enrolment_id=enrolment.pk)
     assert done is not None and done.status == FaceEnrolment.Status.READY and done.attempts == 1
+
+
+def test_a_withdrawal_while_the_video_is_re_embedded_leaves_no_vector_in_the_new_space(
+    settings, clips, make_user, course, clip_checkpoint, django_capture_on_commit_callbacks, monkeypatch
+):
+    from attendance.privacy import services as privacy
+
+    settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS = True
+    katie = make_user("student", first_name="Katie")
+    CourseMembership.objects.create(course=course, student=katie)
+    with clips.katie_first_half.open("rb") as handle:
+        enrolment = enrolment_create(student=katie, video=File(handle, name="katie.mp4"), consent=True, by=katie,
+                                     schedule=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        enrolment_video_process(enrolment_id=enrolment.pk)
+    _use_clip(settings, clip_checkpoint)
+    real_embed = spaces.embed_views
+
+    def embed_then_withdraw(*args, **kwargs):
+        vectors = real_embed(*args, **kwargs)
+        privacy.consent_withdraw(student=katie, by=katie)  # she withdraws while her video is embedded
+        return vectors
+
+    monkeypatch.setattr(spaces, "embed_views", embed_then_withdraw)
+    result = spaces.space_reembed()
+    assert (result.reembedded, result.reenrol) == (0, 1)
+    assert not FaceEmbedding.objects.filter(student=katie).exists()
