@@ -73,6 +73,15 @@ def _reseal_batch(ring: biometric.Keyring, *, batch: int) -> int:
     return len(rows)
 
 
+def _reseal_all(ring: biometric.Keyring, *, batch: int) -> int:
+    """Every row not sealed with the current key, sealed with it (rows another transaction holds
+    are left: the caller's count says so)."""
+    done = 0
+    while resealed := _reseal_batch(ring, batch=batch):
+        done += resealed
+    return done
+
+
 def _remove_stray_files(current_id: str) -> int:
     """Index files still sealed with another key (of deleted courses, or left by a crash): caches, removed."""
     removed = 0
@@ -108,10 +117,16 @@ def biometric_key_rotate(
         course_index_rebuild(course=course)
         rebuilt += 1
     strays = _remove_stray_files(ring.current_id)
+    # A writer that read the keyring before the rotation began (an enrolment in a worker) may have
+    # committed rows sealed with an old key since the count above: they are sealed again before the
+    # old key leaves the file, and once more after (this process still holds it), or they could never
+    # be opened again. Processes reload the keyring when the file changes.
+    done += _reseal_all(ring, batch=batch)
     in_setting = ring.file is None
     if not in_setting and ring.file is not None:
         biometric.write_key_file(ring.file, [ring.keys[ring.current_id]])
         biometric.clear_cache()
+        done += _reseal_all(ring, batch=batch)
     access_event_record(
         kind=AccessEvent.Kind.KEY_ROTATION, actor=None, actor_label=by_label,
         detail=f"to key {ring.current_id} from {', '.join(old_ids) or 'none'}: {done} embeddings re-sealed, "

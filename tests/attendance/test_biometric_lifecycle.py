@@ -283,3 +283,33 @@ def test_the_rotate_command_rotates_a_key_file_and_says_so(key_file, capsys):
     out = capsys.readouterr().out
     assert f"under key {new_id}" in out and f"Retired key(s) {old_id}" in out
     assert AccessEvent.objects.get(kind=AccessEvent.Kind.KEY_ROTATION).actor_label.startswith("manage.py")
+
+
+@pytest.mark.django_db
+def test_a_row_sealed_with_the_old_key_while_the_rotation_rebuilds_is_sealed_again_before_the_key_goes(
+    key_file, course, make_user, monkeypatch
+):
+    """A worker that read the keyring before the rotation began commits its enrolment late."""
+    from attendance.privacy import keys
+
+    student = make_user("student")
+    enrolment = enrol_with_vectors(student=student, vectors=person_vectors("john_salley"), courses=[course])
+    ((old_id, old_key),) = biometric.keyring().keys.items()
+    old_ring = biometric.Keyring({old_id: old_key}, old_id, None)
+    real_rebuild = keys.course_index_rebuild
+    late: list[int] = []
+
+    def rebuild_while_a_late_writer_commits(*, course):
+        if not late:
+            row = FaceEmbedding.objects.filter(student=student).first()
+            key_id, sealed = biometric.vector_encrypt(row.as_array(), student_id=student.pk, backbone=row.backbone,
+                                                      ring=old_ring)
+            late.append(FaceEmbedding.objects.create(enrolment=enrolment, student=student, backbone=row.backbone,
+                                                     dim=row.dim, vector=sealed, key_id=key_id).pk)
+        return real_rebuild(course=course)
+
+    monkeypatch.setattr(keys, "course_index_rebuild", rebuild_while_a_late_writer_commits)
+    result = biometric_key_rotate(by_label="test")
+    assert late and list(biometric.keyring().keys) == [result.new_key_id]
+    row = FaceEmbedding.objects.get(pk=late[0])
+    assert row.key_id == result.new_key_id and np.isclose(np.linalg.norm(row.as_array()), 1.0, atol=1e-3)
