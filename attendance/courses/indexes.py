@@ -214,6 +214,9 @@ def _repair(*, course_id: int, space: str, dim: int) -> CourseIndex:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             index_file_save(index, path)
+            # Older versions' files are stale (one may still hold a student who withdrew, its
+            # rebuild having failed): pruned as a rebuild prunes them.
+            transaction.on_commit(lambda: _prune_old_files(course_id, path))
         except OSError as exc:
             # A full or read-only index disk must not stop check-in: the index just built from the
             # database serves this process from memory; the next rebuild, or another process

@@ -100,3 +100,20 @@ def test_a_full_index_disk_does_not_stop_check_in(katie_on_course, course, lectu
     assert not course_index_path(course_id=course.pk).exists()
     assert len(course_index_get(course=course)) == len(katie_enrolment_vectors())
     assert AttendanceRecord.objects.filter(session=session, student=katie).count() == 1
+
+
+def test_repairing_a_missing_file_removes_the_older_versions_files(
+    katie_on_course, course, django_capture_on_commit_callbacks
+):
+    """A withdrawal bumps the version and its rebuild fails: the old file (which still holds the
+    student) must not outlive the repair that the next check-in makes."""
+    from attendance.models import Course
+
+    old = course_index_path(course_id=course.pk)
+    assert old.is_file()
+    Course.objects.filter(pk=course.pk).update(index_version=course.index_version + 1)  # no file for it
+    course.refresh_from_db()
+    clear_cache()
+    with django_capture_on_commit_callbacks(execute=True):
+        course_index_get(course=course)
+    assert course_index_path(course_id=course.pk).is_file() and not old.is_file()
