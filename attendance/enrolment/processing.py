@@ -207,13 +207,18 @@ def supersede_ready(*, student_id: int, keep: int) -> None:
     old = FaceEnrolment.objects.select_for_update().filter(student_id=student_id, status=FaceEnrolment.Status.READY)
     old = old.exclude(pk=keep)
     FaceEmbedding.objects.filter(enrolment__in=old).delete()
+    for enrolment in old.exclude(video=""):
+        _drop_video(enrolment, even_if_kept=True)  # only a ready enrolment's video is re-embedded
+        enrolment.save(update_fields=["video"])
     old.update(status=FaceEnrolment.Status.SUPERSEDED, progress=progress_payload("done", embeddings=0))
 
 
-def _drop_video(enrolment: FaceEnrolment) -> None:
-    """Forget the source video (after commit, so a rollback keeps it for the retry)."""
+def _drop_video(enrolment: FaceEnrolment, *, even_if_kept: bool = False) -> None:
+    """Forget the source video (after commit, so a rollback keeps it for the retry). With
+    ROLLCALL_KEEP_ENROLMENT_VIDEOS a ready enrolment's video is kept (``manage.py reembed`` uses it);
+    a failed or superseded one's serves nothing and goes (``even_if_kept``)."""
     name = enrolment.video.name
-    if settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS or not name:
+    if (settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS and not even_if_kept) or not name:
         return
     enrolment.video = ""  # type: ignore[assignment]
     transaction.on_commit(lambda: default_storage.delete(name))
@@ -231,7 +236,7 @@ def _fail(enrolment: FaceEnrolment, error: EnrolmentError) -> FaceEnrolment | No
         locked.progress = {**progress_payload("failed"), "previous": locked.progress}
         if error.refusal is not None:
             locked.progress["refusal"] = error.refusal  # said in each reader's language (errors.failure_message)
-        _drop_video(locked)
+        _drop_video(locked, even_if_kept=True)
         locked.save()
     logger.info("enrolment %s failed: %s", enrolment.pk, error.code)
     return locked

@@ -179,14 +179,33 @@ def test_a_video_the_pipeline_refuses_ends_failed_with_what_to_do(
     assert enrolment_video_process(enrolment_id=enrolment.pk) is None
 
 
-def test_the_video_is_kept_when_the_setting_says_so(clips, student, settings, django_capture_on_commit_callbacks):
+def test_a_ready_enrolments_video_is_kept_when_the_setting_says_so_and_others_are_not(
+    clips, student, settings, django_capture_on_commit_callbacks
+):
+    """Kept videos are for re-embedding into a new space (manage.py reembed), which reads only a
+    ready enrolment's: a failed video, or one a newer enrolment replaced, serves nothing."""
     settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS = True
-    enrolment = _upload(student, clips.no_face)
+    failed = _upload(student, clips.no_face)
     with django_capture_on_commit_callbacks(execute=True):
-        enrolment_video_process(enrolment_id=enrolment.pk)
-    enrolment.refresh_from_db()
-    assert enrolment.status == FaceEnrolment.Status.FAILED
-    assert enrolment.video.name and default_storage.exists(enrolment.video.name)
+        enrolment_video_process(enrolment_id=failed.pk)
+    failed_video = failed.video.name
+    failed.refresh_from_db()
+    assert failed.status == FaceEnrolment.Status.FAILED and not failed.video
+    assert not default_storage.exists(failed_video)
+    first = _upload(student, clips.katie_three_s)
+    with django_capture_on_commit_callbacks(execute=True):
+        enrolment_video_process(enrolment_id=first.pk)
+    first.refresh_from_db()
+    assert first.status == FaceEnrolment.Status.READY and default_storage.exists(first.video.name)
+    first_video = first.video.name
+    second = _upload(student, clips.katie_three_s)
+    with django_capture_on_commit_callbacks(execute=True):
+        enrolment_video_process(enrolment_id=second.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == (FaceEnrolment.Status.SUPERSEDED, FaceEnrolment.Status.READY)
+    assert not first.video and not default_storage.exists(first_video)
+    assert default_storage.exists(second.video.name)
 
 
 def test_a_video_deleted_before_processing_fails_with_a_message(clips, student):
