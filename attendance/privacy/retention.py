@@ -138,7 +138,9 @@ def face_data_retention_sweep(*, now: datetime | None = None) -> RetentionSweep:
         _on_a_course() | ~Q(student__in=holders.values("pk"))
     ).delete()
     started = 0
-    for student_id in holders.filter(role=User.Role.STUDENT).exclude(
+    # Any holder, whatever their role now: a student made a lecturer keeps no course as a student,
+    # so their face data serves nothing (and they could no longer withdraw it themselves).
+    for student_id in holders.exclude(
         Exists(CourseMembership.objects.filter(student=OuterRef("pk")))
     ).exclude(Exists(FaceRetention.objects.filter(student=OuterRef("pk")))).values_list("pk", flat=True):
         _, created = FaceRetention.objects.get_or_create(student_id=student_id, defaults={"no_course_since": now})

@@ -313,3 +313,20 @@ def test_a_row_sealed_with_the_old_key_while_the_rotation_rebuilds_is_sealed_aga
     assert late and list(biometric.keyring().keys) == [result.new_key_id]
     row = FaceEmbedding.objects.get(pk=late[0])
     assert row.key_id == result.new_key_id and np.isclose(np.linalg.norm(row.as_array()), 1.0, atol=1e-3)
+
+
+@pytest.mark.django_db
+def test_a_former_student_made_a_lecturer_gets_a_retention_clock_too(course, make_user, settings):
+    """Their face data serves nothing and they can no longer withdraw it: the period deletes it."""
+    from attendance.models import User
+
+    settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS = 30
+    settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS = 0
+    former = make_user("student")
+    enrol_with_vectors(student=former, vectors=person_vectors("john_salley"), courses=[course])
+    course_membership_remove(course=course, student=former)
+    User.objects.filter(pk=former.pk).update(role=User.Role.LECTURER)  # before the next hourly sweep
+    now = timezone.now()
+    assert face_data_retention_sweep(now=now).clocks_started == 1
+    assert face_data_retention_sweep(now=now + timedelta(days=30.1)).students_deleted == 1
+    assert not FaceEmbedding.objects.filter(student=former).exists()
