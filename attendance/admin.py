@@ -8,7 +8,7 @@ from django.contrib.auth.forms import UserChangeForm
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from attendance.courses.services import user_role_problem
+from attendance.courses.services import course_membership_remove, user_role_problem
 from attendance.models import (
     AccessEvent,
     AttendanceChange,
@@ -120,6 +120,15 @@ class CourseMembershipAdmin(admin.ModelAdmin):
     list_filter = ("course__term", "course")
     search_fields = ("student__username", "student__last_name", "course__code")
     autocomplete_fields = ("student", "course")
+
+    # Through the service: it takes the student's face out of the course's index (a plain delete
+    # left it there, and in every web process's cached copy).
+    def delete_model(self, request: HttpRequest, obj: CourseMembership) -> None:
+        course_membership_remove(course=obj.course, student=obj.student)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CourseMembership]) -> None:
+        for membership in queryset.select_related("course", "student"):
+            course_membership_remove(course=membership.course, student=membership.student)
 
 
 @admin.register(FaceEnrolment)

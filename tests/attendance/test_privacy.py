@@ -317,3 +317,25 @@ def test_deleting_a_student_in_the_django_admin_deletes_their_face_files_and_reb
     after = dict(Course.objects.values_list("pk", "index_version"))
     assert after[course.pk] == versions[course.pk] + 1 and after[left.pk] == versions[left.pk] + 1
     assert FaceEmbedding.objects.filter(student=other).count() == 3 and default_storage.exists(others.video.name)
+
+
+def test_taking_a_student_off_a_course_in_the_django_admin_takes_their_face_out_of_its_index(
+    classroom, course, make_user, client
+):
+    from attendance.courses.indexes import clear_cache, course_index_get
+    from tests.attendance.factories_faces import enrol_with_vectors
+
+    student, other, _session = classroom
+    for seed, person in enumerate((student, other)):
+        vectors = np.frombuffer(b"".join(_vector(seed * 10 + i) for i in range(3)), dtype="<f4").reshape(3, 128)
+        enrol_with_vectors(student=person, vectors=vectors, courses=[course])
+    clear_cache()
+    assert set(course_index_get(course=course).student_of.values()) == {student.pk, other.pk}
+    superuser = make_user("admin", username="root2", is_staff=True, is_superuser=True)
+    client.force_login(superuser)
+    membership = CourseMembership.objects.get(course=course, student=student)
+    response = client.post(reverse("admin:attendance_coursemembership_delete", args=[membership.pk]), {"post": "yes"})
+    assert response.status_code == 302 and not CourseMembership.objects.filter(pk=membership.pk).exists()
+    course.refresh_from_db()
+    clear_cache()
+    assert set(course_index_get(course=course).student_of.values()) == {other.pk}
