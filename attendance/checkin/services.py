@@ -89,7 +89,6 @@ class CheckinResult:
     notice: str = ""  # a plain sentence for the lecturer or the kiosk, e.g. liveness unavailable
 
 
-
 @dataclass(frozen=True)
 class DoubtfulMatch:
     student_id: int
@@ -230,8 +229,10 @@ def _live_step(
             return replace(seen, outcome=Outcome.NOT_LIVE, reason=reason), None, distances
         return seen, None, distances
     if failures := checkin_liveness.too_many_failures(sightings):  # not counted: see there
-        checkin_liveness.suspect_remember(session_id=session_id, student_id=student_id, reason=failures, now=now)
         distances = _confirmations(session_id=session_id, student_id=student_id, now=now)
+        if checkin_liveness.failed_passive(sightings) < needed:  # one early miss of a live face: no alarm
+            return seen, None, distances
+        checkin_liveness.suspect_remember(session_id=session_id, student_id=student_id, reason=failures, now=now)
         return replace(seen, outcome=Outcome.NOT_LIVE, reason=failures), None, distances
     distances = _confirm(session_id=session_id, student_id=student_id, distance=float(match.distance or 0.0),
                          now=now)

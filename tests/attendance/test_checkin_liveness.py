@@ -393,3 +393,17 @@ def test_confirmations_counted_with_liveness_off_do_not_complete_a_mark_under_pa
     third = checkin_service.session_check_in(session=session, image_bytes=probes[2], now=T0 + 0.8)
     assert third.marked == [] and third.faces[0].outcome == "not_live", third.faces[0]
     assert not AttendanceRecord.objects.filter(session=session).exists()
+
+
+def test_a_live_face_that_misses_once_at_first_is_marked_without_an_alarm(katie_session, settings, monkeypatch):
+    from attendance import ml
+
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 3
+    katie, session = katie_session
+    scores = iter([0.1] + [0.99] * 7)  # one early failure (a live face fails about 7% of snapshots)
+    monkeypatch.setattr(ml.liveness(), "score", lambda rgb, faces: [next(scores) for _ in faces])
+    seen = [checkin_service.session_check_in(session=session, image_bytes=frame, now=T0 + 0.4 * i).faces[0].outcome
+            for i, frame in enumerate(katie_probe_jpegs()[:6])]
+    assert "marked" in seen and "not_live" not in seen, seen
+    assert checkin_liveness.suspects(session_id=session.pk, now=T0 + 3.0) == []
+    assert AttendanceRecord.objects.filter(session=session, student=katie).exists()
