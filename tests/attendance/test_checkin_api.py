@@ -604,3 +604,27 @@ def test_a_kept_snapshot_names_every_student_recognised_in_it_so_each_ones_withd
     with django_capture_on_commit_callbacks(execute=True):
         privacy.consent_withdraw(student=john, by=john)
     assert not CheckinSnapshot.objects.exists()  # "any check-in snapshot showing you" is deleted
+
+
+def test_a_snapshot_cut_off_mid_upload_gets_400_not_a_server_error(course, lecturer, caplog):
+    """A network cut or a closed tab while the body is read: answered as a client's error, logged
+    as a line (a traceback in the log is what the cluster test forbids)."""
+    from django.test import RequestFactory
+    from django.urls import resolve
+    from rest_framework.test import force_authenticate
+
+    class Reset:
+        def read(self, *args: object) -> bytes:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    session = session_open(course=course, by=lecturer)
+    url = checkin_url(session)
+    request = RequestFactory().post(url, data=b"\xff\xd8" + b"\x00" * 5000, content_type="image/jpeg")
+    request._stream = Reset()  # what Django reads the body from
+    force_authenticate(request, user=lecturer)
+    match = resolve(url)
+    with caplog.at_level("INFO"):
+        response = match.func(request, *match.args, **match.kwargs)
+    assert response.status_code == 400
+    assert "did not arrive whole" in str(response.data["detail"])
+    assert "check-in body not read whole" in caplog.text and "Traceback" not in caplog.text
