@@ -87,17 +87,23 @@ def test_the_first_enrolment_records_the_space_and_a_restart_with_other_settings
     assert health["ok"] and health["detail"].startswith(f"serving {DLIB_SPACE}") and "reembed" in health["detail"]
 
 
-def test_reembed_switches_atomically_re_embeds_kept_videos_and_asks_the_others_to_enrol_again(
-    settings, clips, make_user, course, client, clip_checkpoint, django_capture_on_commit_callbacks
-):
+def _katie_enrolled_from_a_kept_video(settings, clips, make_user, course, capture):
+    """Katie on the course, enrolled (ready) from the video's first half, the video kept for re-embedding."""
     settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS = True
     katie = make_user("student", first_name="Katie")
     CourseMembership.objects.create(course=course, student=katie)
     with clips.katie_first_half.open("rb") as handle:
         enrolment = enrolment_create(student=katie, video=File(handle, name="katie.mp4"), consent=True, by=katie,
                                      schedule=False)
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         enrolment_video_process(enrolment_id=enrolment.pk)
+    return katie
+
+
+def test_reembed_switches_atomically_re_embeds_kept_videos_and_asks_the_others_to_enrol_again(
+    settings, clips, make_user, course, client, clip_checkpoint, django_capture_on_commit_callbacks
+):
+    katie = _katie_enrolled_from_a_kept_video(settings, clips, make_user, course, django_capture_on_commit_callbacks)
     other = make_user("student")
     enrol_with_vectors(student=other, vectors=_unit_vectors(3, seed=2), courses=[course])
     dlib_ids = set(FaceEmbedding.objects.values_list("id", flat=True))
@@ -199,14 +205,7 @@ def test_a_withdrawal_while_the_video_is_re_embedded_leaves_no_vector_in_the_new
 ):
     from attendance.privacy import services as privacy
 
-    settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS = True
-    katie = make_user("student", first_name="Katie")
-    CourseMembership.objects.create(course=course, student=katie)
-    with clips.katie_first_half.open("rb") as handle:
-        enrolment = enrolment_create(student=katie, video=File(handle, name="katie.mp4"), consent=True, by=katie,
-                                     schedule=False)
-    with django_capture_on_commit_callbacks(execute=True):
-        enrolment_video_process(enrolment_id=enrolment.pk)
+    katie = _katie_enrolled_from_a_kept_video(settings, clips, make_user, course, django_capture_on_commit_callbacks)
     _use_clip(settings, clip_checkpoint)
     real_embed = spaces.embed_views
 
