@@ -116,13 +116,19 @@ def check_crops(crops: Sequence[np.ndarray]) -> list[np.ndarray]:
     return arrays
 
 
+def probe_images(size: int, count: int = 4) -> list[np.ndarray]:
+    """``count`` fixed smooth colour images (uint8, size x size x 3) to compare two ways of running
+    a model on: the same every time (the first four are probe_batch's)."""
+    rng = np.random.default_rng(20240607)
+    coarse = rng.integers(0, 256, size=(count, 8, 8, 3), dtype=np.uint8)
+    return [cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC) for c in coarse]
+
+
 def probe_batch(size: int, preprocess: Any, normalise: tuple[np.ndarray, np.ndarray] | None) -> Any:
     """A fixed batch of four smooth, face-sized colour images to compare precisions on."""
     import torch
 
-    rng = np.random.default_rng(20240607)
-    coarse = rng.integers(0, 256, size=(4, 8, 8, 3), dtype=np.uint8)
-    images = [cv2.resize(c, (size, size), interpolation=cv2.INTER_CUBIC) for c in coarse]
+    images = probe_images(size)
     if normalise is not None:
         mean, scale = normalise
         stacked = (np.stack(images).astype(np.float32) - mean) * scale

@@ -175,15 +175,12 @@ class AppBench(CheckinBench, EnrolmentBench):
                 raise CommandError(f"No YuNet model at {detector}: set ROLLCALL_DETECTOR_MODEL.")
             overrides["ROLLCALL_DETECTOR_MODEL"] = found
         if "checkin" in self.sections:  # its liveness rows need both MiniFASNet models
-            from recognition.liveness.passive import ANTISPOOF_MODELS
-
             folder = Path(settings.ROLLCALL_LIVENESS_MODEL_DIR)
-            if not all((folder / model.filename).is_file() for model in ANTISPOOF_MODELS):
-                found_dir = lib.default_liveness_model_dir()
-                if found_dir is None:
-                    raise CommandError(f"No MiniFASNet models in {folder}: set ROLLCALL_LIVENESS_MODEL_DIR "
-                                       "to the folder that holds both, or leave out the checkin section.")
-                overrides["ROLLCALL_LIVENESS_MODEL_DIR"] = found_dir
+            found_dir = lib.default_liveness_model_dir(folder)
+            if found_dir is None:
+                raise CommandError(f"No MiniFASNet models in {folder}: set ROLLCALL_LIVENESS_MODEL_DIR "
+                                   "to the folder that holds both, or leave out the checkin section.")
+            overrides["ROLLCALL_LIVENESS_MODEL_DIR"] = found_dir
         if self.backbone == "clip":
             from recognition import ClipEmbedder
 

@@ -42,11 +42,13 @@ def default_detector_model() -> Path | None:
     return None
 
 
-def default_liveness_model_dir() -> Path | None:
-    """A folder holding both MiniFASNet files (../shared/models beside the repository, or var/models)."""
+def default_liveness_model_dir(preferred: str | os.PathLike[str] | None = None) -> Path | None:
+    """The first folder holding both MiniFASNet files: ``preferred`` (the configured one), then
+    ROLLCALL_LIVENESS_MODEL_DIR, ../shared/models beside the repository, var/models."""
     from ..liveness.passive import ANTISPOOF_MODELS
 
     candidates = [
+        preferred,
         os.environ.get("ROLLCALL_LIVENESS_MODEL_DIR"),
         REPO_ROOT.parent / "shared" / "models",
         REPO_ROOT / "var" / "models",

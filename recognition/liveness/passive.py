@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from ..errors import ModelUnavailableError
+from ..precision import probe_images
 from ..runtime import apply_torch_threads
 from ..types import Face
 from ..weights import download_file, sha256_of, write_file_atomically
@@ -345,9 +346,7 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 def _probe_batches() -> list[np.ndarray]:
     """Smooth 80x80 BGR images (0-255 floats, NCHW) to compare the engines on: one alone and four
     together (a frame's faces go through in one batch)."""
-    rng = np.random.default_rng(20240607)
-    coarse = rng.integers(0, 256, size=(5, 8, 8, 3), dtype=np.uint8)
-    images = [cv2.resize(c, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_CUBIC) for c in coarse]
+    images = probe_images(INPUT_SIZE, count=5)
     batch = np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2), dtype=np.float32)
     return [batch[:1], batch[1:]]
 

@@ -122,6 +122,6 @@ def test_a_bench_without_the_liveness_models_says_so_instead_of_timing_liveness_
     from recognition import bench as lib
 
     settings.ROLLCALL_LIVENESS_MODEL_DIR = tmp_path  # empty, and no other folder holds them
-    monkeypatch.setattr(lib, "default_liveness_model_dir", lambda: None)
+    monkeypatch.setattr(lib, "default_liveness_model_dir", lambda preferred=None: None)
     with pytest.raises(CommandError, match="No MiniFASNet models in"):
         call_command("bench", *TINY, "--sections", "checkin", "--faces-dir", str(FACES_DIR))
