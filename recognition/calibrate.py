@@ -131,10 +131,27 @@ class GalleryDistances:
     people: tuple[Label, ...]
     pair_minima: np.ndarray  # (n (n - 1) / 2,) float64, the upper triangle of the pair matrix
     genuine_nearest: np.ndarray  # (embeddings of people with two or more,) float64
+    genuine_people: np.ndarray  # (len(genuine_nearest),) int: whose embedding, an index into people
 
     @property
     def pairs(self) -> int:
         return len(self.pair_minima)
+
+    def without(self, label: Label) -> GalleryDistances:
+        """These distances as if ``label`` had never enrolled: what a gallery without them would
+        give, without reading the embeddings again (a leave-one-person-out in O(pairs))."""
+        if label not in self.people:
+            raise ValueError(f"{label!r} is not one of this gallery's people")
+        gone = self.people.index(label)
+        rows, columns = np.triu_indices(len(self.people), 1)
+        keep = self.genuine_people != gone
+        people_after = self.genuine_people[keep]
+        return GalleryDistances(
+            people=self.people[:gone] + self.people[gone + 1:],
+            pair_minima=self.pair_minima[(rows != gone) & (columns != gone)],  # row-major order is kept
+            genuine_nearest=self.genuine_nearest[keep],
+            genuine_people=people_after - (people_after > gone),
+        )
 
     def fit(self) -> ImpostorFit:
         if self.pairs < 2:
@@ -195,7 +212,8 @@ def gallery_distances(vectors: np.ndarray, labels: Sequence[Label] | np.ndarray)
         raise ValueError("vectors must be finite: leave out samples without a face")
     if not len(matrix):  # a course nobody has enrolled in yet
         empty = np.zeros(0, dtype=np.float64)
-        return GalleryDistances(people=(), pair_minima=empty, genuine_nearest=empty)
+        return GalleryDistances(people=(), pair_minima=empty, genuine_nearest=empty,
+                                genuine_people=np.zeros(0, dtype=np.int64))
     people, person_of = np.unique(label_array, return_inverse=True)
     order = np.argsort(person_of, kind="stable")
     matrix, person_of = matrix[order], person_of[order]
@@ -215,11 +233,12 @@ def gallery_distances(vectors: np.ndarray, labels: Sequence[Label] | np.ndarray)
     pair_matrix = np.maximum.reduceat(nearest, starts, axis=0)  # (people, people), valid above the diagonal
     upper = np.triu_indices(len(people), 1)
     genuine = nearest[np.arange(len(matrix)), person_of]
-    genuine = genuine[np.isfinite(genuine)].astype(np.float64)
+    has_pair = np.isfinite(genuine)
     return GalleryDistances(
         people=tuple(people.tolist()),
         pair_minima=_distance(pair_matrix[upper].astype(np.float64)),
-        genuine_nearest=_distance(genuine),
+        genuine_nearest=_distance(genuine[has_pair].astype(np.float64)),
+        genuine_people=person_of[has_pair].astype(np.int64),
     )
 
 

@@ -238,4 +238,24 @@ def _calibration_section(c: dict[str, Any]) -> list[str]:
                       f"({', '.join(row['stranger_people_accepted']) or 'nobody'})",
                       _pct(row["far_people_upper_95"])]
         rows.append(cells)
-    return lines + _table(header, rows)
+    return lines + _table(header, rows) + _held_out_section(c.get("held_out"))
+
+
+def _held_out_section(h: dict[str, Any] | None) -> list[str]:
+    if not h or not h["people"]:
+        return []
+    lines = [
+        f"Each enrolled person as a stranger in turn: the gallery calibrated without them, and all {h['samples']} "
+        f"samples of the {h['people']} people (gallery and probes) shown to it. The calibrated row's threshold is "
+        "the range over those galleries.",
+        "",
+    ]
+    rows = [
+        [row["threshold"], row["which"],
+         f"{len(row['people_accepted'])} of {h['people']} ({', '.join(row['people_accepted']) or 'nobody'})",
+         _pct(row["far_people_upper_95"]), f"{row['samples_accepted']} of {h['samples']}", _pct(row["far"]),
+         _pct(row["far_upper_95"])]
+        for row in h["rows"]
+    ]
+    return lines + _table(["threshold", "", "people accepted", "95% bound (people)", "samples accepted",
+                           "FAR (samples)", "95% bound"], rows)

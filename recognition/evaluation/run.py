@@ -246,7 +246,8 @@ def _evaluate_backbone(
     stranger_neighbours = None if strangers is None else _neighbours(gallery, strangers, index_of, k, space)
     result["calibration"] = calibration_summary(
         spec.backbone, gallery, neighbours, y_true, stranger_neighbours,
-        None if strangers is None else strangers.labels, target_far=settings.calibration_target_far,
+        None if strangers is None else strangers.labels, enrolled=enrolled,
+        target_far=settings.calibration_target_far,
     )
     if stranger_neighbours is not None:
         default = BACKBONE_DEFAULTS[spec.backbone].threshold

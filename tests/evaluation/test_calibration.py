@@ -12,12 +12,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from recognition import BACKBONE_DEFAULTS, FaceDetector
-from recognition.calibrate import SAFE_THRESHOLDS
-from recognition.evaluation import BackboneSpec, EmbeddingCache, EvaluationSettings, evaluate, load_dataset
-from recognition.evaluation.calibration import upper_bound_95
+from recognition import BACKBONE_DEFAULTS, FaceDetector, calibrate_threshold
+from recognition.calibrate import SAFE_THRESHOLDS, gallery_distances
+from recognition.evaluation import (
+    BackboneSpec,
+    EmbeddedSet,
+    EmbeddingCache,
+    EvaluationSettings,
+    evaluate,
+    load_dataset,
+)
+from recognition.evaluation.calibration import held_out_people, upper_bound_95
 
 
 def test_the_upper_bound_is_clopper_pearsons():
@@ -33,6 +41,49 @@ def test_the_cli_refuses_a_calibration_target_outside_0_and_1(tmp_path: Path, ca
 
     assert main([str(tmp_path), "--backbones", "dlib", "--calibration-target-far", "0"]) == 2
     assert "--calibration-target-far must be between 0 and 1" in capsys.readouterr().err
+
+
+def embedded(vectors: np.ndarray, labels: np.ndarray) -> EmbeddedSet:
+    return EmbeddedSet(vectors=vectors, labels=labels, file_index=np.arange(len(labels)), files=(),
+                       detect_s=np.zeros(0), embed_s=np.zeros(0))
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_each_person_held_out_is_judged_at_the_threshold_of_a_gallery_without_them():
+    # Nine people 0.3 from a common face, and person 8 a lookalike of person 0.
+    rng = np.random.default_rng(8)
+    centres = unit(unit(rng.normal(size=(1, 128))) + 0.3 * unit(rng.normal(size=(9, 128))))
+    centres[8] = unit(centres[:1] + 0.15 * unit(rng.normal(size=(1, 128))))[0]
+
+    def faces(count: int, spread: float) -> EmbeddedSet:
+        labels = np.arange(count) % 9
+        return embedded(unit(centres[labels] + spread * unit(rng.normal(size=(count, 128)))), labels.astype(str))
+
+    gallery, probes = faces(45, 0.1), faces(27, 0.15)
+    enrolled = EmbeddedSet.join([gallery, probes], 128)
+    found = held_out_people("dlib", gallery_distances(gallery.vectors, gallery.labels), gallery, enrolled)
+    people = sorted(set(gallery.labels.tolist()))
+    assert [fold["person"] for fold in found["folds"]] == people
+    default = BACKBONE_DEFAULTS["dlib"].threshold
+    for fold in found["folds"]:
+        rest = gallery.labels != fold["person"]
+        assert fold["threshold"] == calibrate_threshold(gallery.vectors[rest], gallery.labels[rest],
+                                                        backbone="dlib").threshold
+        own = enrolled.vectors[enrolled.labels == fold["person"]]
+        distance = np.sqrt(np.maximum(2 - 2 * own.astype(np.float64) @ gallery.vectors[rest].T, 0)).min(axis=1)
+        assert fold["samples"] == len(own)
+        assert fold["calibrated_accepted"] == int((distance <= fold["threshold"] + 1e-6).sum())
+        assert fold["default_accepted"] == int((distance <= default + 1e-6).sum())
+    calibrated, at_default = found["rows"]
+    assert found["people"] == len(people) and found["samples"] == len(enrolled)
+    assert calibrated["samples_accepted"] == sum(fold["calibrated_accepted"] for fold in found["folds"])
+    assert calibrated["people_accepted"] == [f["person"] for f in found["folds"] if f["calibrated_accepted"]]
+    assert at_default["threshold"] == f"{default:.3f}"
+    assert calibrated["people_accepted"] == at_default["people_accepted"] == ["0", "8"]  # the lookalikes
+    assert calibrated["far_people"] == pytest.approx(2 / 9)
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +145,22 @@ def test_the_report_shows_the_calibrated_threshold_next_to_the_default(split_run
     assert f"| {calibrated['threshold']:.3f} | calibrated |" in text
     assert f"| {default['threshold']:.3f} | default |" in text
     assert "calibrated from the gallery (FAR, TAR)" in text  # the side-by-side column
+
+
+@pytest.mark.slow
+def test_no_enrolled_person_held_out_of_the_split_is_accepted_by_its_gallery_calibrated_without_them(
+    split_run: tuple[Path, dict[str, Any]],
+):
+    # 17 more strangers than unknown/ holds: 0 of 17 people has a one-sided 95% bound of 16%.
+    out, result = split_run
+    held_out = result["calibration"]["held_out"]
+    assert held_out["people"] == 17
+    assert held_out["samples"] == result["samples"]["gallery_samples"] + result["samples"]["probe_samples"] - (
+        result["samples"]["gallery_without_face"] + result["samples"]["probes_without_face"])
+    assert all(fold["source"] == "calibrated" for fold in held_out["folds"])
+    calibrated, default = held_out["rows"]
+    assert calibrated["people_accepted"] == [] and calibrated["samples_accepted"] == 0, held_out["folds"]
+    assert default["people_accepted"] == []
+    assert calibrated["far_people_upper_95"] == pytest.approx(upper_bound_95(0, 17))
+    text = (out / "report.md").read_text()
+    assert "Each enrolled person as a stranger in turn" in text and "0 of 17 (nobody)" in text

@@ -74,6 +74,28 @@ def test_gallery_distances_match_a_brute_force_search(monkeypatch: pytest.Monkey
     assert len(found.genuine_nearest) == len(labels) - 1  # "alone" has no genuine pair
 
 
+def test_distances_without_a_person_are_those_of_the_gallery_they_never_joined():
+    vectors, labels = clustered_gallery(7, 4, spread=0.4, seed=6)
+    labels = np.array([f"p{label}" for label in labels])
+    labels[-1] = "alone"  # one embedding: no genuine distance of their own
+    order = np.random.default_rng(7).permutation(len(labels))
+    vectors, labels = vectors[order], labels[order]
+    found = gallery_distances(vectors, labels)
+    assert [found.people[i] for i in found.genuine_people].count("alone") == 0
+    for person in found.people:
+        left = found.without(person)
+        rest = labels != person
+        again = gallery_distances(vectors[rest], labels[rest])
+        assert left.people == again.people and person not in left.people
+        assert np.allclose(left.pair_minima, again.pair_minima, atol=1e-6)
+        assert left.genuine_people.tolist() == again.genuine_people.tolist()
+        assert np.allclose(left.genuine_nearest, again.genuine_nearest, atol=1e-6)
+        assert calibrate_threshold(vectors[rest], labels[rest], backbone="dlib") == calibration.calibrate_distances(
+            left, backbone="dlib")
+    with pytest.raises(ValueError, match="not one of this gallery's people"):
+        found.without("nobody")
+
+
 def test_the_threshold_falls_as_the_gallery_grows_and_meets_the_target_where_it_is():
     fit = ImpostorFit(mu=0.52, sigma=0.063, people=17, pairs=136)  # ../shared/faces's pair minima
     sizes = [5, 12, 17, 50, 100, 400, 2000]
