@@ -5,10 +5,11 @@ from typing import Any
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
-from attendance.courses.services import course_membership_remove, user_role_problem
+from attendance.courses.services import course_membership_add, course_membership_remove, user_role_problem
 from attendance.models import (
     AccessEvent,
     AttendanceChange,
@@ -29,6 +30,7 @@ from attendance.models import (
     User,
     WarningEmail,
 )
+from attendance.privacy.deletion import checkin_snapshots_delete, course_delete, face_enrolment_delete, sessions_delete
 from attendance.privacy.services import face_data_delete_before_account
 
 
@@ -78,6 +80,8 @@ class UserAdmin(DjangoUserAdmin):
 class MembershipInline(admin.TabularInline):
     model = CourseMembership
     extra = 0
+    fields = ("student", "joined_at")
+    readonly_fields = ("joined_at",)
     autocomplete_fields = ("student",)
 
 
@@ -113,6 +117,35 @@ class CourseAdmin(admin.ModelAdmin):
     def session_count(self, obj: Course) -> int:
         return obj._sessions  # type: ignore[attr-defined]
 
+    # Deleting a course, or a session or a student on its page, goes through the services: a plain
+    # delete left snapshot images, the course's index files, and a removed student's face in its index.
+    def delete_model(self, request: HttpRequest, obj: Course) -> None:
+        course_delete(course=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Course]) -> None:
+        for course in queryset:
+            course_delete(course=course)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        course: Course = form.instance
+        with transaction.atomic():
+            if formset.model is CourseMembership:
+                changed = formset.save(commit=False)  # new and changed rows; the deleted ones listed aside
+                for membership in formset.deleted_objects:
+                    course_membership_remove(course=course, student=membership.student)
+                for membership in changed:
+                    if membership.pk:  # the row's student was changed: the old one leaves
+                        before = CourseMembership.objects.select_related("student").get(pk=membership.pk)
+                        course_membership_remove(course=course, student=before.student)
+                    course_membership_add(course=course, student=membership.student)
+            elif formset.model is Session:
+                changed = formset.save(commit=False)
+                sessions_delete(sessions=Session.objects.filter(pk__in=[s.pk for s in formset.deleted_objects]))
+                for session in changed:
+                    session.save()
+            else:
+                formset.save()
+
 
 @admin.register(CourseMembership)
 class CourseMembershipAdmin(admin.ModelAdmin):
@@ -146,6 +179,14 @@ class FaceEnrolmentAdmin(admin.ModelAdmin):
     def embedding_count(self, obj: FaceEnrolment) -> int:
         return obj._embeddings  # type: ignore[attr-defined]
 
+    # The video file goes too, and the vectors leave the course indexes (a plain delete left both).
+    def delete_model(self, request: HttpRequest, obj: FaceEnrolment) -> None:
+        face_enrolment_delete(enrolment=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[FaceEnrolment]) -> None:
+        for enrolment in queryset:
+            face_enrolment_delete(enrolment=enrolment)
+
 
 @admin.register(FaceEmbedding)
 class FaceEmbeddingAdmin(admin.ModelAdmin):
@@ -176,6 +217,13 @@ class SessionAdmin(admin.ModelAdmin):
     readonly_fields = ("kiosk_token",)
     inlines = (AttendanceRecordInline,)
 
+    # The snapshots' image files go too (a plain delete left them).
+    def delete_model(self, request: HttpRequest, obj: Session) -> None:
+        sessions_delete(sessions=Session.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        sessions_delete(sessions=queryset)
+
 
 class AttendanceChangeInline(admin.TabularInline):
     model = AttendanceChange
@@ -203,6 +251,13 @@ class CheckinSnapshotAdmin(admin.ModelAdmin):
     list_display = ("session", "taken_at")
     list_filter = ("session__course",)
     date_hierarchy = "taken_at"
+
+    # The image file goes too (a plain delete left it).
+    def delete_model(self, request: HttpRequest, obj: CheckinSnapshot) -> None:
+        checkin_snapshots_delete(snapshots=CheckinSnapshot.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CheckinSnapshot]) -> None:
+        checkin_snapshots_delete(snapshots=queryset)
 
 
 @admin.register(AccessEvent)

@@ -116,10 +116,23 @@ def _build(
     return index, student_of, calibration
 
 
+def _index_files(course_id: int) -> list[Path]:
+    return list(Path(settings.ROLLCALL_INDEX_DIR).glob(f"course-{course_id}-*.faiss"))
+
+
 def _prune_old_files(course_id: int, keep: Path) -> None:
-    for path in Path(settings.ROLLCALL_INDEX_DIR).glob(f"course-{course_id}-*.faiss"):
+    for path in _index_files(course_id):
         if path != keep:
             path.unlink(missing_ok=True)
+
+
+def course_index_files_delete(*, course_id: int) -> None:
+    """Every index file of a course, and this process's cached index of it: for a course that is
+    being deleted (its files hold its students' face vectors, sealed, until then)."""
+    with _cache_lock:
+        _cache.pop(course_id, None)
+    for path in _index_files(course_id):
+        path.unlink(missing_ok=True)
 
 
 def course_index_rebuild(*, course: Course) -> int:

@@ -66,7 +66,8 @@ class WithdrawalResult:
     course_ids: list[int]
 
 
-def _delete_files(names: Iterable[str]) -> None:
+def stored_files_delete(names: Iterable[str]) -> None:
+    """Delete files from storage, after their rows are gone (call it on commit)."""
     for name in names:
         try:
             default_storage.delete(name)
@@ -161,7 +162,7 @@ def face_data_delete(
         # Every process compares this version with its cached index: bumping it here, in the same
         # transaction, means no search can use an index that still holds the deleted vectors.
         Course.objects.filter(pk__in=course_ids).update(index_version=F("index_version") + 1)
-        transaction.on_commit(lambda: _delete_files([*videos, *snapshot_files]))
+        transaction.on_commit(lambda: stored_files_delete([*videos, *snapshot_files]))
         transaction.on_commit(lambda: _forget_sightings(student.pk))
         schedule_index_rebuild(course_ids)
     return WithdrawalResult(
@@ -289,7 +290,7 @@ def checkin_snapshot_store(
             snapshot.save()
             snapshot.students.set(list(students))
     except Exception:
-        _delete_files([snapshot.image.name] if snapshot.image.name else [])  # no row points at it
+        stored_files_delete([snapshot.image.name] if snapshot.image.name else [])  # no row points at it
         raise
     return snapshot
 
@@ -312,7 +313,7 @@ def snapshots_delete_expired(*, now: datetime | None = None, batch: int = 500) -
                 break
             CheckinSnapshot.objects.filter(pk__in=[pk for pk, _ in expired]).delete()
             names = [image for _, image in expired if image]
-            transaction.on_commit(lambda names=names: _delete_files(names))  # type: ignore[misc]
+            transaction.on_commit(lambda names=names: stored_files_delete(names))  # type: ignore[misc]
         deleted += len(expired)
     if deleted:
         logger.info("deleted %d check-in snapshot(s) older than %s", deleted, cutoff.isoformat())
