@@ -81,6 +81,8 @@ def _render(
         "max_mb": settings.ROLLCALL_ENROLMENT_MAX_UPLOAD_MB,
         "max_seconds": settings.ROLLCALL_ENROLMENT_MAX_SECONDS,
         "keeps_videos": settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS,
+        "stores_snapshots": settings.ROLLCALL_STORE_SNAPSHOTS,
+        "snapshot_days": settings.ROLLCALL_SNAPSHOT_RETENTION_DAYS,
         "consent_version": consent_text.consent_version(),
         "retention_days": settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS,
         "notice_days": settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS,

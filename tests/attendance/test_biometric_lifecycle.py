@@ -186,7 +186,8 @@ def test_the_consent_version_follows_the_words_not_the_template_source(settings,
     """Reindenting or marking the text for translation keeps the version; a changed word does not."""
     folder = tmp_path / "enrolment"
     folder.mkdir()
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
+    templates = settings.TEMPLATES
+    settings.TEMPLATES = [{**templates[0], "DIRS": [tmp_path, *templates[0]["DIRS"]]}]
 
     def version(source: str) -> str:
         (folder / "_consent_text.html").write_text(source)
@@ -204,13 +205,53 @@ def test_the_consent_version_follows_the_words_not_the_template_source(settings,
                        "{% endblocktranslate %}</p>") == plain
         assert version("<p>We keep your face for {{ retention_days }} weeks.</p>") != plain
     finally:
-        consent.consent_version.cache_clear()
+        settings.TEMPLATES = templates  # the real templates again (the engines are reset) before the
+        consent.consent_version.cache_clear()  # version is read again, here or in a later test
     # The last version defined as a hash of the source: its words are today's, so its consent holds.
     assert not consent.consent_outdated("0aa19237db14")
     assert consent.consent_outdated("0123456789ab")
 
 
 @pytest.mark.django_db
+def test_with_check_in_pictures_kept_the_consent_says_so_and_earlier_consent_is_asked_again(
+    make_user, admin_user, client, settings
+):
+    student = make_user("student")
+    enrolment = enrolment_images_create(student=student, images=person_images("john_salley"), by=admin_user,
+                                        consent=True)
+    client.force_login(student)
+    page = client.get(reverse("enrolment")).content.decode()
+    assert "Check-in pictures" not in page and 'id="consent-changed"' not in page
+
+    settings.ROLLCALL_STORE_SNAPSHOTS, settings.ROLLCALL_SNAPSHOT_RETENTION_DAYS = True, 9
+    page = client.get(reverse("enrolment")).content.decode()
+    assert "A picture in which you were recognised is kept for 9 days" in page
+    croatian = client.get(reverse("enrolment"), HTTP_ACCEPT_LANGUAGE="hr").content.decode()
+    assert "Slika na kojoj ste prepoznati čuva se 9 dana" in croatian
+    assert 'id="consent-changed"' not in page  # consent to today's version covers every variant of it
+    # Consent to a version from before the pictures' sentence existed holds only while none are kept.
+    for earlier in consent.SAME_TEXT:
+        FaceEnrolment.objects.filter(pk=enrolment.pk).update(consent_version=earlier)
+        assert 'id="consent-changed"' in client.get(reverse("enrolment")).content.decode()
+        assert consent.consent_outdated(earlier)
+        settings.ROLLCALL_STORE_SNAPSHOTS = False
+        assert not consent.consent_outdated(earlier)
+        assert 'id="consent-changed"' not in client.get(reverse("enrolment")).content.decode()
+        settings.ROLLCALL_STORE_SNAPSHOTS = True
+
+
+def test_the_consent_checkbox_label_is_part_of_the_consent_version(monkeypatch):
+    today = consent.consent_version()
+    try:
+        monkeypatch.setattr(consent, "CONSENT_LABEL_TEMPLATE", "enrolment/_consent_text.html")  # other words
+        consent.consent_version.cache_clear()
+        assert consent.consent_version() != today
+    finally:
+        monkeypatch.undo()
+        consent.consent_version.cache_clear()
+    assert consent.consent_version() == today
+
+
 def test_exports_and_enrolments_on_a_students_behalf_are_in_the_access_trail(make_user, admin_user, client):
     student = make_user("student")
     enrolment_images_create(student=student, images=person_images("john_salley"), by=admin_user, consent=True)
