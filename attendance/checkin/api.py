@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 from django.conf import settings
 from django.http import UnreadablePostError
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -33,10 +33,16 @@ from attendance import permissions
 from attendance.checkin import liveness as checkin_liveness
 from attendance.checkin import selectors as checkin_selectors
 from attendance.checkin import services as checkin_service
+from attendance.checkin.serializers import (
+    CheckinResultSerializer,
+    MarkSerializer,
+    RosterEntrySerializer,
+    SessionStateSerializer,
+)
 from attendance.models import AttendanceRecord, Session
 from attendance.platform.api import Conflict, PayloadTooLarge, ServiceUnavailable, error_responses, models_unavailable
 from attendance.platform.redis import key, redis_client
-from attendance.sessions.api import AUTHENTICATION, SessionInfoSerializer, require_manager, session_or_404
+from attendance.sessions.api import AUTHENTICATION, require_manager, session_or_404
 from attendance.sessions.records import RecordError, RecordPermissionError, attendance_record_set
 from attendance.sessions.selectors import session_info
 from attendance.sessions.services import (
@@ -100,109 +106,6 @@ class CheckinRateThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return self._wait
-
-
-class CheckinChallengeSerializer(serializers.Serializer):
-    prompt = serializers.CharField(help_text=gettext_lazy('What to show, e.g. "Turn your head to your left".'))
-    direction = serializers.ChoiceField(
-        choices=["left", "right"], help_text=gettext_lazy("The student's own left or right.")
-    )
-    seconds_left = serializers.FloatField(help_text=gettext_lazy("Time left to answer."))
-    seconds = serializers.FloatField(help_text=gettext_lazy("Time given to answer in all."))
-
-
-class CheckinFaceSerializer(serializers.Serializer):
-    box = serializers.ListField(
-        child=serializers.IntegerField(), min_length=4, max_length=4,
-        help_text=gettext_lazy("x, y, width, height in pixels of the processed image (see width and height)."),
-    )
-    outcome = serializers.ChoiceField(
-        choices=checkin_service.Outcome.ALL,
-        help_text=gettext_lazy("unknown: nobody enrolled on the course; doubtful: a weak match, for the lecturer to "
-        "confirm; confirming: recognised, waiting for more snapshots; marked: this snapshot marked the "
-        "student; recorded: the student already has a record in this session; challenge: answer the head-turn "
-        "prompt in `challenge`; challenge_failed: the prompt was not answered, a new one follows; not_live: "
-        "possible photo or screen, never marked."),
-    )
-    student_id = serializers.IntegerField(allow_null=True)
-    name = serializers.CharField(help_text=gettext_lazy('The student\'s name, or "Unknown".'))
-    distance = serializers.FloatField(
-        allow_null=True, help_text=gettext_lazy("L2 distance to the student's nearest face (0-2).")
-    )
-    votes = serializers.IntegerField()
-    confirmations = serializers.IntegerField(help_text=gettext_lazy("Agreeing snapshots within the window so far."))
-    record_status = serializers.CharField(allow_null=True)
-    liveness_score = serializers.FloatField(
-        allow_null=True, help_text=gettext_lazy(
-            "This snapshot's passive live score, 0-1; null with liveness off and for a face that cannot be "
-            "marked now (unknown, already recorded or doubtful), which is not scored."
-        )
-    )
-    challenge = CheckinChallengeSerializer(
-        allow_null=True, help_text=gettext_lazy('The head turn to answer now (outcome "challenge"), else null.')
-    )
-    reason = serializers.CharField(
-        help_text=gettext_lazy("Why the face is not live (not_live, challenge_failed), else empty.")
-    )
-
-
-class CheckinResultSerializer(serializers.Serializer):
-    width = serializers.IntegerField()
-    height = serializers.IntegerField()
-    faces = CheckinFaceSerializer(many=True)
-    confirmations_needed = serializers.IntegerField()
-    marked = serializers.ListField(
-        child=serializers.IntegerField(), help_text=gettext_lazy("Students this snapshot marked.")
-    )
-    processing_ms = serializers.IntegerField()
-    liveness = serializers.CharField(
-        help_text=gettext_lazy(
-            "The liveness policy applied: off, passive or passive+challenge; unavailable when the policy asks "
-            "for liveness but its models cannot be loaded here (faces are then marked as with liveness off)."
-        )
-    )
-    notice = serializers.CharField(help_text=gettext_lazy("A sentence to show the lecturer or the kiosk, or empty."))
-
-
-class RosterEntrySerializer(serializers.Serializer):
-    student_id = serializers.IntegerField()
-    name = serializers.CharField()
-    student_number = serializers.CharField()
-    face_enrolled = serializers.BooleanField()
-    status = serializers.ChoiceField(choices=AttendanceRecord.Status.choices, allow_null=True)
-    method = serializers.ChoiceField(choices=AttendanceRecord.Method.choices, allow_null=True)
-    marked_at = serializers.DateTimeField(allow_null=True)
-    confidence = serializers.FloatField(allow_null=True, help_text=gettext_lazy("Recognition distance of a face mark."))
-
-
-class DoubtfulSerializer(serializers.Serializer):
-    student_id = serializers.IntegerField()
-    name = serializers.CharField()
-    distance = serializers.FloatField()
-    seen_at = serializers.FloatField(help_text=gettext_lazy("Unix time of the last sighting."))
-
-
-class NotLiveSerializer(serializers.Serializer):
-    student_id = serializers.IntegerField()
-    name = serializers.CharField()
-    reason = serializers.CharField(help_text=gettext_lazy("Why liveness failed."))
-    seen_at = serializers.FloatField(help_text=gettext_lazy("Unix time of the last failure."))
-
-
-class SessionStateSerializer(serializers.Serializer):
-    session = SessionInfoSerializer()
-    students = RosterEntrySerializer(many=True)
-    doubtful = DoubtfulSerializer(many=True)
-    not_live = NotLiveSerializer(
-        many=True, help_text=gettext_lazy('Faces that failed liveness lately: "possible photo or screen of <name>".')
-    )
-    counts = serializers.DictField(child=serializers.IntegerField())
-
-
-class MarkSerializer(serializers.Serializer):
-    student = serializers.IntegerField(help_text=gettext_lazy("The student's id."))
-    status = serializers.ChoiceField(choices=AttendanceRecord.Status.choices)
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
 def session_state_payload(session: Session) -> dict[str, Any]:
@@ -300,7 +203,26 @@ class SessionCheckinApi(APIView):
             raise ServiceUnavailable(str(exc)) from exc
         except ModelUnavailableError as exc:
             raise models_unavailable(request.user, exc) from exc
-        return Response(CheckinResultSerializer(_in_reader_words(result)).data)
+        answer = _in_reader_words(result)
+        return Response(CheckinResultSerializer(_for_kiosk(answer) if kiosk else answer).data)
+
+
+# A kiosk shows the face in front of it its own name as it checks in, and nothing else about anyone:
+# not whom a doubtful face or a photo resembles (posting faces would then search the course's
+# students), nor ids, distances, votes or live scores.
+_KIOSK_NAMED = frozenset({"unknown", "confirming", "marked", "recorded", "challenge", "challenge_failed"})
+
+
+def _for_kiosk(result: checkin_service.CheckinResult) -> checkin_service.CheckinResult:
+    faces = []
+    for face in result.faces:
+        named = face.outcome in _KIOSK_NAMED
+        faces.append(replace(
+            face, student_id=None, name=face.name if named else "",
+            record_status=face.record_status if face.outcome == "marked" else None,
+            distance=None, votes=0, liveness_score=None,
+        ))
+    return replace(result, faces=faces, marked=[])
 
 
 def _in_reader_words(result: checkin_service.CheckinResult) -> checkin_service.CheckinResult:

@@ -190,7 +190,8 @@
 
   function label(face, needed) {
     if (face.outcome === "unknown") return gettext("Unknown");
-    if (face.outcome === "doubtful") return `${face.name}?`;
+    // A kiosk is not told whom a doubtful face or a photo resembles: its name comes empty.
+    if (face.outcome === "doubtful") return face.name ? `${face.name}?` : gettext("Ask the lecturer");
     if (face.outcome === "confirming") return `${face.name} (${face.confirmations}/${needed})`;
     if (face.outcome === "challenge") {
       return interpolate(gettext("%(name)s: turn %(arrow)s"),
@@ -198,7 +199,8 @@
     }
     if (face.outcome === "challenge_failed") return interpolate(gettext("%(name)s: try again"), { name: face.name }, true);
     if (face.outcome === "not_live") {
-      return interpolate(gettext("%(name)s: photo or screen?"), { name: face.name }, true);
+      return face.name ? interpolate(gettext("%(name)s: photo or screen?"), { name: face.name }, true)
+        : gettext("Photo or screen?");
     }
     return `${face.name} ✓`;
   }
@@ -254,9 +256,11 @@
     }
     if (text.textContent !== words) text.textContent = words;
     cameraStatus.querySelector(".status-ms").textContent = count ? ` · ${data.processing_ms} ms` : "";
-    if (data.marked.length) {
-      if (config.kiosk) welcome(data.faces.filter((f) => f.outcome === "marked"));
-      else refreshState();
+    if (config.kiosk) {
+      const checkedIn = data.faces.filter((f) => f.outcome === "marked");  // a kiosk gets no ids in `marked`
+      if (checkedIn.length) welcome(checkedIn);
+    } else if (data.marked.length) {
+      refreshState();
     }
   }
 

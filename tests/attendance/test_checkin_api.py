@@ -628,3 +628,48 @@ def test_a_snapshot_cut_off_mid_upload_gets_400_not_a_server_error(course, lectu
     assert response.status_code == 400
     assert "did not arrive whole" in str(response.data["detail"])
     assert "check-in body not read whole" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_kiosk_is_told_only_the_name_of_the_face_checking_in(classroom, lecturer, settings):
+    settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
+    katie, session = classroom
+    kiosk = APIClient()
+    token = session_kiosk_token_create(session=session, by=lecturer)
+    frames = katie_probe_jpegs()
+    settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.95  # every probe of Katie is a doubtful match (see above)
+    doubtful = post_image(kiosk, session, frames[0], HTTP_X_KIOSK_TOKEN=token).json()
+    [face] = doubtful["faces"]
+    assert face["outcome"] == "doubtful"
+    assert (face["name"], face["student_id"], face["distance"], face["votes"]) == ("", None, None, 0)
+    # The lecturer's page gets the name to confirm or dismiss.
+    assert post_image(lecturer_client(lecturer), session, frames[1]).json()["faces"][0]["name"] == "Katie Hill"
+
+    settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.0
+    marked = post_image(kiosk, session, frames[2], HTTP_X_KIOSK_TOKEN=token).json()
+    [face] = marked["faces"]
+    assert (face["outcome"], face["name"], face["record_status"]) == ("marked", "Katie Hill", "present")
+    assert (face["student_id"], face["distance"], face["votes"], marked["marked"]) == (None, None, 0, [])
+    assert AttendanceRecord.objects.get(session=session, student=katie).status == "present"
+    again = post_image(kiosk, session, frames[3], HTTP_X_KIOSK_TOKEN=token).json()["faces"][0]
+    assert (again["outcome"], again["name"], again["record_status"]) == ("recorded", "Katie Hill", None)
+
+
+def test_a_kiosk_answer_names_nobody_a_photo_or_a_doubtful_face_resembles():
+    from attendance.checkin.api import _for_kiosk
+
+    outcomes = ["unknown", "doubtful", "confirming", "marked", "recorded", "challenge", "challenge_failed",
+                "not_live"]
+    assert set(outcomes) == set(checkin_service.Outcome.ALL)
+    faces = [checkin_service.FaceResult(box=(0, 0, 9, 9), outcome=outcome, student_id=7, name="Katie Hill",
+                                        distance=0.2, votes=2, record_status="present", liveness_score=0.9)
+             if outcome != "unknown" else checkin_service.FaceResult(box=(0, 0, 9, 9), outcome=outcome)
+             for outcome in outcomes]
+    result = _for_kiosk(checkin_service.CheckinResult(width=9, height=9, faces=faces, confirmations_needed=1,
+                                                      marked=[7]))
+    named = {face.outcome: face.name for face in result.faces}
+    assert named == {"unknown": "Unknown", "doubtful": "", "not_live": "", "confirming": "Katie Hill",
+                     "marked": "Katie Hill", "recorded": "Katie Hill", "challenge": "Katie Hill",
+                     "challenge_failed": "Katie Hill"}
+    assert all((f.student_id, f.distance, f.votes, f.liveness_score) == (None, None, 0, None) for f in result.faces)
+    assert [f.record_status for f in result.faces if f.record_status] == ["present"]  # the marked face's only
+    assert result.marked == []
