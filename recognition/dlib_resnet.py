@@ -22,7 +22,6 @@ source file's sha256; rebuilt when that differs or the cache cannot be read).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .dlib_format import DlibFormatError, DnnFile, Layer, read_dnn
+from .weights import sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -116,14 +116,6 @@ def _fold(conv: Layer, affine: Layer) -> tuple[np.ndarray, np.ndarray]:
 
 # --- the cache of converted weights -------------------------------------------------------------
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def cache_path(dat_path: Path, cache_dir: str | os.PathLike[str]) -> Path:
     return Path(cache_dir) / f"{dat_path.stem}.torch.npz"
 
@@ -137,7 +129,7 @@ def load_weights(
     source = Path(dat_path)
     if cache_dir is None:
         return convert(read_dnn(source))
-    digest = file_sha256(source)
+    digest = sha256_of(source)
     path = cache_path(source, cache_dir)
     cached = _read_cache(path, digest)
     if cached is not None:

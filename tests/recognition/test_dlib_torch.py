@@ -21,10 +21,10 @@ from recognition.dlib_resnet import (
     cache_path,
     convert,
     expected_layer_kinds,
-    file_sha256,
     load_weights,
 )
 from recognition.embed import AGREEMENT_MIN_COSINE, DlibEmbedder, fastest_precision
+from recognition.weights import sha256_of
 
 from .conftest import image_paths
 
@@ -175,7 +175,7 @@ def test_converted_weights_are_cached_with_the_source_checksum_and_rebuilt_when_
     cached = cache_path(resnet_file, tmp_path)
     with np.load(cached) as archive:
         meta = json.loads(bytes(archive["_meta"]).decode())
-    assert meta["sha256"] == file_sha256(resnet_file)
+    assert meta["sha256"] == sha256_of(Path(resnet_file))
     assert first.keys() == fresh.keys() and all(np.array_equal(first[k], fresh[k]) for k in fresh)
 
     for damage in (b"not an npz at all", cached.read_bytes()[:1000]):
