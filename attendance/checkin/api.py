@@ -30,6 +30,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from attendance import permissions
+from attendance.checkin import lists as checkin_lists
 from attendance.checkin import liveness as checkin_liveness
 from attendance.checkin import selectors as checkin_selectors
 from attendance.checkin import services as checkin_service
@@ -117,10 +118,10 @@ def session_state_payload(session: Session) -> dict[str, Any]:
     return {
         "session": session_info(session),
         "students": roster,
-        "doubtful": checkin_service.session_doubtful_matches(session=session)
+        "doubtful": checkin_lists.session_doubtful_matches(session=session)
         if session.status == Session.Status.OPEN else [],
         "not_live": [replace(face, reason=checkin_liveness.reason_words(face.reason))
-                     for face in checkin_service.session_not_live(session=session)]
+                     for face in checkin_lists.session_not_live(session=session)]
         if session.status == Session.Status.OPEN else [],
         "counts": counts,
     }
@@ -333,8 +334,8 @@ class SessionMarkApi(APIView):
             raise PermissionDenied(str(exc)) from exc
         except RecordError as exc:
             raise ParseError(str(exc)) from exc
-        checkin_service.forget_doubtful(session_id=session.pk, student_id=student.pk)
-        checkin_service.forget_not_live(session_id=session.pk, student_id=student.pk)
+        checkin_lists.forget_doubtful(session_id=session.pk, student_id=student.pk)
+        checkin_lists.forget_not_live(session_id=session.pk, student_id=student.pk)
         entry = next(e for e in checkin_selectors.session_roster(session=session) if e.student_id == student.pk)
         return Response(RosterEntrySerializer(entry).data)
 
@@ -353,5 +354,5 @@ class SessionDoubtfulDismissApi(APIView):
     def delete(self, request: Request, pk: int, student_id: int) -> Response:
         session = session_or_404(pk)
         require_manager(request, session)
-        checkin_service.forget_doubtful(session_id=session.pk, student_id=student_id)
+        checkin_lists.forget_doubtful(session_id=session.pk, student_id=student_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

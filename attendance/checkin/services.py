@@ -14,12 +14,10 @@ challenge policy, after answering a random head turn). See checkin/liveness.py.
 
 from __future__ import annotations
 
-import json
 import logging
 import statistics
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -29,6 +27,7 @@ from django.utils.translation import gettext
 
 from attendance import ml
 from attendance.checkin import liveness as checkin_liveness
+from attendance.checkin.lists import forget_doubtful, remember_doubtful, student_names
 from attendance.courses.indexes import course_index_get
 from attendance.courses.selectors import course_threshold
 from attendance.models import AttendanceRecord, CourseMembership, Session, User
@@ -46,7 +45,6 @@ logger = logging.getLogger(__name__)
 CHECKIN_MAX_SIDE = 1280
 CHECKIN_MAX_FULL_DECODE_PIXELS = 8_000_000  # a non-JPEG is decoded whole (recognition.load_image)
 # How long a doubtful match stays on the lecturer's list without being seen again.
-DOUBTFUL_TTL_SECONDS = 300
 
 
 class Outcome:
@@ -87,14 +85,6 @@ class CheckinResult:
     processing_ms: int = 0
     liveness: str = LivenessPolicy.OFF.value
     notice: str = ""  # a plain sentence for the lecturer or the kiosk, e.g. liveness unavailable
-
-
-@dataclass(frozen=True)
-class DoubtfulMatch:
-    student_id: int
-    name: str
-    distance: float
-    seen_at: float
 
 
 def doubtful_from(threshold: float) -> float:
@@ -140,7 +130,7 @@ def session_check_in(
                         embedder=recognizer.embedder)
 
     student_ids = [int(m.label) for m in matches if m.label is not None]  # type: ignore[arg-type]
-    names = _names(student_ids)
+    names = student_names(student_ids)
     recorded = dict(
         AttendanceRecord.objects.filter(session=session, student_id__in=student_ids).values_list("student_id", "status")
     )
@@ -162,7 +152,7 @@ def session_check_in(
             faces.append(replace(seen, outcome=Outcome.RECORDED, record_status=recorded[student_id]))
             continue
         if match.distance > doubtful_above:
-            _remember_doubtful(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
+            remember_doubtful(session_id=session.pk, student_id=student_id, distance=match.distance, now=now)
             faces.append(replace(seen, outcome=Outcome.DOUBTFUL))
             continue
         decision: LivenessDecision | None = None
@@ -286,12 +276,6 @@ def _identify(*, session: Session, vectors: np.ndarray, params: BackboneDefaults
     return assign_unique(candidates)
 
 
-def _names(student_ids: Sequence[int]) -> dict[int, str]:
-    if not student_ids:
-        return {}
-    return {user.pk: user.display_name for user in User.objects.filter(pk__in=student_ids)}
-
-
 def _int_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int]:
     """The box clipped to the image, in whole pixels, for the page to draw."""
     x, y, w, h = box
@@ -308,10 +292,6 @@ def _ms_since(started: float) -> int:
 
 def _seen_key(session_id: int, student_id: int) -> str:
     return session_key(session_id, "checkin", "seen", student_id)
-
-
-def _doubtful_key(session_id: int) -> str:
-    return session_key(session_id, "checkin", "doubtful")
 
 
 def _confirm(*, session_id: int, student_id: int, distance: float, now: float) -> list[float]:
@@ -378,68 +358,6 @@ def _store_snapshot(*, session: Session, image_bytes: bytes, student_ids: list[i
         checkin_snapshot_store(session=session, jpeg=image_bytes, students=User.objects.filter(pk__in=student_ids))
     except Exception:  # a full disk must not undo a check-in that has been recorded
         logger.exception("could not store the check-in snapshot of session %s", session.pk)
-
-
-def _remember_doubtful(*, session_id: int, student_id: int, distance: float, now: float) -> None:
-    name = _doubtful_key(session_id)
-    pipe = redis_client().pipeline(transaction=True)
-    pipe.hset(name, str(student_id), json.dumps({"distance": round(distance, 4), "seen_at": now}))
-    pipe.expire(name, DOUBTFUL_TTL_SECONDS)
-    pipe.execute()
-
-
-def forget_doubtful(*, session_id: int, student_id: int) -> None:
-    """Drop a student from the doubtful list: confirmed, marked by hand or dismissed by the lecturer."""
-    redis_client().hdel(_doubtful_key(session_id), str(student_id))
-
-
-def session_doubtful_matches(*, session: Session, now: float | None = None) -> list[DoubtfulMatch]:
-    """Doubtful matches of the last few minutes for students still without a record, nearest first."""
-    now = time.time() if now is None else now
-    raw = redis_client().hgetall(_doubtful_key(session.pk))
-    seen: dict[int, dict[str, float]] = {}
-    for student_id, value in raw.items():
-        entry = json.loads(value)
-        if now - float(entry["seen_at"]) <= DOUBTFUL_TTL_SECONDS:
-            seen[int(student_id)] = entry
-    if not seen:
-        return []
-    recorded = set(
-        AttendanceRecord.objects.filter(session=session, student_id__in=seen).values_list("student_id", flat=True)
-    )
-    names = _names([s for s in seen if s not in recorded])
-    matches = [
-        DoubtfulMatch(student_id=s, name=names[s], distance=float(e["distance"]), seen_at=float(e["seen_at"]))
-        for s, e in seen.items()
-        if s in names
-    ]
-    return sorted(matches, key=lambda m: m.distance)
-
-
-@dataclass(frozen=True)
-class NotLiveFace:
-    student_id: int
-    name: str
-    reason: str
-    seen_at: float
-
-
-def session_not_live(*, session: Session, now: float | None = None) -> list[NotLiveFace]:
-    """Faces that failed liveness lately, for students still without a record, latest first: the
-    lecturer sees "possible photo or screen of <name>" and can look up."""
-    found = checkin_liveness.suspects(session_id=session.pk, now=now)
-    if not found:
-        return []
-    ids = [s.student_id for s in found]
-    recorded = set(AttendanceRecord.objects.filter(session=session, student_id__in=ids)
-                   .values_list("student_id", flat=True))
-    names = _names([i for i in ids if i not in recorded])
-    return [NotLiveFace(s.student_id, names[s.student_id], s.reason, s.seen_at) for s in found if s.student_id in names]
-
-
-def forget_not_live(*, session_id: int, student_id: int) -> None:
-    """Drop a student from the "possible photo" lines: marked by hand by the lecturer."""
-    checkin_liveness.suspect_forget(session_id=session_id, student_id=student_id)
 
 
 def checkin_state_clear(*, session_id: int) -> None:

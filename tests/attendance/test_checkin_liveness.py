@@ -18,6 +18,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from attendance.checkin import lists as checkin_lists
 from attendance.checkin import liveness as checkin_liveness
 from attendance.checkin import services as checkin_service
 from attendance.models import AttendanceRecord, Course
@@ -162,7 +163,7 @@ def test_a_turn_the_wrong_way_fails_and_a_new_challenge_follows(tran_session, mo
     failed = results[seen.index("challenge_failed")][0]
     assert failed.reason == "turned the wrong way"
     assert not AttendanceRecord.objects.filter(session=session).exists()
-    names = [s.name for s in checkin_service.session_not_live(session=session, now=T0 + 5)]
+    names = [s.name for s in checkin_lists.session_not_live(session=session, now=T0 + 5)]
     assert names == ["Tran Van Luyt"]
     # Later he faces the camera again: a new prompt (a retry) once his face is confirmed again. (A
     # prompt issued while he still looked away, and never answered, may fail first.)

@@ -202,7 +202,7 @@ def test_the_kiosk_challenge_marks_a_face_that_turns_the_asked_way_and_not_one_t
     assert "s left" in door.inner_text(".challenge-countdown")
     screenshot(door, f"kiosk-challenge-{direction}")
     if answers:
-        from attendance.checkin.services import session_not_live
+        from attendance.checkin.lists import session_not_live
 
         try:
             door.wait_for_selector(".welcome-item", timeout=15_000)
