@@ -167,11 +167,12 @@ def _embed(views: Sequence[View], *, progress: Callable[..., None]) -> np.ndarra
 def embedding_rows(
     enrolment: FaceEnrolment, vectors: np.ndarray, times: Sequence[float | None], qualities: Sequence[float | None]
 ) -> list[FaceEmbedding]:
-    """The rows of an enrolment's embeddings, each vector sealed with the current biometric key.
-    The first enrolment records the site's embedding space (inside the caller's transaction)."""
+    """The rows of an enrolment's embeddings, each vector sealed with the current biometric key,
+    for the caller's transaction to store (biometric.sealing_keyring says why inside it). The first
+    enrolment records the site's embedding space (inside the caller's transaction)."""
     space_record(embedder=ml.embedder())
     space, dim = ml.embedder_name(), int(vectors.shape[1])
-    ring = biometric.keyring()
+    ring = biometric.sealing_keyring()
     rows = []
     for vector, t, q in zip(vectors, times, qualities, strict=True):
         key_id, sealed = biometric.vector_encrypt(vector, student_id=enrolment.student_id, backbone=space, ring=ring)

@@ -27,6 +27,7 @@ import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils.translation import gettext
 
 from recognition import IndexFormatError, ModelUnavailableError
@@ -240,6 +241,33 @@ def unseal(data: bytes, *, context: str, ring: Keyring | None = None) -> bytes:
         return AESGCM(key).decrypt(data[start : start + NONCE_BYTES], data[start + NONCE_BYTES :], context.encode())
     except InvalidTag:
         raise IndexFormatError(gettext("The index file does not decrypt (corrupt or renamed): rebuild it.")) from None
+
+
+# A PostgreSQL advisory lock between the writers of new sealed rows (shared) and a key rotation
+# (exclusive, once): "ROLL" in ASCII.
+SEALING_LOCK = 0x524F4C4C
+
+
+def sealing_keyring() -> Keyring:
+    """The keyring to seal new rows with, for a writer inside the transaction that stores them.
+
+    It holds a shared advisory lock until that transaction ends, so a key rotation's barrier
+    (rotation_barrier) waits for every row sealed with a keyring read before the new key arrived:
+    such a row is committed, and re-sealed by the rotation, before the old key can be retired."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("seal new rows inside the transaction that stores them")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [SEALING_LOCK])
+    return keyring()
+
+
+def rotation_barrier() -> None:
+    """Wait until every writer that may have sealed rows with an earlier keyring has committed or
+    rolled back; writers after it read the keyring as it is now. (SQLite: one writer at a time.)"""
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEALING_LOCK])
 
 
 def clear_cache() -> None:

@@ -101,6 +101,9 @@ def biometric_key_rotate(
 
     `after_batch(done)` is called after each committed batch (progress; tests interrupt there)."""
     ring = _start(biometric.keyring())
+    # The new key is in front now: wait for writers that read the keyring before it was (a worker
+    # storing an enrolment); their rows, committed by then, are re-sealed with the others below.
+    biometric.rotation_barrier()
     old_ids = [kid for kid in ring.keys if kid != ring.current_id]
     done = 0
     while resealed := _reseal_batch(ring, batch=batch):
@@ -117,10 +120,10 @@ def biometric_key_rotate(
         course_index_rebuild(course=course)
         rebuilt += 1
     strays = _remove_stray_files(ring.current_id)
-    # A writer that read the keyring before the rotation began (an enrolment in a worker) may have
-    # committed rows sealed with an old key since the count above: they are sealed again before the
-    # old key leaves the file, and once more after (this process still holds it), or they could never
-    # be opened again. Processes reload the keyring when the file changes.
+    # After the barrier no writer seals with an old key (they read the keyring under the shared
+    # lock, and the file had the new key first). Sealed again anyway before the old key leaves the
+    # file and once more after: a writer outside sealing_keyring (none in the app) would otherwise
+    # leave rows nobody can open. Processes reload the keyring when the file changes.
     done += _reseal_all(ring, batch=batch)
     in_setting = ring.file is None
     if not in_setting and ring.file is not None:

@@ -122,14 +122,6 @@ def _reembed_one(enrolment: FaceEnrolment, embedder: Embedder) -> bool:
         return False
     if not len(vectors):
         return False
-    ring = biometric.keyring()
-    rows = []
-    for view, vector in zip(views, vectors, strict=True):
-        key_id, sealed = biometric.vector_encrypt(vector, student_id=enrolment.student_id, backbone=embedder.name,
-                                                  ring=ring)
-        rows.append(FaceEmbedding(enrolment=enrolment, student_id=enrolment.student_id, backbone=embedder.name,
-                                  dim=int(vectors.shape[1]), vector=sealed, key_id=key_id, frame_time=view.time_s,
-                                  quality=view.quality))
     with transaction.atomic():
         # Decoding and embedding ran outside any transaction: a withdrawal (or a new video) may have
         # come meanwhile. The row lock orders this with the withdrawal, which locks it too.
@@ -137,5 +129,13 @@ def _reembed_one(enrolment: FaceEnrolment, embedder: Embedder) -> bool:
                                                                 status=FaceEnrolment.Status.READY).exists():
             logger.info("enrolment %s withdrawn or replaced while it was re-embedded: nothing stored", enrolment.pk)
             return False
+        ring = biometric.sealing_keyring()  # sealed in the transaction that stores them: see there
+        rows = []
+        for view, vector in zip(views, vectors, strict=True):
+            key_id, sealed = biometric.vector_encrypt(vector, student_id=enrolment.student_id,
+                                                      backbone=embedder.name, ring=ring)
+            rows.append(FaceEmbedding(enrolment=enrolment, student_id=enrolment.student_id, backbone=embedder.name,
+                                      dim=int(vectors.shape[1]), vector=sealed, key_id=key_id,
+                                      frame_time=view.time_s, quality=view.quality))
         FaceEmbedding.objects.bulk_create(rows)
     return True

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from django.db import transaction
 from django.utils import timezone
 
 from tests.conftest import FACES_DIR
@@ -87,7 +88,9 @@ def enrol_with_vectors(*, student: object, vectors: np.ndarray, courses: list[ob
         student=student, status=FaceEnrolment.Status.READY, consent_given_at=now, backbone=ml.embedder_name(),
         started_at=now, finished_at=now, attempts=1,
     )
-    FaceEmbedding.objects.bulk_create(embedding_rows(enrolment, vectors, [None] * len(vectors), [None] * len(vectors)))
+    with transaction.atomic():  # rows are sealed inside the transaction that stores them
+        FaceEmbedding.objects.bulk_create(embedding_rows(enrolment, vectors, [None] * len(vectors),
+                                                         [None] * len(vectors)))
     for course in courses or []:
         CourseMembership.objects.get_or_create(course=course, student=student)
         course_index_rebuild(course=course)

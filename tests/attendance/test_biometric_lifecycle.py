@@ -371,3 +371,60 @@ def test_a_former_student_made_a_lecturer_gets_a_retention_clock_too(course, mak
     assert face_data_retention_sweep(now=now).clocks_started == 1
     assert face_data_retention_sweep(now=now + timedelta(days=30.1)).students_deleted == 1
     assert not FaceEmbedding.objects.filter(student=former).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rotation_waits_for_a_writer_that_sealed_with_the_old_key_before_retiring_it(key_file, make_user):
+    """A worker storing an enrolment read the keyring (old key in front) and commits only after the
+    rotation would otherwise have finished: the rotation waits for it at its barrier."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    student = make_user("student")
+    enrolment = FaceEnrolment.objects.create(student=student, status="ready", consent_given_at=timezone.now(),
+                                             backbone="dlib")
+    vector = person_vectors("john_salley")[0]
+    ((old_id, _),) = biometric.keyring().keys.items()
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        biometric.sealing_keyring()  # in autocommit the shared lock would end with its statement
+    sealed_old, release = threading.Event(), threading.Event()
+    written: list[int] = []
+    rotated: list[object] = []
+
+    def writer() -> None:
+        try:
+            with transaction.atomic():
+                ring = biometric.sealing_keyring()
+                key_id, sealed = biometric.vector_encrypt(vector, student_id=student.pk, backbone="dlib", ring=ring)
+                assert key_id == old_id
+                written.append(FaceEmbedding.objects.create(enrolment=enrolment, student=student, backbone="dlib",
+                                                            dim=len(vector), vector=sealed, key_id=key_id).pk)
+                sealed_old.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def rotate() -> None:
+        try:
+            rotated.append(biometric_key_rotate(by_label="test"))
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=writer)
+    first.start()
+    assert sealed_old.wait(30)
+    rotation = threading.Thread(target=rotate)
+    rotation.start()
+    time.sleep(1.0)
+    assert rotation.is_alive()  # at the barrier, behind the writer's transaction
+    release.set()
+    first.join(30)
+    rotation.join(60)
+    assert rotated, "the rotation did not finish"
+    (new_id,) = biometric.keyring().keys
+    row = FaceEmbedding.objects.get(pk=written[0])
+    assert new_id != old_id and row.key_id == new_id
+    assert np.allclose(row.as_array(), vector, atol=1e-6)
+
