@@ -208,21 +208,17 @@ class SessionCheckinApi(APIView):
         return Response(CheckinResultSerializer(_for_kiosk(answer) if kiosk else answer).data)
 
 
-# A kiosk shows the face in front of it its own name as it checks in, and nothing else about anyone:
-# not whom a doubtful face or a photo resembles (posting faces would then search the course's
-# students), nor ids, distances, votes or live scores.
-_KIOSK_NAMED = frozenset({"unknown", "confirming", "marked", "recorded", "challenge", "challenge_failed"})
-
-
+# A kiosk names a face only once it is marked, and nothing else about anyone: not whom a face that
+# is still confirming (a photo, until liveness has failed it enough), doubtful, not live or already
+# recorded resembles (posting faces would search the course's students), nor ids, distances, votes,
+# live scores or why liveness failed (which would help tune a spoof). Its boxes still say what to do.
 def _for_kiosk(result: checkin_service.CheckinResult) -> checkin_service.CheckinResult:
-    faces = []
-    for face in result.faces:
-        named = face.outcome in _KIOSK_NAMED
-        faces.append(replace(
-            face, student_id=None, name=face.name if named else "",
-            record_status=face.record_status if face.outcome == "marked" else None,
-            distance=None, votes=0, liveness_score=None,
-        ))
+    faces = [
+        replace(face, student_id=None, name=face.name if face.outcome in ("unknown", "marked") else "",
+                record_status=face.record_status if face.outcome == "marked" else None,
+                distance=None, votes=0, liveness_score=None, reason="")
+        for face in result.faces
+    ]
     return replace(result, faces=faces, marked=[])
 
 

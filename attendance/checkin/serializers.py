@@ -34,8 +34,8 @@ class CheckinFaceSerializer(serializers.Serializer):
     )
     student_id = serializers.IntegerField(allow_null=True, help_text=gettext_lazy("Null for a kiosk."))
     name = serializers.CharField(help_text=gettext_lazy(
-        'The student\'s name, or "Unknown". A kiosk gets a name only for the face checking in (confirming, '
-        "marked, recorded, challenge, challenge_failed), empty for doubtful and not_live."
+        'The student\'s name, or "Unknown". A kiosk gets a name only for a face this snapshot marked; '
+        "empty otherwise."
     ))
     distance = serializers.FloatField(
         allow_null=True, help_text=gettext_lazy("L2 distance to the student's nearest face (0-2).")

@@ -190,18 +190,26 @@
 
   function label(face, needed) {
     if (face.outcome === "unknown") return gettext("Unknown");
-    // A kiosk is not told whom a doubtful face or a photo resembles: its name comes empty.
-    if (face.outcome === "doubtful") return face.name ? `${face.name}?` : gettext("Ask the lecturer");
-    if (face.outcome === "confirming") return `${face.name} (${face.confirmations}/${needed})`;
-    if (face.outcome === "challenge") {
-      return interpolate(gettext("%(name)s: turn %(arrow)s"),
-        { name: face.name, arrow: arrowFor(face.challenge.direction) }, true);
+    // A kiosk is told a name only for the face just marked: the others come without one.
+    const named = Boolean(face.name);
+    if (face.outcome === "doubtful") return named ? `${face.name}?` : gettext("Ask the lecturer");
+    if (face.outcome === "confirming") {
+      return named ? `${face.name} (${face.confirmations}/${needed})`
+        : interpolate(gettext("Hold still (%(count)s/%(needed)s)"), { count: face.confirmations, needed }, true);
     }
-    if (face.outcome === "challenge_failed") return interpolate(gettext("%(name)s: try again"), { name: face.name }, true);
+    if (face.outcome === "challenge") {
+      const arrow = arrowFor(face.challenge.direction);
+      return named ? interpolate(gettext("%(name)s: turn %(arrow)s"), { name: face.name, arrow }, true)
+        : interpolate(gettext("Turn %(arrow)s"), { arrow }, true);
+    }
+    if (face.outcome === "challenge_failed") {
+      return named ? interpolate(gettext("%(name)s: try again"), { name: face.name }, true) : gettext("Try again");
+    }
     if (face.outcome === "not_live") {
-      return face.name ? interpolate(gettext("%(name)s: photo or screen?"), { name: face.name }, true)
+      return named ? interpolate(gettext("%(name)s: photo or screen?"), { name: face.name }, true)
         : gettext("Photo or screen?");
     }
+    if (face.outcome === "recorded" && !named) return gettext("Already checked in");
     return `${face.name} ✓`;
   }
 
@@ -290,7 +298,7 @@
     if (asked) {
       const { direction, prompt, seconds_left: secondsLeft } = asked.challenge;
       challengeDeadline = performance.now() + secondsLeft * 1000;
-      showChallenge("asking", `${asked.name}: ${prompt}`, arrowFor(direction), direction);
+      showChallenge("asking", asked.name ? `${asked.name}: ${prompt}` : prompt, arrowFor(direction), direction);
       if (!challengeTimer) challengeTimer = setInterval(countDown, 200);
       countDown();
       return true;
