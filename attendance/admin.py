@@ -30,7 +30,13 @@ from attendance.models import (
     User,
     WarningEmail,
 )
-from attendance.privacy.deletion import checkin_snapshots_delete, course_delete, face_enrolment_delete, sessions_delete
+from attendance.privacy.deletion import (
+    checkin_snapshots_delete,
+    course_delete,
+    face_embeddings_delete,
+    face_enrolment_delete,
+    sessions_delete,
+)
 from attendance.privacy.services import face_data_delete_before_account
 
 
@@ -154,8 +160,18 @@ class CourseMembershipAdmin(admin.ModelAdmin):
     search_fields = ("student__username", "student__last_name", "course__code")
     autocomplete_fields = ("student", "course")
 
-    # Through the service: it takes the student's face out of the course's index (a plain delete
-    # left it there, and in every web process's cached copy).
+    # A membership is made or removed, never changed: moving one to another student or course would
+    # leave the first student's face in the course's index. Both go through the services, which put
+    # the face in or take it out of the index (a plain delete left it there, and in every web
+    # process's cached copy).
+    def get_readonly_fields(self, request: HttpRequest, obj: CourseMembership | None = None) -> tuple[str, ...]:
+        return ("student", "course", "joined_at") if obj is not None else ("joined_at",)
+
+    def save_model(self, request: HttpRequest, obj: CourseMembership, form: Any, change: bool) -> None:
+        if change:
+            return  # nothing of an existing membership can be changed here
+        obj.pk = course_membership_add(course=obj.course, student=obj.student).pk
+
     def delete_model(self, request: HttpRequest, obj: CourseMembership) -> None:
         course_membership_remove(course=obj.course, student=obj.student)
 
@@ -179,6 +195,15 @@ class FaceEnrolmentAdmin(admin.ModelAdmin):
     def embedding_count(self, obj: FaceEnrolment) -> int:
         return obj._embeddings  # type: ignore[attr-defined]
 
+    # Enrolments come from the enrolment pages and the worker: here they are read, or deleted. An
+    # edit could move one to another student (their withdrawal would then miss its video) or drop
+    # its video from the row but not from the disk.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
     # The video file goes too, and the vectors leave the course indexes (a plain delete left both).
     def delete_model(self, request: HttpRequest, obj: FaceEnrolment) -> None:
         face_enrolment_delete(enrolment=obj)
@@ -198,6 +223,17 @@ class FaceEmbeddingAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # embeddings come from the enrolment pipeline only
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    # Deleted, they leave the course indexes too: a plain delete left them searchable in every web
+    # process's cached index.
+    def delete_model(self, request: HttpRequest, obj: FaceEmbedding) -> None:
+        face_embeddings_delete(embeddings=FaceEmbedding.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[FaceEmbedding]) -> None:
+        face_embeddings_delete(embeddings=queryset)
 
 
 class AttendanceRecordInline(admin.TabularInline):
@@ -251,6 +287,13 @@ class CheckinSnapshotAdmin(admin.ModelAdmin):
     list_display = ("session", "taken_at")
     list_filter = ("session__course",)
     date_hierarchy = "taken_at"
+
+    # A kept frame is evidence: read or deleted, never edited (a replaced image left the old file).
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
     # The image file goes too (a plain delete left it).
     def delete_model(self, request: HttpRequest, obj: CheckinSnapshot) -> None:

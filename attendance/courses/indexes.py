@@ -132,7 +132,10 @@ def course_index_files_delete(*, course_id: int) -> None:
     with _cache_lock:
         _cache.pop(course_id, None)
     for path in _index_files(course_id):
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:  # the course is gone: a file left is logged for an operator, the rest still go
+            logger.exception("could not delete the index file %s of deleted course %s", path, course_id)
 
 
 def course_index_rebuild(*, course: Course) -> int:
@@ -197,6 +200,9 @@ def course_index_get(*, course: Course, embedder: Embedder | None = None) -> Cou
         if loaded is None:
             loaded = _repair(course_id=course.pk, space=space, dim=dim)
         _cache[course.pk] = loaded
+        # A course deleted in another process leaves its index here until a load: dropped now.
+        for gone in set(_cache) - set(Course.objects.filter(pk__in=list(_cache)).values_list("pk", flat=True)):
+            del _cache[gone]
         return loaded
 
 

@@ -8,12 +8,18 @@ commits, and the admin calls them instead of its own delete.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from django.db.models import F, QuerySet
+from redis.exceptions import RedisError
 
 from attendance.courses.indexes import course_index_files_delete
 from attendance.models import CheckinSnapshot, Course, CourseMembership, FaceEmbedding, FaceEnrolment, Session
+from attendance.platform.redis import session_state_clear
 from attendance.privacy.services import schedule_index_rebuild, stored_files_delete
+
+logger = logging.getLogger(__name__)
 
 
 def checkin_snapshots_delete(*, snapshots: QuerySet[CheckinSnapshot]) -> int:
@@ -27,12 +33,23 @@ def checkin_snapshots_delete(*, snapshots: QuerySet[CheckinSnapshot]) -> int:
 
 
 def sessions_delete(*, sessions: QuerySet[Session]) -> int:
-    """Delete sessions with their records and their snapshots' image files; returns how many."""
+    """Delete sessions with their records, their snapshots' image files and their live check-in
+    state; returns how many."""
     with transaction.atomic():
         ids = list(sessions.select_for_update().values_list("pk", flat=True))
         checkin_snapshots_delete(snapshots=CheckinSnapshot.objects.filter(session_id__in=ids))
         Session.objects.filter(pk__in=ids).delete()
+        # Their live state in Redis too: sightings (sealed embeddings), doubtful matches, challenges.
+        transaction.on_commit(lambda: _forget_live_state(ids))
     return len(ids)
+
+
+def _forget_live_state(session_ids: list[int]) -> None:
+    try:
+        for session_id in session_ids:
+            session_state_clear(session_id=session_id)
+    except RedisError as exc:  # it expires within minutes anyway
+        logger.warning("could not delete the live state of deleted sessions %s: %s", session_ids, exc)
 
 
 def course_delete(*, course: Course) -> None:
@@ -44,6 +61,25 @@ def course_delete(*, course: Course) -> None:
         sessions_delete(sessions=Session.objects.filter(course_id=course_id))
         Course.objects.filter(pk=course_id).delete()
         transaction.on_commit(lambda: course_index_files_delete(course_id=course_id))
+
+
+def _indexes_without(student_ids: set[int]) -> None:
+    """Move the index versions of these students' courses (in the caller's transaction, so no search
+    uses an index holding vectors deleted in it) and rebuild them after the commit."""
+    course_ids = sorted(
+        set(CourseMembership.objects.filter(student_id__in=student_ids).values_list("course_id", flat=True))
+    )
+    Course.objects.filter(pk__in=course_ids).update(index_version=F("index_version") + 1)
+    schedule_index_rebuild(course_ids)
+
+
+def face_embeddings_delete(*, embeddings: QuerySet[FaceEmbedding]) -> int:
+    """Delete embeddings and take them out of their students' course indexes; returns how many."""
+    with transaction.atomic():
+        rows = list(embeddings.select_for_update().values_list("pk", "student_id"))
+        FaceEmbedding.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+        _indexes_without({student for _, student in rows})
+    return len(rows)
 
 
 def face_enrolment_delete(*, enrolment: FaceEnrolment) -> None:
@@ -58,9 +94,5 @@ def face_enrolment_delete(*, enrolment: FaceEnrolment) -> None:
         had_vectors = FaceEmbedding.objects.filter(enrolment=locked).exists()
         locked.delete()
         if had_vectors:
-            course_ids = sorted(
-                CourseMembership.objects.filter(student_id=locked.student_id).values_list("course_id", flat=True)
-            )
-            Course.objects.filter(pk__in=course_ids).update(index_version=F("index_version") + 1)
-            schedule_index_rebuild(course_ids)
+            _indexes_without({locked.student_id})
         transaction.on_commit(lambda: stored_files_delete([video] if video else []))

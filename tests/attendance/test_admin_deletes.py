@@ -199,3 +199,97 @@ def test_students_taken_off_or_put_on_a_course_on_its_admin_page_leave_or_join_i
     response = root.post(url, data)
     assert response.status_code == 200 and "Select a valid choice" in response.content.decode(), _errors(response)
     assert not CourseMembership.objects.filter(course=course, student=lecturer).exists()
+
+
+def test_deleting_embeddings_in_the_admin_takes_them_out_of_the_course_index(
+    course, enrolled, root, django_capture_on_commit_callbacks
+):
+    sam, olive = enrolled
+    assert _students_in_index(course) == {sam.pk, olive.pk}  # cached in this process from here
+    chosen = list(FaceEmbedding.objects.filter(student=sam).values_list("pk", flat=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = root.post(reverse("admin:attendance_faceembedding_changelist"), {
+            "action": "delete_selected", "_selected_action": chosen, "post": "yes",
+        })
+    assert response.status_code == 302 and not FaceEmbedding.objects.filter(student=sam).exists()
+    assert _students_in_index(course) == {olive.pk}
+    clear_cache()
+    assert _students_in_index(course) == {olive.pk}
+
+
+def test_a_membership_in_its_own_admin_is_added_through_the_index_and_never_moved(course, enrolled, root, make_user):
+    sam, olive = enrolled
+    newcomer = make_user("student", username="newcomer")
+    enrol_with_vectors(student=newcomer, vectors=_vectors(5))
+    membership = CourseMembership.objects.get(course=course, student=sam)
+    url = reverse("admin:attendance_coursemembership_change", args=[membership.pk])
+    # The student and the course are shown, not offered for editing: a post cannot move the row.
+    root.post(url, {"student": str(newcomer.pk), "course": str(course.pk)})
+    membership.refresh_from_db()
+    assert membership.student_id == sam.pk
+    clear_cache()
+    assert _students_in_index(course) == {sam.pk, olive.pk}
+
+    response = root.post(reverse("admin:attendance_coursemembership_add"),
+                         {"student": str(newcomer.pk), "course": str(course.pk)})
+    assert response.status_code == 302 and CourseMembership.objects.filter(course=course, student=newcomer).exists()
+    assert _students_in_index(course) == {sam.pk, olive.pk, newcomer.pk}
+
+
+def test_enrolments_embeddings_and_snapshots_are_read_or_deleted_in_the_admin_never_edited(course, enrolled, root):
+    sam, _olive = enrolled
+    enrolment = FaceEnrolment.objects.get(student=sam)
+    enrolment.video.save("clip.mp4", ContentFile(b"not really a video"), save=True)
+    snapshot = CheckinSnapshot.objects.get(image=_snapshot(Session.objects.create(course=course), sam))
+    embedding = FaceEmbedding.objects.filter(student=sam).first()
+    for name, obj in (("faceenrolment", enrolment), ("checkinsnapshot", snapshot), ("faceembedding", embedding)):
+        url = reverse(f"admin:attendance_{name}_change", args=[obj.pk])
+        assert root.get(url).status_code == 200  # the view page
+        assert root.post(url, {"student": "", "video-clear": "on", "image": ""}).status_code == 403, name
+        assert root.get(reverse(f"admin:attendance_{name}_add")).status_code == 403, name
+    enrolment.refresh_from_db()
+    assert enrolment.student_id == sam.pk and default_storage.exists(enrolment.video.name)
+
+
+def test_a_deleted_sessions_live_state_goes_with_it(course, root, django_capture_on_commit_callbacks):
+    from attendance.platform.redis import redis_client, session_key
+
+    session = Session.objects.create(course=course)
+    name = session_key(session.pk, "checkin", "doubtful")
+    redis_client().hset(name, "7", "{}")
+    with django_capture_on_commit_callbacks(execute=True):
+        root.post(reverse("admin:attendance_session_delete", args=[session.pk]), {"post": "yes"})
+    assert not redis_client().exists(name)
+
+
+def test_an_index_file_that_cannot_be_deleted_is_logged_and_the_others_still_go(
+    course, enrolled, monkeypatch, caplog
+):
+    from attendance.courses import indexes
+
+    files = _index_files(course)
+    extra = files[0].with_name(files[0].name.replace(".faiss", "-old.faiss"))
+    extra.write_bytes(b"stale")
+    stuck = sorted(_index_files(course))[0]
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self == stuck:
+            raise PermissionError("read-only")
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    indexes.course_index_files_delete(course_id=course.pk)
+    assert _index_files(course) == [stuck]
+    assert "could not delete the index file" in caplog.text
+
+
+def test_a_course_deleted_elsewhere_leaves_this_processs_cache_at_its_next_load(course, enrolled, make_user):
+    from attendance.courses import indexes
+
+    _students_in_index(course)
+    assert course.pk in indexes._cache
+    other = Course.objects.create(code="NEXT1", title="Next", term="2026-autumn")
+    Course.objects.filter(pk=course.pk).delete()  # as another web process's admin would
+    course_index_get(course=other)
+    assert course.pk not in indexes._cache
