@@ -2,10 +2,12 @@
 
 The text is one template (templates/enrolment/_consent_text.html), shown on the enrol page and the
 privacy page, and the consent checkbox's label (templates/enrolment/_consent_label.html). Its
-version is a hash of what they say: both templates rendered in every language of the site
-(settings.LANGUAGES), for each of their variants (self-service or by an admin, videos kept or not,
-check-in pictures kept or not), with the numbers and links as placeholders: their words, tags
-stripped and whitespace normalised. So any change to the words, in English or in a translation, is a new version without
+version is a hash of what they say as this site shows them: both templates rendered in every
+language of the site (settings.LANGUAGES), in both voices (the student's own, an admin's on their
+behalf), with the site's variant (videos kept or not, check-in pictures kept or not) and numbers
+(the retention periods): their words, tags stripped and whitespace normalised. So turning on kept
+pictures, or a longer retention, is a new version too: a student who consented before read
+something else. So any change to the words, in English or in a translation, is a new version without
 anyone remembering to bump a number, while marking the template for translation, reindenting it
 or changing its markup is not. Each enrolment
 stores the version agreed to, and a page opened on an older text cannot enrol: the student reads
@@ -36,20 +38,35 @@ SAME_TEXT: dict[str, str] = {
 }
 
 
-@cache
 def consent_version() -> str:
+    """The version of the consent text as this site shows it now (its settings pick the variant
+    and the numbers)."""
+    return _version(
+        keeps_videos=bool(settings.ROLLCALL_KEEP_ENROLMENT_VIDEOS),
+        stores_snapshots=bool(settings.ROLLCALL_STORE_SNAPSHOTS),
+        retention_days=int(settings.ROLLCALL_BIOMETRIC_RETENTION_DAYS),
+        notice_days=int(settings.ROLLCALL_BIOMETRIC_NOTICE_DAYS),
+        snapshot_days=int(settings.ROLLCALL_SNAPSHOT_RETENTION_DAYS),
+    )
+
+
+def clear_cache() -> None:
+    """Read the templates again (tests that change them)."""
+    _version.cache_clear()
+
+
+@cache
+def _version(*, keeps_videos: bool, stores_snapshots: bool, retention_days: int, notice_days: int,
+             snapshot_days: int) -> str:
     templates = [get_template(CONSENT_TEMPLATE), get_template(CONSENT_LABEL_TEMPLATE)]
-    placeholders = {"notice_days": "{notice_days}", "notice_url": "{notice_url}", "retention_days": "{retention_days}",
-                    "snapshot_days": "{snapshot_days}"}
+    context = {"keeps_videos": keeps_videos, "stores_snapshots": stores_snapshots, "retention_days": retention_days,
+               "notice_days": notice_days, "snapshot_days": snapshot_days, "notice_url": "{notice_url}"}
     digest = hashlib.sha256()
-    variants = itertools.product(settings.LANGUAGES, (True, False), (True, False), (False, True))
-    for (code, _), self_service, keeps_videos, stores_snapshots in variants:
-        context = {**placeholders, "self_service": self_service, "keeps_videos": keeps_videos,
-                   "stores_snapshots": stores_snapshots}
+    for (code, _), self_service in itertools.product(settings.LANGUAGES, (True, False)):
         with translation.override(code):
-            text = " ".join(template.render(context) for template in templates)
+            text = " ".join(template.render({**context, "self_service": self_service}) for template in templates)
         words = re.sub(r"\s+", " ", strip_tags(text)).strip()
-        digest.update(f"{code}\0{self_service}\0{keeps_videos}\0{stores_snapshots}\0{words}\0".encode())
+        digest.update(f"{code}\0{self_service}\0{words}\0".encode())
     return digest.hexdigest()[:12]
 
 

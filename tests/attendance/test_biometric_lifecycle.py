@@ -195,7 +195,7 @@ def test_the_consent_version_follows_the_words_not_the_template_source(settings,
 
         engines._engines.clear()  # the engine caches loaded templates
         engines.__dict__.pop("templates", None)
-        consent.consent_version.cache_clear()
+        consent.clear_cache()
         return consent.consent_version()
 
     try:
@@ -206,7 +206,7 @@ def test_the_consent_version_follows_the_words_not_the_template_source(settings,
         assert version("<p>We keep your face for {{ retention_days }} weeks.</p>") != plain
     finally:
         settings.TEMPLATES = templates  # the real templates again (the engines are reset) before the
-        consent.consent_version.cache_clear()  # version is read again, here or in a later test
+        consent.clear_cache()  # version is read again, here or in a later test
     # The last version defined as a hash of the source: its words are today's, so its consent holds.
     assert not consent.consent_outdated("0aa19237db14")
     assert consent.consent_outdated("0123456789ab")
@@ -228,8 +228,16 @@ def test_with_check_in_pictures_kept_the_consent_says_so_and_earlier_consent_is_
     assert "A picture in which you were recognised is kept for 9 days" in page
     croatian = client.get(reverse("enrolment"), HTTP_ACCEPT_LANGUAGE="hr").content.decode()
     assert "Slika na kojoj ste prepoznati čuva se 9 dana" in croatian
-    assert 'id="consent-changed"' not in page  # consent to today's version covers every variant of it
+    # She consented to a text that said nothing of pictures: asked again (her next video needs it).
+    assert 'id="consent-changed"' in page and consent.consent_outdated(enrolment.consent_version)
+    settings.ROLLCALL_SNAPSHOT_RETENTION_DAYS = 30
+    again = enrolment_images_create(student=student, images=person_images("john_salley"), by=student, consent=True)
+    assert not consent.consent_outdated(again.consent_version)
+    settings.ROLLCALL_SNAPSHOT_RETENTION_DAYS = 90  # a longer period is another text
+    assert consent.consent_outdated(again.consent_version)
+    settings.ROLLCALL_SNAPSHOT_RETENTION_DAYS = 30
     # Consent to a version from before the pictures' sentence existed holds only while none are kept.
+    enrolment = again
     for earlier in consent.SAME_TEXT:
         FaceEnrolment.objects.filter(pk=enrolment.pk).update(consent_version=earlier)
         assert 'id="consent-changed"' in client.get(reverse("enrolment")).content.decode()
@@ -244,11 +252,11 @@ def test_the_consent_checkbox_label_is_part_of_the_consent_version(monkeypatch):
     today = consent.consent_version()
     try:
         monkeypatch.setattr(consent, "CONSENT_LABEL_TEMPLATE", "enrolment/_consent_text.html")  # other words
-        consent.consent_version.cache_clear()
+        consent.clear_cache()
         assert consent.consent_version() != today
     finally:
         monkeypatch.undo()
-        consent.consent_version.cache_clear()
+        consent.clear_cache()
     assert consent.consent_version() == today
 
 
