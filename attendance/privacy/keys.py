@@ -122,7 +122,7 @@ def biometric_key_rotate(
     strays = _remove_stray_files(ring.current_id)
     # After the barrier no writer seals with an old key (they read the keyring under the shared
     # lock, and the file had the new key first). Sealed again anyway before the old key leaves the
-    # file and once more after: a writer outside sealing_keyring (none in the app) would otherwise
+    # file and once more after: a writer outside sealing_keyring (only the bench's throwaway database) would otherwise
     # leave rows nobody can open. Processes reload the keyring when the file changes.
     done += _reseal_all(ring, batch=batch)
     in_setting = ring.file is None

@@ -168,6 +168,8 @@ def held_out_people(
     return {
         "people": len(shown),
         "samples": sum(row["samples"] for row in shown),
+        # Galleries of the others below the minimum use the default: the "calibrated" row is then partly it.
+        "folds_calibrated": sum(row["source"] == "calibrated" for row in shown),
         "folds": rows,
         "rows": [totals("calibrated", span), totals("default", f"{default:.3f}")],
     }

@@ -247,7 +247,10 @@ def _held_out_section(h: dict[str, Any] | None) -> list[str]:
     lines = [
         f"Each enrolled person as a stranger in turn: the gallery calibrated without them, and all {h['samples']} "
         f"samples of the {h['people']} people (gallery and probes) shown to it. The calibrated row's threshold is "
-        "the range over those galleries.",
+        "the range over those galleries"
+        + ("." if h["folds_calibrated"] == h["people"] else
+           f"; {h['people'] - h['folds_calibrated']} of them had too few people to calibrate and used the "
+           "backbone default."),
         "",
     ]
     rows = [

@@ -79,11 +79,24 @@ def test_each_person_held_out_is_judged_at_the_threshold_of_a_gallery_without_th
         assert fold["default_accepted"] == int((distance <= default + 1e-6).sum())
     calibrated, at_default = found["rows"]
     assert found["people"] == len(people) and found["samples"] == len(enrolled)
+    assert found["folds_calibrated"] == len(people)  # 8 others each: enough to calibrate
     assert calibrated["samples_accepted"] == sum(fold["calibrated_accepted"] for fold in found["folds"])
     assert calibrated["people_accepted"] == [f["person"] for f in found["folds"] if f["calibrated_accepted"]]
     assert at_default["threshold"] == f"{default:.3f}"
     assert calibrated["people_accepted"] == at_default["people_accepted"] == ["0", "8"]  # the lookalikes
     assert calibrated["far_people"] == pytest.approx(2 / 9)
+
+
+def test_held_out_galleries_too_small_to_calibrate_are_said_to_use_the_default():
+    from recognition.evaluation.report import _held_out_section
+
+    rng = np.random.default_rng(9)
+    labels = np.repeat(np.arange(5), 3).astype(str)  # five people: each fold has four, below the minimum
+    gallery = embedded(unit(rng.normal(size=(15, 128))), labels)
+    found = held_out_people("dlib", gallery_distances(gallery.vectors, gallery.labels), gallery, gallery)
+    assert found["folds_calibrated"] == 0 and {fold["source"] for fold in found["folds"]} == {"default"}
+    assert "5 of them had too few people to calibrate and used the backbone default" in "\n".join(
+        _held_out_section(found))
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +170,7 @@ def test_no_enrolled_person_held_out_of_the_split_is_accepted_by_its_gallery_cal
     assert held_out["people"] == 17
     assert held_out["samples"] == result["samples"]["gallery_samples"] + result["samples"]["probe_samples"] - (
         result["samples"]["gallery_without_face"] + result["samples"]["probes_without_face"])
-    assert all(fold["source"] == "calibrated" for fold in held_out["folds"])
+    assert all(fold["source"] == "calibrated" for fold in held_out["folds"]) and held_out["folds_calibrated"] == 17
     calibrated, default = held_out["rows"]
     assert calibrated["people_accepted"] == [] and calibrated["samples_accepted"] == 0, held_out["folds"]
     assert default["people_accepted"] == []
