@@ -26,7 +26,7 @@ from tests.attendance.factories_faces import (
     person_images,
     person_vectors,
 )
-from tests.conftest import FACES_DIR
+from tests.conftest import FACES_DIR, kiosk_pair
 
 # Liveness off: these tests are about recognition and confirmations, and re-send the same frames
 # (a frozen face, which liveness refuses); test_checkin_liveness.py tests liveness at check-in.
@@ -328,18 +328,18 @@ def test_an_admin_reads_the_live_list_and_marks_by_hand(course, lecturer, make_u
     assert marked.status_code == 200 and marked.json()["status"] == "late", marked.content
 
 
-def test_a_kiosk_token_posts_for_its_own_open_session_only(course, lecturer, blank_jpeg):
+def test_a_paired_kiosk_posts_for_its_own_open_session_only(course, lecturer, blank_jpeg):
     session = session_open(course=course, by=lecturer)
     other = session_open(course=course, by=lecturer)
-    token = session_kiosk_token_create(session=session, by=lecturer)
+    kiosk = kiosk_pair(session_kiosk_token_create(session=session, by=lecturer)).header
     client = APIClient()
-    assert post_image(client, session, blank_jpeg, HTTP_X_KIOSK_TOKEN=token).status_code == 200
-    refused = post_image(client, other, blank_jpeg, HTTP_X_KIOSK_TOKEN=token)
+    assert post_image(client, session, blank_jpeg, **kiosk).status_code == 200
+    refused = post_image(client, other, blank_jpeg, **kiosk)
     assert refused.status_code == 403 and "kiosk link" in refused.json()["detail"]
-    # The kiosk token reads nothing: no class list at the door.
-    assert client.get(reverse("api-session-state", args=[session.pk]), HTTP_X_KIOSK_TOKEN=token).status_code == 403
+    # The kiosk reads nothing: no class list at the door.
+    assert client.get(reverse("api-session-state", args=[session.pk]), **kiosk).status_code == 403
     session_close(session=session, by=lecturer)
-    dead = post_image(client, session, blank_jpeg, HTTP_X_KIOSK_TOKEN=token)
+    dead = post_image(client, session, blank_jpeg, **kiosk)
     assert dead.status_code == 403 and "no longer valid" in dead.json()["detail"]
 
 
