@@ -634,10 +634,10 @@ def test_a_kiosk_is_told_only_the_name_of_the_face_checking_in(classroom, lectur
     settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
     katie, session = classroom
     kiosk = APIClient()
-    token = session_kiosk_token_create(session=session, by=lecturer)
+    paired = kiosk_pair(session_kiosk_token_create(session=session, by=lecturer)).header
     frames = katie_probe_jpegs()
     settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.95  # every probe of Katie is a doubtful match (see above)
-    doubtful = post_image(kiosk, session, frames[0], HTTP_X_KIOSK_TOKEN=token).json()
+    doubtful = post_image(kiosk, session, frames[0], **paired).json()
     [face] = doubtful["faces"]
     assert face["outcome"] == "doubtful"
     assert (face["name"], face["student_id"], face["distance"], face["votes"]) == ("", None, None, 0)
@@ -645,12 +645,12 @@ def test_a_kiosk_is_told_only_the_name_of_the_face_checking_in(classroom, lectur
     assert post_image(lecturer_client(lecturer), session, frames[1]).json()["faces"][0]["name"] == "Katie Hill"
 
     settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.0
-    marked = post_image(kiosk, session, frames[2], HTTP_X_KIOSK_TOKEN=token).json()
+    marked = post_image(kiosk, session, frames[2], **paired).json()
     [face] = marked["faces"]
     assert (face["outcome"], face["name"], face["record_status"]) == ("marked", "Katie Hill", "present")
     assert (face["student_id"], face["distance"], face["votes"], marked["marked"]) == (None, None, 0, [])
     assert AttendanceRecord.objects.get(session=session, student=katie).status == "present"
-    again = post_image(kiosk, session, frames[3], HTTP_X_KIOSK_TOKEN=token).json()["faces"][0]
+    again = post_image(kiosk, session, frames[3], **paired).json()["faces"][0]
     assert (again["outcome"], again["name"], again["record_status"]) == ("recorded", "Katie Hill", None)
 
 
