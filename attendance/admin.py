@@ -250,7 +250,7 @@ class SessionAdmin(admin.ModelAdmin):
     list_filter = ("status", "course__term", "course")
     search_fields = ("title", "course__code", "course__title")
     date_hierarchy = "scheduled_start"
-    readonly_fields = ("kiosk_token",)
+    readonly_fields = ("kiosk_token", "kiosk_device_hash")
     inlines = (AttendanceRecordInline,)
 
     # The snapshots' image files go too (a plain delete left them).

@@ -276,8 +276,11 @@ class Session(models.Model):
     opened_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    # A kiosk token lets a tablet at the door post check-ins for this one session while it is open.
+    # A kiosk link's token pairs one device at the door with this open session, once: the device
+    # then holds a secret of its own (a cookie), of which only the sha256 is kept here. The token
+    # itself never posts check-ins, so a photo of the projected QR code is worth nothing once used.
     kiosk_token = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    kiosk_device_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-scheduled_start", "-opened_at", "-id"]

@@ -14,8 +14,9 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -88,6 +89,32 @@ def liveness_off(settings: object) -> None:
     face, rightly refused) and faces far smaller than a webcam's. Liveness has its own tests."""
     settings.ROLLCALL_LIVENESS_LECTURER = "off"  # type: ignore[attr-defined]
     settings.ROLLCALL_LIVENESS_KIOSK = "off"  # type: ignore[attr-defined]
+
+
+@dataclass
+class KioskDevice:
+    """A device paired with a session's kiosk link, as the kiosk at the door is."""
+
+    client: Any  # its browser (a Django test Client): the device cookie goes with every request
+    secret: str  # the device secret in that cookie, for the X-Kiosk-Token header of a kiosk that is not a browser
+
+    @property
+    def header(self) -> dict[str, str]:
+        return {"HTTP_X_KIOSK_TOKEN": self.secret}
+
+
+def kiosk_pair(token: str, client: Any = None) -> KioskDevice:
+    """Open the kiosk link in a browser (a new Django test Client unless one is given), as the kiosk
+    does: the first opening pairs it and leaves the device secret in its cookie."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from attendance.checkin.api import KIOSK_COOKIE
+
+    client = client if client is not None else Client()
+    response = client.get(reverse("kiosk", args=[token]))
+    assert response.status_code == 303, (response.status_code, response.content[:300])
+    return KioskDevice(client=client, secret=client.cookies[KIOSK_COOKIE].value)
 
 
 @pytest.fixture

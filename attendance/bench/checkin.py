@@ -24,7 +24,7 @@ class CheckinBench(BenchState):
         from attendance import ml
         from attendance.models import Course, CourseMembership, FaceEmbedding, FaceEnrolment, User
         from attendance.platform.biometric import vector_encrypt
-        from attendance.sessions.services import session_kiosk_token_create, session_open
+        from attendance.sessions.services import session_kiosk_device_pair, session_kiosk_token_create, session_open
 
         self.say(f"making a course of {self.students} students x {self.per_student} embeddings")
         admin = User.objects.create_user(f"bench-admin-{self.backbone}", password=None, role="admin", is_staff=True)
@@ -60,7 +60,10 @@ class CheckinBench(BenchState):
                                          first_name="Katie", last_name="Hill")
         CourseMembership.objects.create(course=course, student=katie)
         session = session_open(course=course, by=lecturer, title="Benchmark")
-        token = session_kiosk_token_create(session=session, by=lecturer)
+        # The kiosk's device secret (what a paired kiosk sends), not the link's token, which only pairs.
+        pairing = session_kiosk_device_pair(token=session_kiosk_token_create(session=session, by=lecturer))
+        assert pairing is not None
+        token = pairing.secret
         return {"admin": admin, "lecturer": lecturer, "course": course, "katie": katie, "session": session,
                 "token": token}
 

@@ -1,16 +1,15 @@
 """Check-in API: snapshots in, faces and marks out; the live list and what the lecturer does on it.
 
-Posting a snapshot is allowed to the course's lecturers, admins, and a device holding the kiosk
-token of this open session (header X-Kiosk-Token). Everyone else gets 403, a session that is not
-open 409, an oversized body 413, a flood 429 and a body that is not an image 400, each with a
-message saying what to do.
+Posting a snapshot is allowed to the course's lecturers, admins, and the kiosk device paired with
+this open session: its device secret comes in the kiosk cookie (a browser) or the X-Kiosk-Token
+header (a kiosk that is not a browser). The kiosk link's own token pairs a device once and never
+posts. Everyone else gets 403, a session that is not open 409, an oversized body 413, a flood 429
+and a body that is not an image 400, each with a message saying what to do.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
 import time
 from dataclasses import replace
 from typing import Any, NoReturn
@@ -48,12 +47,16 @@ from attendance.sessions.records import RecordError, RecordPermissionError, atte
 from attendance.sessions.selectors import session_info
 from attendance.sessions.services import (
     SessionClosedError,
+    kiosk_device_hash,
+    kiosk_device_matches,
 )
 from recognition import ImageError, ModelUnavailableError
 
 logger = logging.getLogger(__name__)
 
 KIOSK_HEADER = "X-Kiosk-Token"
+# The paired kiosk's device secret in a browser: HttpOnly (no script reads it) and SameSite=Strict.
+KIOSK_COOKIE = "rollcall_kiosk"
 
 
 class RawBodyParser(BaseParser):
@@ -71,15 +74,18 @@ def _max_image_bytes() -> int:
     return int(settings.ROLLCALL_CHECKIN_MAX_IMAGE_MB) * 1024 * 1024
 
 
-def _kiosk_token(request: Request) -> str:
-    return request.headers.get(KIOSK_HEADER, "").strip()
+def _kiosk_secret(request: Request) -> str:
+    """The device secret a kiosk sent: the header for a kiosk that is not a browser, else the cookie.
+
+    No CSRF token is asked of the kiosk: it is not signed in (DRF's session authentication, which
+    checks CSRF, does not apply to it), and its cookie is SameSite=Strict, so a POST from another
+    site carries no device secret and is refused like any stranger's.
+    """
+    return (request.headers.get(KIOSK_HEADER, "").strip() or request.COOKIES.get(KIOSK_COOKIE, "")).strip()
 
 
-def _kiosk_token_valid(session: Session, token: str) -> bool:
-    return bool(
-        token and session.kiosk_token and session.status == Session.Status.OPEN
-        and secrets.compare_digest(token.encode(), session.kiosk_token.encode())
-    )
+def _kiosk_device_valid(session: Session, secret: str) -> bool:
+    return session.status == Session.Status.OPEN and kiosk_device_matches(session, secret)
 
 
 class CheckinRateThrottle(BaseThrottle):
@@ -93,8 +99,8 @@ class CheckinRateThrottle(BaseThrottle):
         now = time.time()
         if request.user and request.user.is_authenticated:
             sender = f"user-{request.user.pk}"
-        elif token := _kiosk_token(request):
-            sender = "kiosk-" + hashlib.sha256(token.encode()).hexdigest()[:16]
+        elif secret := _kiosk_secret(request):
+            sender = "kiosk-" + kiosk_device_hash(secret)[:16]
         else:
             sender = "ip-" + str(request.META.get("REMOTE_ADDR", ""))
         name = key("rate", "checkin", view.kwargs.get("pk"), sender, int(now // 60))
@@ -129,7 +135,7 @@ def session_state_payload(session: Session) -> dict[str, Any]:
 
 class SessionCheckinApi(APIView):
     authentication_classes = AUTHENTICATION
-    permission_classes = [AllowAny]  # decided in post(): a kiosk token is not a user
+    permission_classes = [AllowAny]  # decided in post(): a kiosk device is not a user
     parser_classes = [MultiPartParser, RawBodyParser]
     throttle_classes = [CheckinRateThrottle]
 
@@ -154,7 +160,9 @@ class SessionCheckinApi(APIView):
         ),
         parameters=[
             OpenApiParameter(KIOSK_HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                             description="The kiosk token of this open session, for a device that is not signed in."),
+                             description="The device secret of this open session's paired kiosk, for a kiosk "
+                             "that is not a browser (a browser sends it in its cookie). Never the kiosk link's "
+                             "token: it only pairs a device."),
         ],
         request={
             "image/jpeg": OpenApiTypes.BINARY,
@@ -176,9 +184,12 @@ class SessionCheckinApi(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         session = session_or_404(pk)
-        if not (permissions.can_manage_session(request.user, session)
-                or _kiosk_token_valid(session, _kiosk_token(request))):
-            if _kiosk_token(request):
+        secret = _kiosk_secret(request)
+        # A snapshot from this session's paired kiosk gets the kiosk's liveness policy, the stricter
+        # one, even from a signed-in lecturer's browser that was also paired as the kiosk.
+        kiosk = _kiosk_device_valid(session, secret)
+        if not (kiosk or permissions.can_manage_session(request.user, session)):
+            if secret:
                 raise PermissionDenied(gettext(
                     "This kiosk link is no longer valid: the session was closed or the link was replaced. "
                     "Ask the lecturer for a new link."
@@ -186,8 +197,6 @@ class SessionCheckinApi(APIView):
             raise PermissionDenied(gettext(
                 "Only a lecturer of this course, an admin or the session's kiosk link can post check-ins."
             ))
-        # A snapshot with this session's kiosk token gets the kiosk's liveness policy.
-        kiosk = _kiosk_token_valid(session, _kiosk_token(request))
         _check_open(session)
         image = _image_bytes(request)
         try:

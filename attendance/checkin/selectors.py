@@ -1,4 +1,4 @@
-"""Reads for the live check-in: the roster of a session and the kiosk token's session."""
+"""Reads for the live check-in: the roster of a session and the paired kiosk device's session."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.utils.translation import pgettext
 
 from attendance.models import AttendanceRecord, Session
 from attendance.sessions.selectors import course_students
+from attendance.sessions.services import kiosk_device_hash
 
 # How a record was marked, in the words of the live list (lower case, after the status badge).
 METHOD_WORDS: dict[str, Callable[[], str]] = {
@@ -43,11 +44,13 @@ class RosterEntry:
         return METHOD_WORDS[self.method]() if self.method in METHOD_WORDS else (self.method or "")
 
 
-def session_for_kiosk_token(*, token: str) -> Session | None:
-    """The open session a kiosk token belongs to, or None for an unknown, revoked or closed one."""
-    if not token or len(token) > 64:
+def session_for_kiosk_device(*, secret: str) -> Session | None:
+    """The open session whose paired kiosk holds this device secret, or None (no secret, a wrong one,
+    a replaced or revoked link, a closed session: each clears or never had the hash)."""
+    if not secret or len(secret) > 64:
         return None
-    return Session.objects.select_related("course").filter(kiosk_token=token, status=Session.Status.OPEN).first()
+    return (Session.objects.select_related("course")
+            .filter(kiosk_device_hash=kiosk_device_hash(secret), status=Session.Status.OPEN).first())
 
 
 def session_roster(*, session: Session) -> list[RosterEntry]:

@@ -6,6 +6,7 @@ from attendance.checkin import api, views
 
 urlpatterns = [
     path("sessions/<int:pk>/check-in/", views.session_checkin, name="session-checkin"),
+    path("kiosk/", views.kiosk_page, name="kiosk-page"),
     path("kiosk/<str:token>/", views.kiosk, name="kiosk"),
     # API
     path("api/sessions/<int:pk>/check-in/", api.SessionCheckinApi.as_view(), name="api-session-checkin"),

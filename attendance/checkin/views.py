@@ -1,4 +1,4 @@
-"""Pages for taking attendance: the check-in page and the kiosk page at the door."""
+"""Pages for taking attendance: the check-in page, the kiosk link that pairs a device and the kiosk page at the door."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import qrcode
 import qrcode.image.svg
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -17,11 +17,13 @@ from django.views.decorators.http import require_GET
 
 from attendance import ml
 from attendance.checkin import selectors as checkin_selectors
-from attendance.checkin.api import KIOSK_HEADER
+from attendance.checkin.api import KIOSK_COOKIE
 from attendance.checkin.services import doubtful_from
 from attendance.courses.selectors import course_threshold
 from attendance.models import Session
 from attendance.sessions.services import (
+    KioskLinkUsedError,
+    session_kiosk_device_pair,
     session_late_after,
 )
 from attendance.sessions.views import managed_session
@@ -36,7 +38,7 @@ def _qr_svg(url: str) -> str:
     return cast(str, image.to_string(encoding="unicode"))
 
 
-def _page_config(session: Session, *, kiosk_token: str | None) -> dict[str, Any]:
+def _page_config(session: Session, *, kiosk: bool) -> dict[str, Any]:
     course = session.course
     params = ml.recognition_params(k1=course.k1, k2=course.k2, threshold=course_threshold(course=course).value)
     config: dict[str, Any] = {
@@ -48,18 +50,16 @@ def _page_config(session: Session, *, kiosk_token: str | None) -> dict[str, Any]
         "jpegQuality": 0.85,
         "threshold": params.threshold,
         "doubtfulFrom": round(doubtful_from(params.threshold), 4),
-        "kiosk": kiosk_token is not None,
+        "kiosk": kiosk,
         # The kiosk previews the camera as a mirror (what people expect when they see themselves),
         # so a head-turn prompt's arrow and the face on screen move the same way. Snapshots are
         # always sent unmirrored.
-        "mirror": kiosk_token is not None,
+        "mirror": kiosk,
         # Snapshots a little faster while a head-turn prompt is open, to catch the turn in time.
         "challengeIntervalMs": max(150, settings.ROLLCALL_CHECKIN_INTERVAL_MS * 2 // 3),
     }
-    if kiosk_token is not None:
-        config["kioskHeader"] = KIOSK_HEADER
-        config["kioskToken"] = kiosk_token
-    else:
+    # The kiosk's page carries no credential: its device cookie goes with its same-origin posts.
+    if not kiosk:
         config.update(
             stateUrl=reverse("api-session-state", args=[session.pk]),
             marksUrl=reverse("api-session-marks", args=[session.pk]),
@@ -86,7 +86,8 @@ def session_checkin(request: HttpRequest, pk: int) -> HttpResponse:
         "late_after_minutes": int(session_late_after(session=session).total_seconds() // 60),
         "kiosk_url": kiosk_url,
         "kiosk_qr": qr_svg,
-        "checkin_config": _page_config(session, kiosk_token=None),
+        "kiosk_paired": bool(session.kiosk_device_hash),
+        "checkin_config": _page_config(session, kiosk=False),
         "confirmations": settings.ROLLCALL_CHECKIN_CONFIRMATIONS,
         "store_snapshots": settings.ROLLCALL_STORE_SNAPSHOTS,
         # The wide layout (base.html's <main> class); from here, as a class name is not text to translate.
@@ -98,11 +99,40 @@ def session_checkin(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @never_cache
 def kiosk(request: HttpRequest, token: str) -> HttpResponse:
-    """The check-in page for a device at the door: no sign-in, only this session, only while it is open."""
-    session = checkin_selectors.session_for_kiosk_token(token=token)
-    if session is None:
-        return render(request, "checkin/kiosk_expired.html", status=404)
-    context = {"session": session, "checkin_config": _page_config(session, kiosk_token=token)}
-    response = render(request, "checkin/kiosk.html", context)
+    """A kiosk link: pairs the first device to open it with its open session, then sends it on to the
+    kiosk page, whose URL holds no credential (the address bar, history and logs keep nothing usable).
+
+    Anyone else opening the link later (a student who photographed the QR code) is refused: the
+    token pairs once and never posts check-ins itself.
+    """
+    try:
+        pairing = session_kiosk_device_pair(token=token, secret=request.COOKIES.get(KIOSK_COOKIE, ""))
+    except KioskLinkUsedError:
+        response = render(request, "checkin/kiosk_taken.html", status=409)
+    else:
+        if pairing is None:
+            response = render(request, "checkin/kiosk_expired.html", status=404)
+        else:
+            response = HttpResponseRedirect(reverse("kiosk-page"))
+            response.status_code = 303  # See Other: the kiosk page is fetched with a GET
+            if pairing.secret:
+                # A browser-session cookie: the kiosk is paired for this session only, and a new
+                # link, a revoke or the close clears its hash anyway. SameSite=Strict keeps it off
+                # every request another site starts (see api._kiosk_secret on CSRF).
+                response.set_cookie(
+                    KIOSK_COOKIE, pairing.secret, path="/", httponly=True, samesite="Strict",
+                    secure=settings.SESSION_COOKIE_SECURE,
+                )
     response["Referrer-Policy"] = "no-referrer"  # the token is in this page's URL
     return response
+
+
+@require_GET
+@never_cache
+def kiosk_page(request: HttpRequest) -> HttpResponse:
+    """The check-in page for the device at the door: no sign-in, only its paired session, only while it is open."""
+    session = checkin_selectors.session_for_kiosk_device(secret=request.COOKIES.get(KIOSK_COOKIE, ""))
+    if session is None:
+        return render(request, "checkin/kiosk_expired.html", status=404)
+    context = {"session": session, "checkin_config": _page_config(session, kiosk=True)}
+    return render(request, "checkin/kiosk.html", context)

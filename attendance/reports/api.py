@@ -68,7 +68,7 @@ class CourseSerializer(serializers.ModelSerializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
-    # Never the kiosk token: it lets anyone holding it post check-ins.
+    # Never the kiosk token (it pairs a kiosk) nor the kiosk device's hash.
     class Meta:
         model = Session
         fields = ["id", "course", "title", "status", "scheduled_start", "scheduled_end", "opened_at", "closed_at"]

@@ -6,6 +6,7 @@ Every state change is a conditional update on the locked session row, so two lec
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,10 @@ class SessionError(Exception):
 
 class SessionClosedError(SessionError):
     pass
+
+
+class KioskLinkUsedError(SessionError):
+    """The kiosk link was already opened on another device: it pairs one device only."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +97,8 @@ def session_close(*, session: Session, by: User | None) -> SessionCloseResult:
         locked.status = Session.Status.CLOSED
         locked.closed_at = now
         locked.kiosk_token = None
-        locked.save(update_fields=["status", "closed_at", "kiosk_token"])
+        locked.kiosk_device_hash = None
+        locked.save(update_fields=["status", "closed_at", "kiosk_token", "kiosk_device_hash"])
         marked = set(AttendanceRecord.objects.filter(session=locked).values_list("student_id", flat=True))
         expected = CourseMembership.objects.filter(course_id=locked.course_id)
         group = locked.series.students.all() if locked.series is not None else None
@@ -115,10 +121,11 @@ def session_close(*, session: Session, by: User | None) -> SessionCloseResult:
 
 
 def session_kiosk_token_create(*, session: Session, by: User) -> str:
-    """A new kiosk token for this open session, replacing any earlier one (whose link stops working).
+    """A new kiosk link's token for this open session, replacing any earlier one: the old link stops
+    working and the device it paired stops at once.
 
-    The token is stored as is, like Django's own session keys: it only ever grants check-in posts for
-    one open session and is wiped the moment the session closes.
+    The token is stored as is, like Django's own session keys: it only ever pairs one device
+    (session_kiosk_device_pair) and is wiped the moment the session closes.
     """
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -126,12 +133,62 @@ def session_kiosk_token_create(*, session: Session, by: User) -> str:
         if locked.status != Session.Status.OPEN:
             raise SessionError(gettext("A kiosk link can only be made for an open session."))
         locked.kiosk_token = token
-        locked.save(update_fields=["kiosk_token"])
+        locked.kiosk_device_hash = None
+        locked.save(update_fields=["kiosk_token", "kiosk_device_hash"])
     session.kiosk_token = token
+    session.kiosk_device_hash = None
     return token
 
 
 def session_kiosk_token_revoke(*, session: Session, by: User) -> None:
-    Session.objects.filter(pk=session.pk).update(kiosk_token=None)
+    Session.objects.filter(pk=session.pk).update(kiosk_token=None, kiosk_device_hash=None)
     session.kiosk_token = None
+    session.kiosk_device_hash = None
 
+
+def kiosk_device_hash(secret: str) -> str:
+    """What the database keeps of a kiosk device's secret: a leaked row or backup lets nobody post."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def kiosk_device_matches(session: Session, secret: str) -> bool:
+    """Whether ``secret`` is the device secret of this session's paired kiosk (compared in constant time)."""
+    return bool(
+        secret and session.kiosk_device_hash
+        and secrets.compare_digest(kiosk_device_hash(secret).encode(), session.kiosk_device_hash.encode())
+    )
+
+
+@dataclass(frozen=True)
+class KioskPairing:
+    session: Session
+    # The new device's secret, to hand to it once; empty when the device was already paired.
+    secret: str
+
+
+def session_kiosk_device_pair(*, token: str, secret: str = "") -> KioskPairing | None:
+    """Pair the device opening a kiosk link with the link's open session, the first time only.
+
+    ``secret`` is what the device already holds (its cookie), if anything: the paired device coming
+    back is let in again without a new secret. None for an unknown, revoked or closed link; a link
+    already paired with another device raises KioskLinkUsedError. The row lock makes two devices
+    opening one link at the same moment queue: the second sees the first's pairing and is refused.
+    """
+    if not token or len(token) > 64:
+        return None
+    with transaction.atomic():
+        locked = (Session.objects.select_for_update().select_related("course")
+                  .filter(kiosk_token=token, status=Session.Status.OPEN).first())
+        if locked is None:
+            return None
+        if locked.kiosk_device_hash:
+            if kiosk_device_matches(locked, secret):
+                return KioskPairing(session=locked, secret="")
+            raise KioskLinkUsedError(gettext(
+                "This kiosk link was already opened on another device. A link works on one device only: "
+                "the lecturer can make a new link on the session's check-in page."
+            ))
+        new_secret = secrets.token_urlsafe(32)
+        locked.kiosk_device_hash = kiosk_device_hash(new_secret)
+        locked.save(update_fields=["kiosk_device_hash"])
+    return KioskPairing(session=locked, secret=new_secret)

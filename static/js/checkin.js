@@ -32,9 +32,9 @@
   }
 
   function headers(extra) {
-    const result = Object.assign({ "X-CSRFToken": csrfToken(), Accept: "application/json" }, extra || {});
-    if (config.kiosk) result[config.kioskHeader] = config.kioskToken;
-    return result;
+    // The kiosk sends no credential of its own: its HttpOnly device cookie goes with every
+    // same-origin request (credentials: "same-origin").
+    return Object.assign({ "X-CSRFToken": csrfToken(), Accept: "application/json" }, extra || {});
   }
 
   function showBanner(text, kind) {

@@ -26,7 +26,7 @@ from tests.attendance.factories_faces import (
     person_images,
     person_vectors,
 )
-from tests.conftest import FACES_DIR
+from tests.conftest import FACES_DIR, kiosk_pair
 
 # Liveness off: these tests are about recognition and confirmations, and re-send the same frames
 # (a frozen face, which liveness refuses); test_checkin_liveness.py tests liveness at check-in.
@@ -328,18 +328,18 @@ def test_an_admin_reads_the_live_list_and_marks_by_hand(course, lecturer, make_u
     assert marked.status_code == 200 and marked.json()["status"] == "late", marked.content
 
 
-def test_a_kiosk_token_posts_for_its_own_open_session_only(course, lecturer, blank_jpeg):
+def test_a_paired_kiosk_posts_for_its_own_open_session_only(course, lecturer, blank_jpeg):
     session = session_open(course=course, by=lecturer)
     other = session_open(course=course, by=lecturer)
-    token = session_kiosk_token_create(session=session, by=lecturer)
+    kiosk = kiosk_pair(session_kiosk_token_create(session=session, by=lecturer)).header
     client = APIClient()
-    assert post_image(client, session, blank_jpeg, HTTP_X_KIOSK_TOKEN=token).status_code == 200
-    refused = post_image(client, other, blank_jpeg, HTTP_X_KIOSK_TOKEN=token)
+    assert post_image(client, session, blank_jpeg, **kiosk).status_code == 200
+    refused = post_image(client, other, blank_jpeg, **kiosk)
     assert refused.status_code == 403 and "kiosk link" in refused.json()["detail"]
-    # The kiosk token reads nothing: no class list at the door.
-    assert client.get(reverse("api-session-state", args=[session.pk]), HTTP_X_KIOSK_TOKEN=token).status_code == 403
+    # The kiosk reads nothing: no class list at the door.
+    assert client.get(reverse("api-session-state", args=[session.pk]), **kiosk).status_code == 403
     session_close(session=session, by=lecturer)
-    dead = post_image(client, session, blank_jpeg, HTTP_X_KIOSK_TOKEN=token)
+    dead = post_image(client, session, blank_jpeg, **kiosk)
     assert dead.status_code == 403 and "no longer valid" in dead.json()["detail"]
 
 
@@ -634,10 +634,10 @@ def test_a_kiosk_is_told_only_the_name_of_the_face_it_marks(classroom, lecturer,
     settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
     katie, session = classroom
     kiosk = APIClient()
-    token = session_kiosk_token_create(session=session, by=lecturer)
+    paired = kiosk_pair(session_kiosk_token_create(session=session, by=lecturer)).header
     frames = katie_probe_jpegs()
     settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.95  # every probe of Katie is a doubtful match (see above)
-    doubtful = post_image(kiosk, session, frames[0], HTTP_X_KIOSK_TOKEN=token).json()
+    doubtful = post_image(kiosk, session, frames[0], **paired).json()
     [face] = doubtful["faces"]
     assert face["outcome"] == "doubtful"
     assert (face["name"], face["student_id"], face["distance"], face["votes"]) == ("", None, None, 0)
@@ -645,13 +645,13 @@ def test_a_kiosk_is_told_only_the_name_of_the_face_it_marks(classroom, lecturer,
     assert post_image(lecturer_client(lecturer), session, frames[1]).json()["faces"][0]["name"] == "Katie Hill"
 
     settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.0
-    marked = post_image(kiosk, session, frames[2], HTTP_X_KIOSK_TOKEN=token).json()
+    marked = post_image(kiosk, session, frames[2], **paired).json()
     [face] = marked["faces"]
     assert (face["outcome"], face["name"], face["record_status"]) == ("marked", "Katie Hill", "present")
     assert (face["student_id"], face["distance"], face["votes"], marked["marked"]) == (None, None, 0, [])
     assert AttendanceRecord.objects.get(session=session, student=katie).status == "present"
     # Already checked in: a photo of her would get the same answer, so it names nobody.
-    again = post_image(kiosk, session, frames[3], HTTP_X_KIOSK_TOKEN=token).json()["faces"][0]
+    again = post_image(kiosk, session, frames[3], **paired).json()["faces"][0]
     assert (again["outcome"], again["name"], again["record_status"]) == ("recorded", "", None)
 
 

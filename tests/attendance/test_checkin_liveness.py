@@ -31,7 +31,7 @@ from tests.attendance.factories_faces import (
     katie_probe_jpegs,
     video_frames_rgb,
 )
-from tests.conftest import FACES_DIR
+from tests.conftest import FACES_DIR, kiosk_pair
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("fresh_redis")]
 
@@ -205,10 +205,10 @@ def test_a_face_that_does_not_turn_fails_when_the_time_is_up(tran_session, monke
 
 def test_the_kiosk_gets_the_kiosk_policy_and_the_lecturer_the_lecturers(tran_session, lecturer, settings):
     _, session = tran_session
-    token = session_kiosk_token_create(session=session, by=lecturer)
+    device = kiosk_pair(session_kiosk_token_create(session=session, by=lecturer))
     url = reverse("api-session-checkin", args=[session.pk])
     _, frame = tran_snapshots()[0]
-    kiosk = APIClient().post(url, data=frame, content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token).json()
+    kiosk = APIClient().post(url, data=frame, content_type="image/jpeg", **device.header).json()
     client = APIClient()
     client.force_authenticate(lecturer)
     page = client.post(url, data=tran_snapshots()[1][1], content_type="image/jpeg").json()
@@ -216,7 +216,7 @@ def test_the_kiosk_gets_the_kiosk_policy_and_the_lecturer_the_lecturers(tran_ses
     # A course's own policy wins over both site settings.
     Course.objects.filter(pk=session.course_id).update(liveness="off")
     session.refresh_from_db()
-    kiosk = APIClient().post(url, data=frame, content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token).json()
+    kiosk = device.client.post(url, data=frame, content_type="image/jpeg").json()  # the cookie, as a browser
     assert kiosk["liveness"] == "off" and kiosk["faces"][0]["liveness_score"] is None
 
 
@@ -271,11 +271,11 @@ def test_without_its_models_the_kiosk_refuses_check_ins_instead_of_marking_unche
     settings.ROLLCALL_CHECKIN_CONFIRMATIONS = 1
     settings.ROLLCALL_LIVENESS_MODEL_DIR = tmp_path  # empty, and no download in tests' reach
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    token = session_kiosk_token_create(session=session, by=lecturer)
+    kiosk = kiosk_pair(session_kiosk_token_create(session=session, by=lecturer)).header
     ml.reset()
     try:
         response = APIClient().post(reverse("api-session-checkin", args=[session.pk]), data=katie_probe_jpegs()[0],
-                                    content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token)
+                                    content_type="image/jpeg", **kiosk)
     finally:
         ml.reset()
     assert response.status_code == 503

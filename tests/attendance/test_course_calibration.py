@@ -47,7 +47,7 @@ def test_a_course_with_enough_students_is_recognised_at_its_calibrated_threshold
     assert (in_use.value, in_use.source) == (course.calibrated_threshold, "calibrated")
 
     session = session_open(course=course, by=lecturer)
-    assert _page_config(session, kiosk_token=None)["threshold"] == pytest.approx(course.calibrated_threshold)
+    assert _page_config(session, kiosk=False)["threshold"] == pytest.approx(course.calibrated_threshold)
     client.force_login(lecturer)
     page = client.get(f"/courses/{course.pk}/").content.decode()
     assert f"{course.calibrated_threshold:.3f}" in page
@@ -75,7 +75,7 @@ def test_a_hand_set_threshold_is_never_overwritten_and_wins(make_user, course, p
     assert course.calibration_source == "calibrated" and course.calibrated_threshold != 0.31
     assert course_threshold(course=course).source == "hand"
     session = session_open(course=course, by=lecturer)
-    assert _page_config(session, kiosk_token=None)["threshold"] == 0.31
+    assert _page_config(session, kiosk=False)["threshold"] == 0.31
 
 
 def test_the_site_threshold_beats_the_calibration_and_another_space_is_ignored(make_user, course, people,

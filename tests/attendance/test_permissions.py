@@ -206,10 +206,12 @@ def test_api_lists_hold_exactly_the_rows_a_role_may_see(client, world, role, cou
 
 def test_no_api_response_reveals_a_kiosk_token(client, world):
     world.session.kiosk_token = "secret-kiosk-token"
+    world.session.kiosk_device_hash = "secret-device-hash"
     world.session.save()
     client.force_login(world.users["admin"])
     for name, arg in [("api-session-list", None), ("api-session-detail", "session"), ("api-session-report", "session")]:
-        assert "secret-kiosk-token" not in client.get(_url(world, name, arg)).content.decode()
+        content = client.get(_url(world, name, arg)).content.decode()
+        assert "secret-kiosk-token" not in content and "secret-device-hash" not in content
 
 
 @pytest.mark.parametrize(

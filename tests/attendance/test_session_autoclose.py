@@ -16,6 +16,7 @@ from attendance.sessions.autoclose import sessions_close_due, sessions_due_to_cl
 from attendance.sessions.records import attendance_record_set
 from attendance.sessions.services import session_close, session_kiosk_token_create, session_open
 from config.celery import app
+from tests.conftest import kiosk_pair
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_a_session_past_its_planned_end_closes_itself_with_the_same_absences_as_
 ):
     ended = _planned_open(course, lecturer, start_ago=timedelta(minutes=100), length=timedelta(minutes=90))
     by_hand = _planned_open(course, lecturer, start_ago=timedelta(minutes=100), length=timedelta(minutes=90))
-    session_kiosk_token_create(session=ended, by=lecturer)
+    kiosk_pair(session_kiosk_token_create(session=ended, by=lecturer))
     for session in (ended, by_hand):
         attendance_record_set(session=session, student=roster[0], status="present", by=lecturer)
     session_close(session=by_hand, by=lecturer)
@@ -51,6 +52,7 @@ def test_a_session_past_its_planned_end_closes_itself_with_the_same_absences_as_
     assert sessions_close_due() == 2
     ended.refresh_from_db()
     assert ended.status == Session.Status.CLOSED and ended.kiosk_token is None and ended.closed_at is not None
+    assert ended.kiosk_device_hash is None  # the paired kiosk stops too
     records = {(r.student_id, r.status, r.method) for r in ended.records.all()}
     assert records == by_hand_records
     assert {s for s, status, _ in records if status == AttendanceRecord.Status.ABSENT} == {roster[1].pk, roster[2].pk}

@@ -227,6 +227,7 @@ class AuditedPage:
     navigates: bool = False  # `before` submits a form: the audit runs on the page it leads to
     exclude: tuple[str, ...] = ()
     why: str = ""
+    status: int = 200  # what the page answers: the kiosk's refusals are pages of their own (404, 409)
 
 
 # A roster whose preview shows created rows (new students of the seeded course) and refused ones (a
@@ -300,6 +301,24 @@ def _seed_a_running_import(seed: Seed) -> None:
 SEEDERS.append(_seed_a_running_import)
 
 
+def _seed_a_kiosk_link_opened_elsewhere(seed: Seed) -> None:
+    """A second open session whose kiosk link another device has already opened: the link then
+    refuses every other browser with a page of its own."""
+    from django.utils import timezone
+
+    from attendance.models import Session
+    from attendance.sessions.services import session_kiosk_device_pair, session_kiosk_token_create
+
+    session = Session.objects.create(course=seed.course, title="Week 3 tutorial", status=Session.Status.OPEN,
+                                     opened_at=timezone.now() - timedelta(minutes=5), opened_by=seed.lecturer)
+    token = session_kiosk_token_create(session=session, by=seed.lecturer)
+    session_kiosk_device_pair(token=token)
+    seed.extra["used_kiosk_token"] = token
+
+
+SEEDERS.append(_seed_a_kiosk_link_opened_elsewhere)
+
+
 # Every page of the app, per role. A new page: add an AuditedPage under each role that can open it
 # (and a seeder to SEEDERS when it needs rows the seed does not have yet).
 PAGES: dict[str, list[AuditedPage]] = {
@@ -308,8 +327,11 @@ PAGES: dict[str, list[AuditedPage]] = {
         AuditedPage("privacy notice", _r("privacy-notice")),
     ],
     "kiosk": [
+        # The link pairs this browser and sends it on to the kiosk page (/kiosk/).
         AuditedPage("kiosk", lambda seed: f"/kiosk/{seed.kiosk_token}/"),
-        AuditedPage("kiosk, link no longer valid", lambda seed: "/kiosk/not-a-valid-token/"),
+        AuditedPage("kiosk, link no longer valid", lambda seed: "/kiosk/not-a-valid-token/", status=404),
+        AuditedPage("kiosk, link already opened on another device",
+                    lambda seed: f"/kiosk/{seed.extra['used_kiosk_token']}/", status=409),
     ],
     "admin": [
         AuditedPage("admin home", _r("home")),

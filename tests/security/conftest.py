@@ -17,6 +17,8 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from tests.conftest import kiosk_pair
+
 PASSWORD = "pw-for-tests-only"
 
 
@@ -30,7 +32,8 @@ class Side:
     closed: object
     enrolment: object  # ready, its video kept in media
     snapshot: object
-    kiosk_token: str
+    kiosk_token: str  # the kiosk link's token: it paired the kiosk below and pairs nothing more
+    kiosk_secret: str  # the paired kiosk's device secret: what posts check-ins
 
 
 @dataclass
@@ -74,6 +77,7 @@ def _side(name: str, make_user: Callable[..., object], admin: object) -> Side:
     closed = Session.objects.create(course=course, status=Session.Status.CLOSED, opened_at=now, closed_at=now,
                                     title="Done")
     token = session_kiosk_token_create(session=session, by=lecturer)  # type: ignore[arg-type]
+    kiosk_secret = kiosk_pair(token).secret
     AttendanceRecord.objects.create(session=session, student=student, status="present", method="face")
     AttendanceRecord.objects.create(session=closed, student=student, status="late", method="manual",
                                     marked_by=lecturer)
@@ -86,7 +90,7 @@ def _side(name: str, make_user: Callable[..., object], admin: object) -> Side:
     snapshot = CheckinSnapshot.objects.create(session=session, taken_at=now)
     snapshot.image.save("frame.jpg", ContentFile(b"\xff\xd8\xff\xe0 a check-in frame"))
     snapshot.students.set([student])  # type: ignore[list-item]
-    return Side(lecturer, student, course, session, scheduled, closed, enrolment, snapshot, token)
+    return Side(lecturer, student, course, session, scheduled, closed, enrolment, snapshot, token, kiosk_secret)
 
 
 @pytest.fixture

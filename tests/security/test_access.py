@@ -21,7 +21,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.authtoken.models import Token
 
+from attendance.checkin.api import KIOSK_COOKIE
 from attendance.models import AttendanceRecord, CourseGrading, CourseMembership, FaceEnrolment, Session, User
+from tests.conftest import kiosk_pair
 from tests.security.conftest import World
 
 Kwargs = Callable[[World], dict[str, Any]]
@@ -176,7 +178,7 @@ PROBES: dict[str, Probe] = {
 
 # URLs with a path parameter that is not a row id, and where they are tested instead.
 NOT_IDS = {
-    "kiosk": "a kiosk token, not an id: test_kiosk_* below",
+    "kiosk": "a kiosk link's token, not an id: the kiosk tests below and tests/attendance/test_kiosk_pairing.py",
     "campus-import-preview": "an upload token, not an id: tests/attendance/test_campus_import.py "
                              "(another admin's token, a changed file: 404)",
     "campus-import-progress": "an upload token, not an id: tests/attendance/test_permissions.py "
@@ -210,7 +212,7 @@ def client_for(world: World, role: str, **client_kwargs: Any) -> Client:
     client = Client(**client_kwargs)
     if role.startswith("kiosk_"):
         side = world.a if role == "kiosk_a" else world.b
-        client.defaults["HTTP_X_KIOSK_TOKEN"] = side.kiosk_token
+        client.cookies[KIOSK_COOKIE] = side.kiosk_secret  # the paired kiosk's browser
         return client
     user = world.user(role)
     if user is not None:
@@ -222,7 +224,8 @@ def fingerprint(world: World) -> dict[str, Any]:
     """Everything of side B that an attacker might change."""
     b = world.b
     return {
-        "sessions": sorted(Session.objects.filter(course=b.course).values_list("pk", "status", "kiosk_token")),
+        "sessions": sorted(Session.objects.filter(course=b.course).values_list("pk", "status", "kiosk_token",
+                                                                               "kiosk_device_hash")),
         "records": sorted(AttendanceRecord.objects.filter(student=b.student).values_list("pk", "status", "method")),
         "enrolments": sorted(FaceEnrolment.objects.filter(student=b.student).values_list("pk", "status", "video")),
         "memberships": sorted(CourseMembership.objects.filter(course=b.course).values_list("student_id", flat=True)),
@@ -350,56 +353,64 @@ def test_filtering_lists_by_another_course_or_person_finds_nothing(world: World,
     assert client_for(world, role).get(reverse(url_name), {param: own}).json()["count"] > 0
 
 
-# --- Kiosk tokens ------------------------------------------------------------------------------
+# --- Kiosks ---------------------------------------------------------------------------------------
 
-def _kiosk_checkin(world: World, session: object, token: str) -> Any:
+def _kiosk_checkin(world: World, session: object, secret: str) -> Any:
     return Client().post(reverse("api-session-checkin", args=[session.pk]), data=b"not an image",  # type: ignore[attr-defined]
-                         content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=token)
+                         content_type="image/jpeg", HTTP_X_KIOSK_TOKEN=secret)
 
 
-def test_a_kiosk_token_works_only_for_its_own_open_session(world: World):
-    assert Client().get(reverse("kiosk", args=[world.b.kiosk_token])).status_code == 200
-    assert _kiosk_checkin(world, world.b.session, world.b.kiosk_token).status_code == 400  # let in, not an image
-    assert _kiosk_checkin(world, world.b.session, world.a.kiosk_token).status_code == 403
-    assert _kiosk_checkin(world, world.b.session, world.b.kiosk_token + "x").status_code == 403
+def test_a_paired_kiosk_works_only_for_its_own_open_session(world: World):
+    assert _kiosk_checkin(world, world.b.session, world.b.kiosk_secret).status_code == 400  # let in, not an image
+    assert _kiosk_checkin(world, world.b.session, world.a.kiosk_secret).status_code == 403
+    assert _kiosk_checkin(world, world.b.session, world.b.kiosk_secret + "x").status_code == 403
+    # The link's token paired the kiosk (the fixture): it posts nothing and pairs no other device.
+    assert _kiosk_checkin(world, world.b.session, world.b.kiosk_token).status_code == 403
+    assert Client().get(reverse("kiosk", args=[world.b.kiosk_token])).status_code == 409
     assert Client().get(reverse("kiosk", args=["x" * 43])).status_code == 404
-    # The token is for posting snapshots, nothing else.
+    # The kiosk posts snapshots, nothing else.
     state = Client().get(reverse("api-session-state", args=[world.b.session.pk]),  # type: ignore[attr-defined]
-                         HTTP_X_KIOSK_TOKEN=world.b.kiosk_token)
+                         HTTP_X_KIOSK_TOKEN=world.b.kiosk_secret)
     assert state.status_code in (401, 403)
 
 
-def test_a_kiosk_token_stops_working_the_moment_its_session_closes(world: World):
-    token = world.b.kiosk_token
+def test_a_kiosk_stops_working_the_moment_its_session_closes(world: World):
+    token, secret = world.b.kiosk_token, world.b.kiosk_secret
     lecturer = client_for(world, "lecturer_b")
-    assert _kiosk_checkin(world, world.b.session, token).status_code == 400
+    assert _kiosk_checkin(world, world.b.session, secret).status_code == 400
     assert lecturer.post(reverse("api-session-close", args=[world.b.session.pk])).status_code == 200  # type: ignore[attr-defined]
-    response = _kiosk_checkin(world, world.b.session, token)
+    response = _kiosk_checkin(world, world.b.session, secret)
     assert response.status_code == 403
     assert "no longer valid" in response.json()["detail"]
-    page = Client().get(reverse("kiosk", args=[token]))
-    assert page.status_code == 404
-    # Reopening a session would not revive it either: the token was wiped, not just hidden.
+    assert Client().get(reverse("kiosk", args=[token])).status_code == 404
+    assert client_for(world, "kiosk_b").get(reverse("kiosk-page")).status_code == 404
+    # Reopening a session would not revive them either: the token and the hash were wiped, not just hidden.
     assert Session.objects.filter(kiosk_token=token).count() == 0
+    assert Session.objects.get(pk=world.b.session.pk).kiosk_device_hash is None  # type: ignore[attr-defined]
 
 
-def test_a_revoked_or_replaced_kiosk_token_stops_working(world: World):
+def test_a_revoked_or_replaced_kiosk_link_stops_its_kiosk(world: World):
     lecturer = client_for(world, "lecturer_b")
-    first = world.b.kiosk_token
+    first = world.b.kiosk_secret
     lecturer.post(reverse("session-kiosk", args=[world.b.session.pk]))  # type: ignore[attr-defined]
     assert _kiosk_checkin(world, world.b.session, first).status_code == 403
-    second = Session.objects.get(pk=world.b.session.pk).kiosk_token  # type: ignore[attr-defined]
-    assert second and second != first
+    token = Session.objects.get(pk=world.b.session.pk).kiosk_token  # type: ignore[attr-defined]
+    assert token and token != world.b.kiosk_token
+    second = kiosk_pair(token).secret
+    assert second != first
     assert _kiosk_checkin(world, world.b.session, second).status_code == 400
     lecturer.post(reverse("session-kiosk-revoke", args=[world.b.session.pk]))  # type: ignore[attr-defined]
     assert _kiosk_checkin(world, world.b.session, second).status_code == 403
 
 
-def test_the_kiosk_token_is_never_in_the_read_api(world: World):
+def test_neither_the_kiosk_token_nor_the_device_hash_is_in_the_read_api(world: World):
+    device_hash = Session.objects.get(pk=world.b.session.pk).kiosk_device_hash  # type: ignore[attr-defined]
+    assert device_hash
     for role in ("admin", "lecturer_b", "student_b"):
         client = client_for(world, role)
         for url in (reverse("api-session-list"), reverse("api-session-detail", args=[world.b.session.pk])):  # type: ignore[attr-defined]
-            assert world.b.kiosk_token.encode() not in client.get(url).content
+            content = client.get(url).content
+            assert world.b.kiosk_token.encode() not in content and device_hash.encode() not in content
 
 
 # --- Media ---------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def _headers(world: World, role: str) -> dict[str, str]:
     if role == "anonymous":
         return {}
     if role == "kiosk_b":
-        return {"X-Kiosk-Token": world.b.kiosk_token}
+        return {"X-Kiosk-Token": world.b.kiosk_secret}  # a kiosk that is not a browser
     return {"Authorization": f"Token {world.tokens[role]}"}
 
 

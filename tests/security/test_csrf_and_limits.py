@@ -209,7 +209,7 @@ def test_the_sign_in_limit_window_ends(world: World, settings, monkeypatch):
 def test_check_in_is_rate_limited_per_session_and_sender(world: World, settings, frozen_clock):
     settings.ROLLCALL_CHECKIN_RATE_PER_MINUTE = 3
     url = reverse("api-session-checkin", args=[world.b.session.pk])  # type: ignore[attr-defined]
-    kiosk = Client(HTTP_X_KIOSK_TOKEN=world.b.kiosk_token)
+    kiosk = Client(HTTP_X_KIOSK_TOKEN=world.b.kiosk_secret)
     for _ in range(3):
         assert kiosk.post(url, data=b"not an image", content_type="image/jpeg").status_code == 400
     flooded = kiosk.post(url, data=b"not an image", content_type="image/jpeg")
