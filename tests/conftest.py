@@ -104,15 +104,16 @@ class KioskDevice:
 
 
 def kiosk_pair(token: str, client: Any = None) -> KioskDevice:
-    """Open the kiosk link in a browser (a new Django test Client unless one is given), as the kiosk
-    does: the first opening pairs it and leaves the device secret in its cookie."""
+    """Open the kiosk link in a browser (a new Django test Client unless one is given) and start the
+    kiosk there, as a kiosk does: that pairs it and leaves the device secret in its cookie."""
     from django.test import Client
     from django.urls import reverse
 
     from attendance.checkin.api import KIOSK_COOKIE
 
     client = client if client is not None else Client()
-    response = client.get(reverse("kiosk", args=[token]))
+    assert client.get(reverse("kiosk", args=[token])).status_code == 200  # "Use this device as the kiosk?"
+    response = client.post(reverse("kiosk", args=[token]))  # Start the kiosk
     assert response.status_code == 303, (response.status_code, response.content[:300])
     return KioskDevice(client=client, secret=client.cookies[KIOSK_COOKIE].value)
 

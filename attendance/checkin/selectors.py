@@ -44,6 +44,14 @@ class RosterEntry:
         return METHOD_WORDS[self.method]() if self.method in METHOD_WORDS else (self.method or "")
 
 
+def session_for_kiosk_link(*, token: str) -> Session | None:
+    """The open session a kiosk link belongs to, paired or not; None for an unknown, replaced,
+    revoked or closed link."""
+    if not token or len(token) > 64:
+        return None
+    return Session.objects.select_related("course").filter(kiosk_token=token, status=Session.Status.OPEN).first()
+
+
 def session_for_kiosk_device(*, secret: str) -> Session | None:
     """The open session whose paired kiosk holds this device secret, or None (no secret, a wrong one,
     a replaced or revoked link, a closed session: each clears or never had the hash)."""

@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from attendance import ml
 from attendance.checkin import selectors as checkin_selectors
@@ -96,17 +96,29 @@ def session_checkin(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "checkin/session.html", context)
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @never_cache
 def kiosk(request: HttpRequest, token: str) -> HttpResponse:
-    """A kiosk link: pairs the first device to open it with its open session, then sends it on to the
+    """A kiosk link: the device that confirms it (a POST, so that a chat app previewing the link or a
+    browser prefetching it pairs nothing) is paired with the link's open session and sent on to the
     kiosk page, whose URL holds no credential (the address bar, history and logs keep nothing usable).
 
     Anyone else opening the link later (a student who photographed the QR code) is refused: the
     token pairs once and never posts check-ins itself.
     """
+    secret = request.COOKIES.get(KIOSK_COOKIE, "")
     try:
-        pairing = session_kiosk_device_pair(token=token, secret=request.COOKIES.get(KIOSK_COOKIE, ""))
+        if request.method == "POST":
+            pairing = session_kiosk_device_pair(token=token, secret=secret)
+        else:
+            session = checkin_selectors.session_for_kiosk_link(token=token)
+            if session is not None and not session.kiosk_device_hash:
+                response = render(request, "checkin/kiosk_start.html", {"session": session})
+                # The token is in this page's URL: the origin only, never the path. Not no-referrer,
+                # under which the browser sends "Origin: null" with the form and CSRF refuses it.
+                response["Referrer-Policy"] = "strict-origin"
+                return response
+            pairing = None if session is None else session_kiosk_device_pair(token=token, secret=secret)
     except KioskLinkUsedError:
         response = render(request, "checkin/kiosk_taken.html", status=409)
     else:

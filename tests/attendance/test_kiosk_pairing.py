@@ -59,11 +59,22 @@ def test_the_links_token_cannot_post_snapshots_before_or_after_pairing(open_sess
     assert _post(device.client, open_session).status_code == 400  # the control: the device is let in
 
 
-def test_the_first_opening_pairs_and_redirects_to_a_page_without_the_token(
+def test_opening_the_link_pairs_nothing_until_the_device_starts_the_kiosk(open_session, token):
+    # A chat app previewing the pasted link, or a browser prefetching it, only GETs it.
+    for _ in range(2):
+        page = Client().get(reverse("kiosk", args=[token]))
+        assert page.status_code == 200 and "Use this device as the kiosk?" in page.content.decode()
+        assert KIOSK_COOKIE not in page.cookies and page["Referrer-Policy"] == "strict-origin"
+    open_session.refresh_from_db()
+    assert open_session.kiosk_device_hash is None
+    assert kiosk_pair(token).secret  # a third browser still can
+
+
+def test_starting_the_kiosk_pairs_and_redirects_to_a_page_without_the_token(
     open_session, token, blank_jpeg, liveness_off
 ):
     browser = Client()
-    response = browser.get(reverse("kiosk", args=[token]))
+    response = browser.post(reverse("kiosk", args=[token]))
     assert response.status_code == 303
     assert response["Location"] == reverse("kiosk-page") and token not in response["Location"]
     cookie = response.cookies[KIOSK_COOKIE]
@@ -82,15 +93,15 @@ def test_the_first_opening_pairs_and_redirects_to_a_page_without_the_token(
 
 def test_the_cookie_is_secure_when_the_session_cookie_is(open_session, token, settings):
     settings.SESSION_COOKIE_SECURE = True
-    assert Client().get(reverse("kiosk", args=[token])).cookies[KIOSK_COOKIE]["secure"]
+    assert Client().post(reverse("kiosk", args=[token])).cookies[KIOSK_COOKIE]["secure"]
 
 
 def test_a_second_browser_opening_the_link_is_refused_in_plain_words_and_cannot_post(open_session, token):
     first = kiosk_pair(token)
     another_kiosk = Client()
     another_kiosk.cookies[KIOSK_COOKIE] = "a-cookie-of-another-kiosk"
-    for other in (Client(), another_kiosk):
-        refused = other.get(reverse("kiosk", args=[token]))
+    for other, method in ((Client(), "get"), (another_kiosk, "post")):
+        refused = getattr(other, method)(reverse("kiosk", args=[token]))
         assert refused.status_code == 409
         page = refused.content.decode()
         assert "already opened on another device" in page and "make a new link" in page
@@ -174,7 +185,7 @@ def test_two_devices_opening_one_link_at_once_pair_only_one(course, lecturer, mo
     def open_link() -> None:
         try:
             barrier.wait(timeout=10)
-            answers.append(Client().get(reverse("kiosk", args=[token])).status_code)
+            answers.append(Client().post(reverse("kiosk", args=[token])).status_code)
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
         finally:

@@ -98,7 +98,7 @@ def test_a_kiosk_token_replaces_the_previous_one_and_dies_when_the_session_close
     second = session_kiosk_token_create(session=open_session, by=lecturer)
     assert first != second and len(second) >= 40
     assert client.get(reverse("kiosk", args=[first])).status_code == 404
-    assert client.get(reverse("kiosk", args=[second])).status_code == 303  # paired, on to the kiosk page
+    assert client.post(reverse("kiosk", args=[second])).status_code == 303  # paired, on to the kiosk page
     session_close(session=open_session, by=lecturer)
     open_session.refresh_from_db()
     assert open_session.kiosk_token is None
@@ -225,7 +225,7 @@ def test_the_lecturer_makes_a_kiosk_link_shown_as_a_qr_code_and_the_kiosk_page_n
     page = client.get(reverse("session-checkin", args=[open_session.pk])).content.decode()
     assert reverse("kiosk", args=[token]) in page and "<svg" in page
     client.logout()
-    pairing = client.get(reverse("kiosk", args=[token]))
+    pairing = client.post(reverse("kiosk", args=[token]))
     assert pairing.status_code == 303 and pairing["Location"] == reverse("kiosk-page")
     assert pairing["Referrer-Policy"] == "no-referrer"
     kiosk = client.get(pairing["Location"])

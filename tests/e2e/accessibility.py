@@ -327,8 +327,10 @@ PAGES: dict[str, list[AuditedPage]] = {
         AuditedPage("privacy notice", _r("privacy-notice")),
     ],
     "kiosk": [
-        # The link pairs this browser and sends it on to the kiosk page (/kiosk/).
-        AuditedPage("kiosk", lambda seed: f"/kiosk/{seed.kiosk_token}/"),
+        AuditedPage("kiosk, start on this device", lambda seed: f"/kiosk/{seed.kiosk_token}/"),
+        # Starting it pairs this browser and sends it on to the kiosk page (/kiosk/).
+        AuditedPage("kiosk", lambda seed: f"/kiosk/{seed.kiosk_token}/",
+                    before="() => document.querySelector('#kiosk-start button').click()", navigates=True),
         AuditedPage("kiosk, link no longer valid", lambda seed: "/kiosk/not-a-valid-token/", status=404),
         AuditedPage("kiosk, link already opened on another device",
                     lambda seed: f"/kiosk/{seed.extra['used_kiosk_token']}/", status=409),

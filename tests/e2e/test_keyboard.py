@@ -261,6 +261,9 @@ def test_the_kiosk_page_walks_from_the_keyboard_with_focus_always_visible(live_s
     seed = seed_everything(make_user)
     page = browser.new_context(viewport=DESKTOP).new_page()
     page.goto(live_server.url + f"/kiosk/{seed.kiosk_token}/", wait_until="networkidle")
+    with page.expect_navigation():
+        page.click("text=Start the kiosk")
+    page.wait_for_load_state("networkidle")
 
     page.keyboard.press("Tab")
     assert focused(page, "el.className") == "skip-link"

@@ -188,6 +188,7 @@ def test_the_kiosk_challenge_marks_a_face_that_turns_the_asked_way_and_not_one_t
     context.add_init_script(CANVAS_CAMERA.replace("FRAMES", json.dumps(tran_camera_frames())))
     door = context.new_page()
     door.goto(live_server.url + reverse("kiosk", args=[token]), wait_until="domcontentloaded")
+    door.click("text=Start the kiosk")
     door.wait_for_selector("#challenge[data-state=asking]", timeout=30_000)
     direction = door.get_attribute("#challenge", "data-direction")
     assert direction in ("left", "right")
