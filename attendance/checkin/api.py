@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 KIOSK_HEADER = "X-Kiosk-Token"
 # The paired kiosk's device secret in a browser: HttpOnly (no script reads it) and SameSite=Strict.
 KIOSK_COOKIE = "rollcall_kiosk"
+KIOSK_PAGE_HEADER = "X-Rollcall-Kiosk"
 
 
 class RawBodyParser(BaseParser):
@@ -185,10 +186,13 @@ class SessionCheckinApi(APIView):
     def post(self, request: Request, pk: int) -> Response:
         session = session_or_404(pk)
         secret = _kiosk_secret(request)
-        # A snapshot from this session's paired kiosk gets the kiosk's liveness policy, the stricter
-        # one, even from a signed-in lecturer's browser that was also paired as the kiosk.
-        kiosk = _kiosk_device_valid(session, secret)
-        if not (kiosk or permissions.can_manage_session(request.user, session)):
+        device = _kiosk_device_valid(session, secret)
+        manager = permissions.can_manage_session(request.user, session)
+        # The paired kiosk gets the kiosk's liveness policy and answers. A browser signed in as the
+        # lecturer and also paired (the lecturer tried the link) is the kiosk only on the kiosk
+        # page, which says so (KIOSK_PAGE_HEADER): a header that can only ask for the stricter.
+        kiosk = device and (not manager or request.headers.get(KIOSK_PAGE_HEADER) == "1")
+        if not (device or manager):
             if secret:
                 raise PermissionDenied(gettext(
                     "This kiosk link is no longer valid: the session was closed or the link was replaced. "

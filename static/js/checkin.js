@@ -33,8 +33,10 @@
 
   function headers(extra) {
     // The kiosk sends no credential of its own: its HttpOnly device cookie goes with every
-    // same-origin request (credentials: "same-origin").
-    return Object.assign({ "X-CSRFToken": csrfToken(), Accept: "application/json" }, extra || {});
+    // same-origin request (credentials: "same-origin"). It says it is the kiosk page, so that a
+    // browser both signed in as the lecturer and paired as the kiosk is answered as the page asks.
+    const page = config.kiosk ? { "X-Rollcall-Kiosk": "1" } : {};
+    return Object.assign({ "X-CSRFToken": csrfToken(), Accept: "application/json" }, page, extra || {});
   }
 
   function showBanner(text, kind) {

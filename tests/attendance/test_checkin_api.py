@@ -641,8 +641,12 @@ def test_a_kiosk_is_told_only_the_name_of_the_face_it_marks(classroom, lecturer,
     [face] = doubtful["faces"]
     assert face["outcome"] == "doubtful"
     assert (face["name"], face["student_id"], face["distance"], face["votes"]) == ("", None, None, 0)
-    # The lecturer's page gets the name to confirm or dismiss.
-    assert post_image(lecturer_client(lecturer), session, frames[1]).json()["faces"][0]["name"] == "Katie Hill"
+    # The lecturer's page gets the name to confirm or dismiss, even from a browser the lecturer also
+    # paired as the kiosk; that browser's kiosk page (which says so) gets the kiosk's answer.
+    both = lecturer_client(lecturer)
+    assert post_image(both, session, frames[1]).json()["faces"][0]["name"] == "Katie Hill"
+    assert post_image(both, session, frames[1], **paired).json()["faces"][0]["name"] == "Katie Hill"
+    assert post_image(both, session, frames[1], HTTP_X_ROLLCALL_KIOSK="1", **paired).json()["faces"][0]["name"] == ""
 
     settings.ROLLCALL_CHECKIN_DOUBTFUL_BAND = 0.0
     marked = post_image(kiosk, session, frames[2], **paired).json()
