@@ -75,8 +75,11 @@ def test_each_person_held_out_is_judged_at_the_threshold_of_a_gallery_without_th
         own = enrolled.vectors[enrolled.labels == fold["person"]]
         distance = np.sqrt(np.maximum(2 - 2 * own.astype(np.float64) @ gallery.vectors[rest].T, 0)).min(axis=1)
         assert fold["samples"] == len(own)
-        assert fold["calibrated_accepted"] == int((distance <= fold["threshold"] + 1e-6).sum())
-        assert fold["default_accepted"] == int((distance <= default + 1e-6).sum())
+        # The product's distances come from a float32 product (its rounding differs between CPUs):
+        # a distance within 1e-5 of the threshold may fall either side.
+        for accepted, threshold in ((fold["calibrated_accepted"], fold["threshold"]),
+                                    (fold["default_accepted"], default)):
+            assert int((distance <= threshold - 1e-5).sum()) <= accepted <= int((distance <= threshold + 1e-5).sum())
     calibrated, at_default = found["rows"]
     assert found["people"] == len(people) and found["samples"] == len(enrolled)
     assert found["folds_calibrated"] == len(people)  # 8 others each: enough to calibrate
