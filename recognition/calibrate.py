@@ -239,13 +239,14 @@ def gallery_distances(vectors: np.ndarray, labels: Sequence[Label] | np.ndarray)
     has_pair = np.isfinite(genuine)
     return GalleryDistances(
         people=tuple(people.tolist()),
-        pair_minima=_distance(pair_matrix[upper].astype(np.float64)),
-        genuine_nearest=_distance(genuine[has_pair].astype(np.float64)),
+        pair_minima=distance_from_similarity(pair_matrix[upper].astype(np.float64)),
+        genuine_nearest=distance_from_similarity(genuine[has_pair].astype(np.float64)),
         genuine_people=person_of[has_pair].astype(np.int64),
     )
 
 
-def _distance(similarity: np.ndarray) -> np.ndarray:
+def distance_from_similarity(similarity: np.ndarray) -> np.ndarray:
+    """L2 distances of unit vectors from their cosine similarities (d^2 = 2 - 2 s)."""
     return np.sqrt(np.maximum(2.0 - 2.0 * similarity, 0.0))
 
 

@@ -19,7 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from recognition.calibrate import DEFAULT_TARGET_FAR, GalleryDistances, calibrate_distances, gallery_distances
+from recognition.calibrate import (
+    DEFAULT_TARGET_FAR,
+    GalleryDistances,
+    calibrate_distances,
+    distance_from_similarity,
+    gallery_distances,
+)
 from recognition.embed import BACKBONE_DEFAULTS
 
 from .embeddings import EmbeddedSet
@@ -189,5 +195,5 @@ def _nearest_per_person(
     for begin in range(0, len(samples), chunk):
         similar = np.asarray(samples[begin:begin + chunk], dtype=np.float32) @ ordered.T
         best = np.maximum.reduceat(similar, starts, axis=1).astype(np.float64)
-        out[begin:begin + chunk] = np.sqrt(np.maximum(2.0 - 2.0 * best, 0.0))
+        out[begin:begin + chunk] = distance_from_similarity(best)
     return out
