@@ -23,6 +23,8 @@ from attendance.courses.selectors import course_threshold
 from attendance.models import Session
 from attendance.sessions.services import (
     KioskLinkUsedError,
+    KioskPairing,
+    kiosk_device_matches,
     session_kiosk_device_pair,
     session_late_after,
 )
@@ -107,18 +109,20 @@ def kiosk(request: HttpRequest, token: str) -> HttpResponse:
     token pairs once and never posts check-ins itself.
     """
     secret = request.COOKIES.get(KIOSK_COOKIE, "")
+    pairing: KioskPairing | None = None
     try:
         if request.method == "POST":
             pairing = session_kiosk_device_pair(token=token, secret=secret)
-        else:
-            session = checkin_selectors.session_for_kiosk_link(token=token)
-            if session is not None and not session.kiosk_device_hash:
+        elif (session := checkin_selectors.session_for_kiosk_link(token=token)) is not None:
+            if not session.kiosk_device_hash:
                 response = render(request, "checkin/kiosk_start.html", {"session": session})
                 # The token is in this page's URL: the origin only, never the path. Not no-referrer,
                 # under which the browser sends "Origin: null" with the form and CSRF refuses it.
                 response["Referrer-Policy"] = "strict-origin"
                 return response
-            pairing = None if session is None else session_kiosk_device_pair(token=token, secret=secret)
+            if not kiosk_device_matches(session, secret):
+                raise KioskLinkUsedError
+            pairing = KioskPairing(session=session, secret="")  # the paired device, back again
     except KioskLinkUsedError:
         response = render(request, "checkin/kiosk_taken.html", status=409)
     else:
